@@ -1,0 +1,46 @@
+# Two commands on a fresh machine with Python 3.11+:  make demo   and   make test
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch
+BIN := $(VENV)/bin
+DEMO_DIR ?= demo
+DEMO_MINUTES ?= 4
+
+.PHONY: install demo test test-all clean bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade --quiet pip
+
+# torch first, from TORCH_SPEC, so the later installs find it satisfied and pull no other build.
+$(VENV)/.installed: $(BIN)/python pyproject.toml plugins/midi/pyproject.toml
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -e ".[test]" -e plugins/midi
+	touch $@
+
+install: $(VENV)/.installed
+
+$(DEMO_DIR)/data/.built: | $(VENV)/.installed
+	rm -rf $(DEMO_DIR)/data
+	$(BIN)/seqstudio data build bach-chorales $(DEMO_DIR)/data --quiet
+	touch $@
+
+demo: install $(DEMO_DIR)/data/.built
+	rm -rf $(DEMO_DIR)/run $(DEMO_DIR)/samples
+	$(BIN)/seqstudio train $(DEMO_DIR)/data --backend seqvae --run-dir $(DEMO_DIR)/run \
+		--max-minutes $(DEMO_MINUTES) --set codec.transpose=3 --seed 0
+	$(BIN)/seqstudio generate $(DEMO_DIR)/run -n 8 -o $(DEMO_DIR)/samples --seed 0
+	$(BIN)/seqstudio evaluate $(DEMO_DIR)/run --split test
+	@echo "demo done: MIDI files and piano-roll pictures are in $(DEMO_DIR)/samples"
+
+test: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python bench/train_throughput.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) runs .pytest_cache

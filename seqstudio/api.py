@@ -1,0 +1,252 @@
+"""The Python API: everything the CLI can do, as plain functions (the CLI is a thin layer over these).
+
+    import seqstudio
+    run_dir = seqstudio.train("midi/", backend="seqvae", max_steps=500)
+    run = seqstudio.load(run_dir)
+    paths = seqstudio.write_samples(run, seqstudio.generate(run, n=4), "out/")
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import config as config_mod
+from . import data, registry
+from .backends.base import Backend
+from .errors import ConfigError, DataError, RunDirError
+from .rundir import Run, build_parts, load_config, load_run, write_run_files
+
+log = logging.getLogger("seqstudio")
+
+
+# -- configuration ------------------------------------------------------------------------------------------------
+def resolve_config(data_dir: Path | None, backend: str | None = None, domain: str | None = None,
+                   codec: str | None = None, config_file: Path | None = None, overrides: list[str] = (),
+                   train_options: dict[str, Any] | None = None, base: dict[str, Any] | None = None
+                   ) -> dict[str, Any]:
+    """Defaults < run's saved config (resume) < config file < --set < explicit options; validated."""
+    file_cfg = config_mod.load_yaml(config_file) if config_file else {}
+    lines = file_cfg.pop("_lines", {})
+    cfg = config_mod.merge(base or {}, file_cfg, config_mod.parse_overrides(list(overrides)))
+    if data_dir is not None:
+        cfg["data"] = {**cfg.get("data", {}), "path": str(Path(data_dir).resolve())}
+    if "path" not in cfg.get("data", {}):
+        raise ConfigError("no data folder given")
+    domain_name = domain or cfg.get("domain") or registry.domain_for_path(Path(cfg["data"]["path"]))
+    if domain_name is None:
+        raise DataError(f"no installed domain reads the files in {cfg['data']['path']} "
+                        f"(installed: {', '.join(registry.names('domain')) or 'none'})")
+    cfg["domain"] = domain_name
+    domain_obj = registry.load_domain(domain_name)()
+    codec_values = dict(cfg.get("codec", {}))
+    codec_name = codec or codec_values.pop("name", None) or domain_obj.default_codec
+    codec_values.pop("name", None)
+    backend_values = dict(cfg.get("backend", {}))
+    backend_name = backend or backend_values.pop("name", None) or "seqvae"
+    backend_values.pop("name", None)
+    train_values = {**cfg.get("train", {}), **{k: v for k, v in (train_options or {}).items() if v is not None}}
+    try:
+        codec_obj = data.make_codec(domain_obj, codec_name, codec_values)
+        backend_cls = registry.load_backend(backend_name)
+        backend_cfg = config_mod.build(backend_cls.Config, backend_values, "backend")
+        train_cfg = config_mod.build(config_mod.TrainConfig, train_values, "train")
+    except ConfigError as exc:
+        raise config_mod.with_line(exc, lines, config_file) if config_file else exc
+    return {"domain": domain_name,
+            "codec": {"name": codec_name, **vars(codec_obj.config)},
+            "backend": {"name": backend_name, **config_mod.to_dict(backend_cfg)},
+            "train": config_mod.to_dict(train_cfg),
+            "data": cfg["data"]}
+
+
+def _default_run_dir(cfg: dict[str, Any]) -> Path:
+    stem = f"{Path(cfg['data']['path']).name}-{cfg['backend']['name']}"
+    candidate, i = Path("runs") / stem, 1
+    while candidate.exists():
+        i += 1
+        candidate = Path("runs") / f"{stem}-{i}"
+    return candidate
+
+
+# -- data -----------------------------------------------------------------------------------------------------------
+def prepare_data(cfg: dict[str, Any], codec=None, progress: bool = True, splits=("train", "valid")):
+    """Encode the configured folder's splits into WindowSets (fitting the codec on train when needed)."""
+    domain, fresh_codec, _, _ = build_parts(cfg)
+    codec = codec or fresh_codec
+    t = cfg["train"]
+    files = data.split_files(Path(cfg["data"]["path"]), domain, t["valid_fraction"], t["test_fraction"])
+    if codec.needs_fit and not codec.state_dict():
+        samples = data.read_samples(files["train"], domain)
+        if not samples:
+            raise DataError(f"none of the {len(files['train'])} training files could be read")
+        codec.fit(samples)
+    sets = {}
+    for split in splits:
+        encoded = data.encode_files(files[split], cfg["domain"], codec, workers=t["workers"], progress=progress)
+        if split == "train" and not encoded:
+            raise DataError(f"none of the {len(files['train'])} training files in {cfg['data']['path']} "
+                            f"could be read (see the warnings above)")
+        sets[split] = data.WindowSet.from_pieces(list(encoded.values()), codec)
+    return domain, codec, files, sets
+
+
+# -- training -------------------------------------------------------------------------------------------------------
+def train(data_dir: str | Path | None = None, *, backend: str | None = None, domain: str | None = None,
+          codec: str | None = None, run_dir: str | Path | None = None, config: str | Path | None = None,
+          overrides: list[str] = (), resume: bool = False, progress: bool = True, **train_options) -> Path:
+    """Train a backend on a folder of files; returns the run directory."""
+    from .trainer import Trainer
+
+    base = None
+    if resume:
+        if run_dir is None:
+            raise ConfigError("--resume needs --run-dir pointing at the run to continue")
+        base = load_config(Path(run_dir))
+        if data_dir is not None and Path(data_dir).resolve() != Path(base["data"]["path"]):
+            raise ConfigError(f"--resume continues the run on its own data ({base['data']['path']}); "
+                              f"omit DATA_DIR or start a new run")
+    cfg = resolve_config(Path(data_dir) if data_dir else None, backend, domain, codec, config, overrides,
+                         train_options, base)
+    run_dir = Path(run_dir) if run_dir else _default_run_dir(cfg)
+    if not resume and run_dir.exists() and any(run_dir.iterdir()):
+        raise RunDirError(f"run directory {run_dir} already exists and is not empty; "
+                          f"use --resume to continue it or choose another --run-dir")
+    saved_codec = None
+    if resume:
+        _, saved_codec, _, _ = build_parts(cfg)
+        saved_codec.load_state_dict(json.loads((run_dir / "codec.json").read_text()))
+    domain_obj, codec_obj, files, sets = prepare_data(cfg, codec=saved_codec, progress=progress)
+    log.info("data: %d train / %d valid files -> %d / %d windows of up to %d steps",
+             len(files["train"]), len(files["valid"]), len(sets["train"]), len(sets["valid"]),
+             sets["train"].x.shape[1])
+    torch.manual_seed(cfg["train"]["seed"])
+    _, _, backend_cls, backend_cfg = build_parts(cfg)
+    model = backend_cls(codec_obj.spec, backend_cfg)
+    trainer = Trainer(model, codec_obj, sets["train"], sets["valid"], config_mod.build(
+        config_mod.TrainConfig, cfg["train"], "train"), run_dir, progress=progress)
+    if trainer.info.is_main:
+        write_run_files(run_dir, cfg, codec_obj)
+    if resume:
+        trainer.resume()
+    state = trainer.fit()
+    log.info("stopped after %d steps (%s)", state.step, state.stopped_because or "done")
+    if trainer.info.is_main and cfg["train"]["samples"] > 0:
+        run = load_run(run_dir, device=trainer.device)
+        write_samples(run, generate(run, n=cfg["train"]["samples"], seed=cfg["train"]["seed"]),
+                      run_dir / "samples")
+    return run_dir
+
+
+# -- using a trained run ----------------------------------------------------------------------------------------------
+def load(run_dir: str | Path, device: str = "cpu", which: str = "best") -> Run:
+    """Load a run directory for generation, evaluation or encoding."""
+    from .trainer import resolve_device
+
+    return load_run(Path(run_dir), which=which, device=resolve_device(device))
+
+
+def _generator(run: Run, seed: int | None) -> torch.Generator:
+    g = torch.Generator(device=run.backend.device)
+    g.manual_seed(seed if seed is not None else torch.seed())
+    return g
+
+
+def encode_file(run: Run, path: str | Path) -> torch.Tensor:
+    """A file as the run's codec sees it: ``[T, storage_width]``."""
+    return run.codec.encode(run.domain.read(Path(path)))
+
+
+def decode_tensor(run: Run, x: torch.Tensor):
+    return run.codec.decode(x.detach().cpu())
+
+
+def generate(run: Run, n: int = 4, length: int | None = None, temperature: float = 1.0, seed: int | None = None,
+             prime: str | Path | None = None, batch_size: int = 64) -> list:
+    """``n`` new samples (domain objects). ``prime``: a file whose encoding starts every sample."""
+    if n < 1:
+        raise ConfigError("-n must be at least 1")
+    length = length or run.codec.window_length or 64
+    if length < 1:
+        raise ConfigError("--length must be at least 1")
+    g = _generator(run, seed)
+    prime_x = encode_file(run, prime).unsqueeze(0) if prime else None
+    out = []
+    for start in range(0, n, batch_size):
+        k = min(batch_size, n - start)
+        x = run.backend.sample(k, length, temperature=temperature, prime=prime_x, generator=g)
+        out.extend(run.codec.decode(x[i].cpu()) for i in range(k))
+    return out
+
+
+def interpolate(run: Run, a: str | Path, b: str | Path, steps: int = 5, length: int | None = None,
+                temperature: float = 0.0, seed: int | None = None) -> list:
+    """Samples along the latent path from file ``a`` to file ``b`` (backends with an encoder only)."""
+    if not hasattr(run.backend, "interpolate"):
+        raise ConfigError(f"backend {run.config['backend']['name']!r} has no latent space to interpolate in")
+    if steps < 2:
+        raise ConfigError("--steps must be at least 2")
+    length = length or run.codec.window_length or 64
+    xa = _crop(encode_file(run, a), length)
+    xb = _crop(encode_file(run, b), length)
+    x = run.backend.interpolate(xa, xb, steps, length, temperature=temperature, generator=_generator(run, seed))
+    return [run.codec.decode(x[i].cpu()) for i in range(x.shape[0])]
+
+
+def _crop(x: torch.Tensor, length: int) -> torch.Tensor:
+    return x[:length] if length > 0 else x
+
+
+def write_samples(run: Run, samples: list, out_dir: str | Path, prefix: str = "sample",
+                  render: bool = True) -> list[Path]:
+    """Write samples as files of the run's domain (plus a picture of each when the domain can draw)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, sample in enumerate(samples):
+        path = out_dir / f"{prefix}-{i:03d}{run.domain.output_extension}"
+        run.domain.write(sample, path)
+        paths.append(path)
+        if render:
+            try:
+                run.domain.render(sample, path.with_suffix(".png"))
+            except NotImplementedError:
+                render = False
+    return paths
+
+
+@torch.no_grad()
+def evaluate(run: Run, data_dir: str | Path | None = None, split: str = "test", batch_size: int = 64,
+             progress: bool = True, seed: int = 0) -> dict[str, Any]:
+    """Held-out figures of the run's backend on ``split`` of ``data_dir`` (default: the training folder)."""
+    from .trainer import _add
+
+    if split not in data.SPLITS:
+        raise ConfigError(f"unknown split {split!r}; valid: {', '.join(data.SPLITS)}")
+    cfg = dict(run.config)
+    if data_dir is not None:
+        cfg["data"] = {**cfg["data"], "path": str(Path(data_dir).resolve())}
+    _, _, files, sets = prepare_data(cfg, codec=run.codec, progress=progress, splits=(split,))
+    windows = sets[split]
+    if len(windows) == 0:
+        raise DataError(f"the {split} split of {cfg['data']['path']} holds no usable {run.domain.name} files "
+                        f"({len(files[split])} files)")
+    torch.manual_seed(seed)
+    backend: Backend = run.backend
+    backend.eval()
+    total: dict[str, torch.Tensor] = {}
+    for index in data.batch_indices(len(windows), batch_size, 0, 0, shuffle=False):
+        _add(total, backend.evaluate_batch(data.make_batch(windows, index, backend.device)))
+    stats = {k: float(v) for k, v in total.items()}
+    result = backend.summarize(stats)
+    result.update(split=split, files=len(files[split]), windows=len(windows), steps=int(stats.get("steps", 0)),
+                  backend=run.config["backend"]["name"], run_dir=str(run.path), data=cfg["data"]["path"])
+    return result
+
+
+__all__ = ["train", "load", "generate", "interpolate", "write_samples", "evaluate", "encode_file",
+           "decode_tensor", "resolve_config", "Run", "RunDirError"]

@@ -1,0 +1,228 @@
+"""The ``seqstudio`` command: a thin click layer over ``seqstudio.api``.
+
+Library errors (``SeqStudioError``) become one ``Error: ...`` line and exit status 1; nothing a user can
+cause by bad input should ever print a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import SeqStudioError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SeqStudioError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record):
+        prefix = "" if record.levelno == logging.INFO else f"{record.levelname.lower()}: "
+        return prefix + record.getMessage()
+
+
+def _setup_logging(quiet: bool = False) -> None:
+    log = logging.getLogger("seqstudio")
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+    handler = logging.StreamHandler(click.get_text_stream("stderr"))
+    handler.setFormatter(_Formatter())
+    log.addHandler(handler)
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="seqstudio")
+def main():
+    """Train sequence generators on folders of MIDI (and other domains' files) and generate new ones.
+
+    \b
+    Typical use:
+      seqstudio data build bach-chorales data/bach
+      seqstudio train data/bach --max-minutes 5
+      seqstudio generate runs/bach-seqvae -n 8 -o out/
+      seqstudio evaluate runs/bach-seqvae --split test
+    """
+
+
+# -- train ------------------------------------------------------------------------------------------------------------
+@main.command()
+@click.argument("data_dir", type=click.Path(path_type=Path), required=False)
+@click.option("--backend", "-b", help="Generator family (see `seqstudio plugins`). Default: seqvae.")
+@click.option("--domain", help="Domain plugin that reads the files. Default: guessed from the file types.")
+@click.option("--codec", help="The domain's codec (e.g. pianoroll, events). Default: the domain's default.")
+@click.option("--run-dir", type=click.Path(path_type=Path), help="Where to write the run. Default: runs/NAME-BACKEND.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="YAML file with codec:/backend:/train: sections.")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override one option, e.g. --set backend.latent_size=32 --set codec.transpose=5 (repeatable).")
+@click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many optimisation steps.")
+@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), help="Stop after this many passes over the data.")
+@click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True),
+              help="Wall-time budget for training (validation excluded), for comparisons at equal time.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Windows per batch (per process under torchrun).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Default: auto (CUDA when present).")
+@click.option("--seed", type=int, help="Random seed (data order, initialisation, sampling).")
+@click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or info lines.")
+def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max_steps, epochs, max_minutes,
+          batch_size, lr, device, seed, resume, quiet):
+    """Train a generator on DATA_DIR (a folder of files, or one with train/ valid/ test/ subfolders).
+
+    With neither --max-steps, --epochs nor --max-minutes, training runs 20 epochs (stopping early when the
+    validation score stops improving). Under `torchrun --nproc_per_node N -m seqstudio train ...` it trains
+    with DistributedDataParallel.
+    """
+    from . import api
+
+    _setup_logging(quiet)
+    if data_dir is None and not resume:
+        raise click.UsageError("missing DATA_DIR (only --resume may omit it)")
+    options = dict(max_steps=max_steps, epochs=epochs, max_minutes=max_minutes, batch_size=batch_size, lr=lr,
+                   device=device, seed=seed)
+    path = api.train(data_dir, backend=backend, domain=domain, codec=codec, run_dir=run_dir, config=config_file,
+                     overrides=list(overrides), resume=resume, progress=not quiet, **options)
+    click.echo(f"run directory: {path}")
+
+
+# -- generate ----------------------------------------------------------------------------------------------------------
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("-n", "num", type=click.IntRange(min=1), default=4, show_default=True, help="Number of samples.")
+@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("generated"), show_default=True,
+              help="Output folder.")
+@click.option("--temperature", "-t", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Sampling temperature; 0 = most likely value at each step.")
+@click.option("--length", type=click.IntRange(min=1), help="Steps to generate. Default: the training window.")
+@click.option("--seed", type=int, help="Random seed for reproducible samples.")
+@click.option("--prime", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="Start every sample with this file; the output holds the prime followed by the continuation.")
+@click.option("--interpolate", nargs=2, type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              metavar="A B", help="Decode points on the latent path between files A and B (seq-VAE).")
+@click.option("--steps", type=click.IntRange(min=2), default=5, show_default=True, help="Points for --interpolate.")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--no-pictures", is_flag=True, help="Do not draw a picture of each sample.")
+def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolate, steps, checkpoint, device,
+             no_pictures):
+    """Generate new files from a trained RUN_DIR into --out."""
+    from . import api
+
+    _setup_logging()
+    run = api.load(run_dir, device=device, which=checkpoint)
+    if interpolate:
+        samples = api.interpolate(run, *interpolate, steps=steps, length=length, temperature=temperature, seed=seed)
+        prefix = "interp"
+    else:
+        samples = api.generate(run, n=num, length=length, temperature=temperature, seed=seed, prime=prime)
+        prefix = "primed" if prime else "sample"
+    paths = api.write_samples(run, samples, out_dir, prefix=prefix, render=not no_pictures)
+    if prime:
+        click.echo(f"each file starts with {prime.name} and continues with {length or run.codec.window_length} "
+                   f"generated steps")
+    click.echo(f"wrote {len(paths)} files to {out_dir}")
+
+
+# -- evaluate ----------------------------------------------------------------------------------------------------------
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("data_dir", type=click.Path(path_type=Path), required=False)
+@click.option("--split", type=click.Choice(["train", "valid", "test"]), default="test", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for scripts).")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the latent samples of the ELBO.")
+def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed):
+    """Held-out figures of RUN_DIR on a split of DATA_DIR (default: the folder it was trained on).
+
+    Reports, per time step in nats: nll (reconstruction loss), kl, elbo (= -(nll + kl)), and accuracy
+    (frame accuracy TP/(TP+FP+FN) for piano-rolls, token accuracy for categorical data).
+    """
+    from . import api
+
+    _setup_logging(quiet=as_json)
+    run = api.load(run_dir, device=device, which=checkpoint)
+    result = api.evaluate(run, data_dir, split=split, progress=not as_json, seed=seed)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{result['backend']} on the {split} split of {result['data']}: {result['files']} files, "
+               f"{result['windows']} windows, {result['steps']} steps")
+    for key, value in result.items():
+        if isinstance(value, float):
+            click.echo(f"  {key:<12} {value:.4f}")
+
+
+# -- plugins -------------------------------------------------------------------------------------------------------------
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins(as_json):
+    """List installed domains and backends, where they come from, and any that fail to load."""
+    from dataclasses import asdict
+
+    from . import registry
+
+    infos = registry.describe("domain") + registry.describe("backend")
+    if as_json:
+        click.echo(json.dumps([asdict(i) for i in infos], indent=2))
+        return
+    for kind in ("domain", "backend"):
+        click.echo(f"{kind}s:")
+        rows = [i for i in infos if i.kind == kind]
+        if not rows:
+            click.echo("  (none installed)")
+        for i in rows:
+            status = f"BROKEN: {i.error}" if i.error else i.description
+            click.echo(f"  {i.name:<10} {i.distribution} {i.version:<8} {i.value}")
+            click.echo(f"  {'':<10} {status}")
+
+
+# -- data ------------------------------------------------------------------------------------------------------------------
+@main.group(cls=_Group)
+def data():
+    """List and build data recipes (datasets seqstudio knows how to fetch or prepare)."""
+
+
+@data.command("list")
+def data_list():
+    """List the available data recipes."""
+    from . import recipes
+
+    for recipe in recipes.list_recipes():
+        need = " (needs --source)" if recipe.source.get("type") == "path" else ""
+        click.echo(f"{recipe.name:<16} {recipe.domain:<8} {recipe.description}{need}")
+
+
+@data.command("build")
+@click.argument("name")
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option("--source", type=click.Path(path_type=Path), help="Your copy of the data, for recipes that need one.")
+@click.option("--limit", type=click.IntRange(min=0), default=0, help="Build only the first N pieces (0 = all).")
+@click.option("--workers", type=click.IntRange(min=0), default=0, help="Parallel processes (0 = one per core).")
+@click.option("--quiet", "-q", is_flag=True)
+def data_build(name, dest, source, limit, workers, quiet):
+    """Materialise recipe NAME as files in DEST (ready for `seqstudio train DEST`)."""
+    from . import recipes
+
+    _setup_logging(quiet)
+    result = recipes.build(name, dest, source=source, limit=limit, workers=workers, progress=not quiet)
+    extra = f", skipped {result['skipped']} unreadable" if result["skipped"] else ""
+    click.echo(f"wrote {result['written']} files to {result['dest']}{extra}")
+
+
+if __name__ == "__main__":
+    main()

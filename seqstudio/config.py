@@ -1,0 +1,161 @@
+"""Run configuration: typed sections, YAML files and ``key=value`` overrides, with errors a user can act on.
+
+A run's configuration has four sections — ``codec``, ``backend`` and ``train`` are dataclasses (their fields
+are the only valid keys, their types convert the values), ``data`` is free-form provenance. Unknown keys are
+refused with the list of valid ones, and a YAML error names the file, key and line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+SECTIONS = ("codec", "backend", "train")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    clip_grad_norm: float = 1.0
+    max_steps: int = 0  # 0 = no limit
+    epochs: float = 0  # 0 = no limit; when no limit at all is given, 20 epochs
+    max_minutes: float = 0.0  # wall-time budget, so models can be compared at equal time
+    valid_every: int = 200  # steps between validations (and checkpoints)
+    patience: int = 10  # validations without improvement before stopping; 0 = never stop early
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
+    samples: int = 4  # samples written into the run directory at the end
+    workers: int = 0  # processes for reading files (0 = one per core)
+    valid_fraction: float = 0.1  # used only when the data folder has no train/valid/test subfolders
+    test_fraction: float = 0.1
+
+
+def _field_types(cls) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def convert(value: Any, target: Any, where: str) -> Any:
+    """Convert a YAML/CLI value to a dataclass field's type, or raise ConfigError naming ``where``."""
+    if isinstance(value, str) and target is not str:
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            pass
+    try:
+        if target is bool:
+            if isinstance(value, bool):
+                return value
+            raise ValueError
+        if target is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if target is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if target is str:
+            return str(value)
+        origin = typing.get_origin(target)
+        if origin in (list, tuple):
+            if not isinstance(value, (list, tuple)):
+                raise ValueError
+            return list(value)
+        return value
+    except (TypeError, ValueError):
+        name = getattr(target, "__name__", str(target))
+        raise ConfigError(f"{where}: expected {name}, got {value!r}") from None
+
+
+def build(cls, values: dict[str, Any], section: str):
+    """Instantiate dataclass ``cls`` from ``values``, refusing unknown keys."""
+    types = _field_types(cls)
+    unknown = sorted(set(values) - set(types))
+    if unknown:
+        raise ConfigError(f"unknown {section} option {unknown[0]!r}; valid options: {', '.join(types)}")
+    kwargs = {key: convert(value, types[key], f"{section}.{key}") for key, value in values.items()}
+    return cls(**kwargs)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, dict[str, Any]]:
+    """``["backend.latent_size=32", "train.lr=3e-4"]`` -> nested dict (values still raw strings)."""
+    out: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--set expects SECTION.KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        section, _, name = key.strip().partition(".")
+        if section not in SECTIONS or not name:
+            raise ConfigError(f"--set key {key!r} must start with one of: {', '.join(s + '.' for s in SECTIONS)}")
+        out.setdefault(section, {})[name] = value.strip()
+    return out
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Read a config file, checking section names; errors name the file, key and line."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections ({', '.join(SECTIONS)}), got {type(data).__name__}")
+    lines = {}
+    for key_node, value_node in node.value:
+        lines[key_node.value] = key_node.start_mark.line + 1
+        if isinstance(value_node, yaml.MappingNode):
+            for sub_key, _ in value_node.value:
+                lines[f"{key_node.value}.{sub_key.value}"] = sub_key.start_mark.line + 1
+    for section, values in data.items():
+        if section not in SECTIONS + ("data", "domain"):
+            raise ConfigError(f"{path}, line {lines.get(section, '?')}: unknown section {section!r}; "
+                              f"valid sections: {', '.join(SECTIONS)}")
+        if section in SECTIONS and not isinstance(values, dict):
+            raise ConfigError(f"{path}, line {lines.get(section, '?')}: section {section!r} must be a mapping")
+    data["_lines"] = lines
+    return data
+
+
+def merge(*layers: dict[str, Any]) -> dict[str, Any]:
+    """Later layers win, key by key within each section."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = {**out[key], **value}
+            else:
+                out[key] = value
+    return out
+
+
+def with_line(exc: ConfigError, lines: dict[str, int], path: Path | None) -> ConfigError:
+    """Attach ``file, line N`` to a ConfigError about a key that came from a YAML file."""
+    message = str(exc)
+    for key, line in lines.items():
+        if "." in key and (f"{key}:" in message or f"'{key.split('.', 1)[1]}'" in message):
+            return ConfigError(f"{path}, line {line}: {message}")
+    return exc
+
+
+def to_dict(obj) -> dict[str, Any]:
+    return dataclasses.asdict(obj)

@@ -1,0 +1,256 @@
+"""From a folder of files to padded training batches: discovery, splits, parallel cached encoding, windows.
+
+* Splits: a folder with ``train/ valid/ test/`` subfolders is used as given (benchmarks depend on fixed
+  splits); otherwise each file's split is decided by a hash of its *content*, so it never changes when files
+  are renamed, moved or added.
+* Encoding runs in worker processes and is cached on disk keyed by file content + domain + codec config and
+  state, so a second ``train`` on the same folder starts without re-parsing.
+* Broken files are skipped with a warning naming them; only a folder with nothing usable is an error.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import registry
+from .domain import Codec, Domain
+from .errors import DataError
+
+log = logging.getLogger("seqstudio")
+SPLITS = ("train", "valid", "test")
+CACHE_VERSION = 1
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("SEQSTUDIO_CACHE", Path.home() / ".cache" / "seqstudio"))
+
+
+# -- discovery and splits ---------------------------------------------------------------------------------------
+def find_files(root: Path, domain: Domain) -> list[Path]:
+    root = Path(root)
+    if not root.exists():
+        raise DataError(f"data path {root} does not exist")
+    if root.is_file():
+        return [root] if domain.accepts(root) else []
+    return sorted(p for p in root.rglob("*") if p.is_file() and domain.accepts(p) and not p.name.startswith("."))
+
+
+def _content_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def split_files(root: Path, domain: Domain, valid_fraction: float = 0.1,
+                test_fraction: float = 0.1) -> dict[str, list[Path]]:
+    """``{"train": [...], "valid": [...], "test": [...]}`` for the files under ``root``."""
+    root = Path(root)
+    if not root.exists():
+        raise DataError(f"data folder {root} does not exist")
+    if root.is_dir() and (root / "train").is_dir():
+        splits = {s: find_files(root / s, domain) if (root / s).is_dir() else [] for s in SPLITS}
+        if not splits["train"]:
+            raise DataError(f"{root / 'train'} holds no {domain.name} files ({', '.join(domain.extensions)})")
+        return splits
+    files = find_files(root, domain)
+    if not files:
+        if root.is_dir() and not any(root.iterdir()):
+            raise DataError(f"data folder {root} is empty")
+        raise DataError(f"no {domain.name} files ({', '.join(domain.extensions)}) found in {root}")
+    # Position on [0, 1) from content: stable under renames, independent of the other files.
+    scored = sorted(((int(_content_hash(f)[:12], 16) / 16**12, f) for f in files), key=lambda t: (t[0], str(t[1])))
+    splits = {s: [] for s in SPLITS}
+    for score, f in scored:
+        split = "valid" if score < valid_fraction else "test" if score < valid_fraction + test_fraction else "train"
+        splits[split].append(f)
+    # Tiny folders: make sure there is something to train and to validate on.
+    if not splits["valid"] and len(files) >= 2 and valid_fraction > 0:
+        pool = "train" if len(splits["train"]) > 1 else "test"
+        if splits[pool]:
+            splits["valid"].append(splits[pool].pop(0))
+    if not splits["train"]:
+        donor = "test" if splits["test"] else "valid"
+        splits["train"].append(splits[donor].pop())
+    return {s: sorted(v) for s, v in splits.items()}
+
+
+# -- reading and encoding ---------------------------------------------------------------------------------------
+def _codec_key(domain_name: str, codec: Codec) -> str:
+    blob = json.dumps([CACHE_VERSION, domain_name, codec.name, vars(codec.config), codec.state_dict()],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _read_and_encode(domain_name: str, codec_name: str, codec_config: dict, codec_state: dict, path: str,
+                     cache_path: str | None):
+    """Worker: returns ``("ok", tensor)`` or ``("error", message)``; never raises for a bad file."""
+    from .errors import SeqStudioError
+
+    try:
+        domain = registry.load_domain(domain_name)()
+        codec = make_codec(domain, codec_name, codec_config)
+        codec.load_state_dict(codec_state)
+        x = codec.encode(domain.read(Path(path))).to(torch.float32)
+        if x.dim() != 2 or x.shape[1] != codec.spec.storage_width:
+            return "error", f"codec {codec_name} produced shape {tuple(x.shape)}"
+        if cache_path:
+            _atomic_save(x, Path(cache_path))
+        return "ok", x
+    except SeqStudioError as exc:
+        return "error", str(exc)
+    except Exception as exc:  # any parser crash on a bad file is that file's problem, not the run's
+        return "error", f"{Path(path).name}: {type(exc).__name__}: {exc}"
+
+
+def _atomic_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def make_codec(domain: Domain, codec_name: str, config_values: dict | None = None) -> Codec:
+    from . import config as config_mod
+    from .errors import PluginError
+
+    if codec_name not in domain.codecs:
+        raise PluginError(f"domain {domain.name!r} has no codec {codec_name!r}; "
+                          f"available: {', '.join(sorted(domain.codecs))}")
+    cls = domain.codecs[codec_name]
+    return cls(config_mod.build(cls.Config, config_values or {}, "codec"))
+
+
+def _pool(workers: int) -> futures.Executor:
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return futures.ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int = 0,
+                 progress: bool = True, use_cache: bool = True) -> dict[Path, torch.Tensor]:
+    """Encode every readable file (from cache when possible); warn about and skip the others."""
+    from tqdm.auto import tqdm
+
+    key = _codec_key(domain_name, codec)
+    results: dict[Path, torch.Tensor] = {}
+    todo = []
+    for f in files:
+        cache_path = None
+        if use_cache:
+            try:
+                cache_path = cache_dir() / key / f"{_content_hash(f)}.pt"
+            except OSError as exc:
+                log.warning("skipped %s: %s", f, exc.strerror)
+                continue
+            if cache_path.exists():
+                try:
+                    results[f] = torch.load(cache_path, weights_only=True)
+                    continue
+                except Exception:  # a damaged cache entry is simply rebuilt
+                    pass
+        todo.append((f, str(cache_path) if cache_path else None))
+    if not todo:
+        return {f: results[f] for f in files if f in results}
+    args = (domain_name, codec.name, vars(codec.config), codec.state_dict())
+    workers = workers or os.cpu_count() or 1
+    bar = tqdm(total=len(todo), desc="encoding", unit="file", disable=not progress, leave=False)
+    if workers == 1 or len(todo) < 4:
+        outcomes = ((f, _read_and_encode(*args, str(f), c)) for f, c in todo)
+        for f, outcome in outcomes:
+            _collect(f, outcome, results)
+            bar.update()
+    else:
+        with _pool(min(workers, len(todo))) as pool:
+            jobs = {pool.submit(_read_and_encode, *args, str(f), c): f for f, c in todo}
+            for job in futures.as_completed(jobs):
+                _collect(jobs[job], job.result(), results)
+                bar.update()
+    bar.close()
+    return {f: results[f] for f in files if f in results}
+
+
+def _collect(path: Path, outcome, results) -> None:
+    status, value = outcome
+    if status == "ok":
+        results[path] = value
+    else:
+        log.warning("skipped %s: %s", path, value)
+
+
+def read_samples(files: list[Path], domain: Domain) -> list:
+    """Read raw samples (for codecs that must ``fit`` on data before encoding), skipping broken files."""
+    from .errors import SeqStudioError
+
+    samples = []
+    for f in files:
+        try:
+            samples.append(domain.read(f))
+        except SeqStudioError as exc:
+            log.warning("skipped %s: %s", f, exc)
+    return samples
+
+
+# -- windows and batches ----------------------------------------------------------------------------------------
+@dataclass
+class WindowSet:
+    """All training windows of one split, padded into one tensor so a batch is a single index-select."""
+
+    x: torch.Tensor  # [N, T_max, storage_width]
+    lengths: torch.Tensor  # [N]
+    pieces: int  # number of source files
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    @classmethod
+    def from_pieces(cls, encoded: list[torch.Tensor], codec: Codec, whole: bool = False) -> "WindowSet":
+        windows = [w for x in encoded for w in ([x] if whole else codec.windows(x))]
+        width = codec.spec.storage_width
+        if not windows:
+            return cls(torch.zeros(0, 1, width), torch.zeros(0, dtype=torch.long), len(encoded))
+        lengths = torch.tensor([w.shape[0] for w in windows])
+        x = torch.zeros(len(windows), int(lengths.max()), width)
+        for i, w in enumerate(windows):
+            x[i, : w.shape[0]] = w
+        return cls(x, lengths, len(encoded))
+
+
+def batch_indices(n: int, batch_size: int, epoch: int, seed: int, shuffle: bool = True, rank: int = 0,
+                  world: int = 1) -> list[torch.Tensor]:
+    """This rank's batches for one epoch: same order for the same (seed, epoch), equal count on every rank."""
+    if shuffle:
+        g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        order = torch.randperm(n, generator=g)
+    else:
+        order = torch.arange(n)
+    if world > 1:  # pad so every rank gets the same number of batches (DDP would hang otherwise)
+        per_rank = -(-n // world)
+        order = torch.cat([order, order[: per_rank * world - n]])[rank::world]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def make_batch(windows: WindowSet, index: torch.Tensor, device: torch.device, codec: Codec | None = None,
+               generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """Padded batch on ``device``; ``codec`` + ``generator`` given = training augmentation applied."""
+    lengths = windows.lengths[index]
+    t = int(lengths.max())
+    x = windows.x[index, :t]
+    if codec is not None and generator is not None:
+        x = _augment(x, lengths, codec, generator)
+    mask = torch.arange(t).unsqueeze(0) < lengths.unsqueeze(1)
+    return {"x": x.to(device, non_blocking=True), "mask": mask.to(device, non_blocking=True),
+            "lengths": lengths.to(device, non_blocking=True)}
+
+
+def _augment(x, lengths, codec, generator):
+    out = x.clone()
+    for i, n in enumerate(lengths.tolist()):
+        out[i, :n] = codec.augment(x[i, :n], generator)
+    return out

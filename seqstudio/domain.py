@@ -1,0 +1,124 @@
+"""Base classes for domain plugins: a Domain reads and writes files, a Codec turns samples into tensors.
+
+Plugins subclass these and register the Domain class under the ``seqstudio.domains`` entry-point group. The
+core only ever talks to these interfaces, so a third-party domain plugs in exactly like the built-in ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from .spec import FeatureSpec
+
+
+@dataclasses.dataclass
+class CodecConfig:
+    """Options every codec understands; codecs extend this with their own fields.
+
+    ``window`` is the training-window length in codec steps (0 = whole pieces), ``hop`` the stride between
+    windows (0 = same as window), and ``transpose`` the maximum random shift used for augmentation
+    (meaning is codec specific; semitones for music).
+    """
+
+    window: int = 64
+    hop: int = 0
+    min_length: int = 4
+    transpose: int = 0
+
+
+class Codec:
+    """Encoder and decoder in one object, because the two must agree.
+
+    Subclasses set ``name``, ``Config`` and implement ``spec``, ``encode`` and ``decode``. ``fit`` is for
+    anything learned from the training data (vocabularies, normalisation scales); whatever it learns must be
+    returned by ``state_dict`` so a run directory can rebuild the codec without the data.
+    """
+
+    name: ClassVar[str] = "codec"
+    Config: ClassVar[type] = CodecConfig
+    needs_fit: ClassVar[bool] = False
+
+    def __init__(self, config: CodecConfig | None = None):
+        self.config = config if config is not None else self.Config()
+
+    # -- what the tensors hold -------------------------------------------------------------------------------
+    @property
+    def spec(self) -> FeatureSpec:
+        raise NotImplementedError
+
+    @property
+    def window_length(self) -> int:
+        """Training window length in steps; also the default generation length."""
+        return self.config.window
+
+    # -- learned state -----------------------------------------------------------------------------------------
+    def fit(self, samples: list[Any]) -> None:
+        """Learn data-dependent state from training samples (default: nothing to learn)."""
+
+    def state_dict(self) -> dict:
+        """JSON-serialisable learned state (default: none)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` returned."""
+
+    # -- conversion ---------------------------------------------------------------------------------------------
+    def encode(self, sample: Any) -> torch.Tensor:
+        """Sample -> ``[T, spec.storage_width]`` float tensor."""
+        raise NotImplementedError
+
+    def decode(self, x: torch.Tensor) -> Any:
+        """``[T, spec.storage_width]`` tensor -> sample."""
+        raise NotImplementedError
+
+    def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Random, label-preserving change of an encoded window for training (default: none)."""
+        return x
+
+    def windows(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Cut an encoded piece into training windows (MusicVAE-style fixed-length excerpts).
+
+        Codecs with a natural unit (bars, lines) may override this to cut on boundaries.
+        """
+        window = self.window_length
+        if window <= 0 or x.shape[0] <= window:
+            return [x] if x.shape[0] >= self.config.min_length else []
+        hop = self.config.hop or window
+        starts = list(range(0, x.shape[0] - window + 1, hop))
+        return [x[s : s + window] for s in starts]
+
+
+class Domain:
+    """One kind of file: how to read, write and draw it, and which codecs turn it into tensors.
+
+    ``read`` must raise ``seqstudio.errors.DataError`` (naming the file) for a broken file, so the data
+    loader can skip it with a warning while the other files are used.
+    """
+
+    name: ClassVar[str] = "domain"
+    description: ClassVar[str] = ""
+    extensions: ClassVar[tuple[str, ...]] = ()
+    output_extension: ClassVar[str] = ""
+    codecs: ClassVar[dict[str, type[Codec]]] = {}
+    default_codec: ClassVar[str] = ""
+
+    def read(self, path: Path) -> Any:
+        raise NotImplementedError
+
+    def write(self, sample: Any, path: Path) -> None:
+        raise NotImplementedError
+
+    def render(self, sample: Any, path: Path) -> None:
+        """Draw a sample as a picture (PNG). Optional."""
+        raise NotImplementedError(f"domain {self.name!r} cannot draw samples")
+
+    def sample_steps(self, sample: Any) -> int:
+        """A rough size, used only for reporting."""
+        return 0
+
+    def accepts(self, path: Path) -> bool:
+        return path.suffix.lower() in self.extensions

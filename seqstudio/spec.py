@@ -1,0 +1,123 @@
+"""FeatureSpec: the contract between codecs and backends.
+
+A codec says *what* its tensors hold (an ordered list of typed parts); backends build their input layers and
+output heads from that description alone, which is why no backend ever needs to know the domain.
+
+Two layouts exist for the same data:
+
+* **storage layout** — what ``Codec.encode`` returns and what batches carry: ``Binary(n)`` is ``n`` columns of
+  0/1, ``Categorical(n)`` is ONE column holding the class index (as a float), ``Real(n)`` is ``n`` columns of
+  real values. Compact, so caches and batches of large vocabularies stay small.
+* **feature layout** — what a network reads: the same, except categorical indices are expanded to one-hot.
+  ``FeatureSpec.to_features`` converts, on whatever device the batch is on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Union
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class Binary:
+    """``size`` independent on/off bits per step (e.g. an 88-key piano-roll frame)."""
+
+    size: int
+
+    @property
+    def storage_width(self) -> int:
+        return self.size
+
+    @property
+    def feature_width(self) -> int:
+        return self.size
+
+
+@dataclass(frozen=True)
+class Categorical:
+    """One choice among ``size`` classes per step (a token, a pen state)."""
+
+    size: int
+
+    @property
+    def storage_width(self) -> int:
+        return 1
+
+    @property
+    def feature_width(self) -> int:
+        return self.size
+
+
+@dataclass(frozen=True)
+class Real:
+    """``size`` real values per step (e.g. pen offsets dx, dy)."""
+
+    size: int
+
+    @property
+    def storage_width(self) -> int:
+        return self.size
+
+    @property
+    def feature_width(self) -> int:
+        return self.size
+
+
+Part = Union[Binary, Categorical, Real]
+_PART_TYPES = {"binary": Binary, "categorical": Categorical, "real": Real}
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """An ordered tuple of parts; each step of a sequence is the concatenation of its parts."""
+
+    parts: tuple
+
+    def __init__(self, parts):
+        parts = tuple(parts)
+        if not parts:
+            raise ValueError("a FeatureSpec needs at least one part")
+        for part in parts:
+            if not isinstance(part, (Binary, Categorical, Real)) or part.size < 1:
+                raise ValueError(f"invalid FeatureSpec part: {part!r}")
+        object.__setattr__(self, "parts", parts)
+
+    @property
+    def storage_width(self) -> int:
+        return sum(p.storage_width for p in self.parts)
+
+    @property
+    def feature_width(self) -> int:
+        return sum(p.feature_width for p in self.parts)
+
+    def storage_slices(self) -> Iterator[tuple[Part, slice]]:
+        """Yield each part with the columns it occupies in the storage layout."""
+        start = 0
+        for part in self.parts:
+            yield part, slice(start, start + part.storage_width)
+            start += part.storage_width
+
+    def to_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Storage layout ``[..., storage_width]`` -> feature layout ``[..., feature_width]`` (float)."""
+        pieces = []
+        for part, cols in self.storage_slices():
+            values = x[..., cols]
+            if isinstance(part, Categorical):
+                index = values[..., 0].long().clamp(0, part.size - 1)
+                pieces.append(F.one_hot(index, part.size).to(torch.float32))
+            else:
+                pieces.append(values.to(torch.float32))
+        return torch.cat(pieces, dim=-1) if len(pieces) > 1 else pieces[0]
+
+    def to_dict(self) -> list[dict]:
+        return [{"type": type(p).__name__.lower(), "size": p.size} for p in self.parts]
+
+    @classmethod
+    def from_dict(cls, items: list[dict]) -> "FeatureSpec":
+        return cls(_PART_TYPES[item["type"]](int(item["size"])) for item in items)
+
+    def __str__(self) -> str:
+        return "[" + ", ".join(f"{type(p).__name__}({p.size})" for p in self.parts) + "]"
