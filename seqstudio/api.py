@@ -221,8 +221,11 @@ def write_samples(run: Run, samples: list, out_dir: str | Path, prefix: str = "s
 
 @torch.no_grad()
 def evaluate(run: Run, data_dir: str | Path | None = None, split: str = "test", batch_size: int = 64,
-             progress: bool = True, seed: int = 0) -> dict[str, Any]:
-    """Held-out figures of the run's backend on ``split`` of ``data_dir`` (default: the training folder)."""
+             progress: bool = True, seed: int = 0, **options) -> dict[str, Any]:
+    """Held-out figures of the run's backend on ``split`` of ``data_dir`` (default: the training folder).
+
+    ``options`` go to ``Backend.evaluate_batch`` (e.g. ``iw_samples`` for an importance-weighted bound).
+    """
     from .trainer import _add
 
     if split not in data.SPLITS:
@@ -240,7 +243,7 @@ def evaluate(run: Run, data_dir: str | Path | None = None, split: str = "test", 
     backend.eval()
     total: dict[str, torch.Tensor] = {}
     for index in data.batch_indices(len(windows), batch_size, 0, 0, shuffle=False):
-        _add(total, backend.evaluate_batch(data.make_batch(windows, index, backend.device)))
+        _add(total, backend.evaluate_batch(data.make_batch(windows, index, backend.device), **options))
     stats = {k: float(v) for k, v in total.items()}
     result = backend.summarize(stats)
     result.update(split=split, files=len(files[split]), windows=len(windows), steps=int(stats.get("steps", 0)),

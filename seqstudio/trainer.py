@@ -108,7 +108,9 @@ class Trainer:
         self.model = self.backend
         if self.info.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.model = torch.nn.parallel.DistributedDataParallel(self.backend, device_ids=ids)
+            self.model = torch.nn.parallel.DistributedDataParallel(
+                self.backend, device_ids=ids,
+                find_unused_parameters=getattr(backend, "ddp_find_unused_parameters", False))
         self.optimizers = backend.configure_optimizers(config.lr, config.weight_decay)
         self.state = TrainState()
         precision = config.precision

@@ -67,7 +67,14 @@ class Backend(nn.Module):
     # -- evaluation ---------------------------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate_batch(self, batch: dict, **options) -> dict[str, torch.Tensor]:
-        """Held-out statistics (sums) for one batch; defaults to the training loss's stats."""
+        """Held-out statistics (sums) for one batch; defaults to the training loss's stats.
+
+        ``options`` are backend-specific evaluation switches; a backend refuses the ones it does not know.
+        """
+        if options:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"backend {self.name!r} does not support evaluation options: {', '.join(options)}")
         return self.loss(batch)[1]
 
     def summarize(self, stats: dict[str, float]) -> dict[str, float]:
