@@ -2,4 +2,5 @@
 
 from .cli import main
 
-main()
+if __name__ == "__main__":  # guarded: spawned worker processes re-import the main module
+    main()

@@ -128,9 +128,9 @@ def make_codec(domain: Domain, codec_name: str, config_values: dict | None = Non
 
 
 def _pool(workers: int) -> futures.Executor:
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    return futures.ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    """Worker processes started fresh ("spawn"): forking a process whose PyTorch/OpenMP threads have run can
+    deadlock the child. Spawned workers inherit ``sys.path``, so plugins found by the parent are found too."""
+    return futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
 
 def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int = 0,

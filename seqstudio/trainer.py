@@ -120,6 +120,12 @@ class Trainer:
             raise ConfigError(f"unknown precision {precision!r}; valid: auto, fp32, bf16")
         self.autocast_dtype = torch.bfloat16 if precision == "bf16" else None
 
+    def close(self) -> None:
+        """Leave the process group together: a rank that exits while others still talk to it aborts."""
+        if self.info.world > 1 and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
     # -- checkpoints ----------------------------------------------------------------------------------------------
     def checkpoint_payload(self) -> dict[str, Any]:
         return {"model": self.backend.state_dict(),

@@ -1,0 +1,125 @@
+"""Piano-roll codec: one row of key bits per grid step, optionally with a second row of onset bits.
+
+A plain piano roll cannot tell a held note from the same note struck again; the onset part fixes that, so a
+repeated note survives encode -> decode. This is the representation of MusicVAE-style multi-bar models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pretty_midi
+import torch
+
+from seqstudio.domain import Codec
+from seqstudio.errors import ConfigError
+from seqstudio.spec import Binary, FeatureSpec
+
+from .grid import GridConfig, GridNote, quantise, to_pretty_midi
+
+DECODE_VELOCITY = 80
+"""A piano roll stores no dynamics, so decoded notes all get this (mezzo-forte) velocity."""
+
+
+class PianoRollCodec(Codec):
+    """``[T, n]`` key bits, or ``[T, 2n]`` key bits then onset bits, with ``n = pitch_high - pitch_low + 1``."""
+
+    name = "pianoroll"
+
+    @dataclasses.dataclass
+    class Config(GridConfig):
+        """Piano-roll options.
+
+        ``window_bars``/``hop_bars`` (when > 0) set the training window and hop in bars and override
+        ``window``/``hop``. A bar is taken to be 4 quarter notes (4/4): the grid does not track time
+        signatures, so in other metres the windows are simply fixed-length excerpts, not aligned to bars.
+        """
+
+        onsets: bool = True
+        window_bars: int = 4
+        hop_bars: int = 1
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            if self.window_bars < 0 or self.hop_bars < 0:
+                raise ConfigError("window_bars and hop_bars must be >= 0")
+
+    config: Config
+
+    @property
+    def spec(self) -> FeatureSpec:
+        keys = Binary(self.config.n_pitches)
+        return FeatureSpec([keys, keys] if self.config.onsets else [keys])
+
+    @property
+    def steps_per_bar(self) -> int:
+        """Grid steps in one 4/4 bar."""
+        return 4 * self.config.steps_per_quarter
+
+    @property
+    def window_length(self) -> int:
+        if self.config.window_bars > 0:
+            return self.config.window_bars * self.steps_per_bar
+        return self.config.window
+
+    @property
+    def hop_length(self) -> int:
+        """Stride between training windows in steps (bar-derived when ``hop_bars`` > 0)."""
+        if self.config.hop_bars > 0:
+            return self.config.hop_bars * self.steps_per_bar
+        return self.config.hop or self.window_length
+
+    def encode(self, sample: pretty_midi.PrettyMIDI) -> torch.Tensor:
+        notes = quantise(sample, self.config)
+        n, low = self.config.n_pitches, self.config.pitch_low
+        roll = torch.zeros(max(note.end for note in notes), self.spec.storage_width, dtype=torch.float32)
+        for note in notes:
+            roll[note.start : note.end, note.pitch - low] = 1.0
+            if self.config.onsets:
+                roll[note.start, n + note.pitch - low] = 1.0
+        return roll
+
+    def decode(self, x: torch.Tensor) -> pretty_midi.PrettyMIDI:
+        """Bits -> notes; robust to generated rolls (an onset bit alone still sounds for that step)."""
+        n = self.config.n_pitches
+        bits = x.detach().cpu().numpy() > 0.5
+        onset = bits[:, n : 2 * n] if self.config.onsets else np.zeros_like(bits[:, :n])
+        active = bits[:, :n] | onset
+        was_active = np.vstack([np.zeros((1, n), dtype=bool), active[:-1]])
+        starts = active & (onset | ~was_active)
+        notes = []
+        total = active.shape[0]
+        for key in range(n):
+            start_steps = np.flatnonzero(starts[:, key])
+            silent_steps = np.flatnonzero(~active[:, key])
+            for i, start in enumerate(start_steps):
+                next_start = start_steps[i + 1] if i + 1 < len(start_steps) else total
+                j = np.searchsorted(silent_steps, start)
+                next_silence = silent_steps[j] if j < len(silent_steps) else total
+                end = int(min(next_start, next_silence))
+                notes.append(GridNote(key + self.config.pitch_low, int(start), end, DECODE_VELOCITY))
+        return to_pretty_midi(notes, self.config)
+
+    def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Transpose by a random number of semitones that keeps every note inside the pitch range."""
+        limit, n = self.config.transpose, self.config.n_pitches
+        if limit == 0:
+            return x
+        parts = x.reshape(x.shape[0], -1, n)  # [T, key part (+ onset part), pitch]
+        used = torch.nonzero(parts.amax(dim=(0, 1)) > 0.5).flatten()
+        if used.numel() == 0:
+            return x
+        low = max(-limit, -int(used.min()))
+        high = min(limit, n - 1 - int(used.max()))
+        k = int(torch.randint(low, high + 1, (1,), generator=generator))
+        return torch.roll(parts, k, dims=-1).reshape(x.shape)
+
+    def windows(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Bar-aligned windows (from the start of the piece), without the all-silent ones."""
+        window, hop = self.window_length, self.hop_length
+        if window <= 0 or x.shape[0] <= window:
+            pieces = [x] if x.shape[0] >= self.config.min_length else []
+        else:
+            pieces = [x[s : s + window] for s in range(0, x.shape[0] - window + 1, hop)]
+        return [piece for piece in pieces if bool((piece > 0.5).any())]
