@@ -136,10 +136,14 @@ class Trainer:
         path = self.run_dir / "last.pt"
         if not path.exists():
             raise RunDirError(f"cannot resume: {path} does not exist")
-        ckpt = torch.load(path, map_location=self.device, weights_only=True)
-        self.backend.load_state_dict(ckpt["model"])
-        for opt, state in zip(self.optimizers, ckpt["optimizers"]):
-            opt.load_state_dict(state)
+        try:
+            ckpt = torch.load(path, map_location=self.device, weights_only=True)
+            self.backend.load_state_dict(ckpt["model"])
+            for opt, state in zip(self.optimizers, ckpt["optimizers"]):
+                opt.load_state_dict(state)
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise RunDirError(f"cannot resume from {path}: it does not match this configuration "
+                              f"({str(exc).splitlines()[0][:200]}); change only budgets when resuming") from None
         self.state = TrainState(**ckpt["state"])
         self.state.stopped_because = ""
 
@@ -188,7 +192,16 @@ class Trainer:
             return "max_steps"
         if c.max_minutes:
             self._tick()
-            if s.elapsed >= c.max_minutes * 60:
+            over = s.elapsed >= c.max_minutes * 60
+            if self.info.world > 1:
+                # Clocks differ between processes; all must stop at the same step or DDP hangs. Agree every
+                # `_log_every` steps only, so there is no per-step host sync.
+                if s.step % self._log_every:
+                    return ""
+                flag = torch.tensor(float(over), device=self.device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                over = bool(flag.item())
+            if over:
                 return "max_minutes"
         return ""
 
@@ -211,7 +224,7 @@ class Trainer:
         total = c.max_steps or (int(math.ceil(epochs * per_epoch)) if math.isfinite(epochs) else None)
         bar = tqdm(total=total, initial=s.step, desc="training", unit="step", disable=not self.progress,
                    dynamic_ncols=True)
-        log_every = max(1, min(50, c.valid_every))
+        log_every = self._log_every = max(1, min(50, c.valid_every))
         running: dict[str, torch.Tensor] = {}
         self._clock = time.perf_counter()
         window_started = time.perf_counter()
@@ -224,7 +237,7 @@ class Trainer:
                 break
             batches = batch_indices(len(self.train_set), c.batch_size, s.epoch, c.seed, rank=self.info.rank,
                                     world=self.info.world)
-            while s.batch < len(batches):
+            while s.batch < len(batches) and not s.stopped_because:
                 if (reason := self._budget_left()):
                     s.stopped_because = reason
                     break

@@ -203,7 +203,7 @@ def test_max_minutes_budget_stops_training(chorales, tmp_path):
     result = invoke("train", chorales, "--run-dir", tmp_path / "r", "--max-minutes", 0.002, *TINY)
     assert result.exit_code == 0, result.output
     state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)["state"]
-    assert state["stopped_because"] == "max_minutes"
+    assert state["stopped_because"] == "max_minutes", state
 
 
 def test_events_codec_trains_and_generates(chorales, tmp_path):
@@ -214,3 +214,13 @@ def test_events_codec_trains_and_generates(chorales, tmp_path):
                   "--seed", 0).exit_code == 0
     for f in (tmp_path / "out").glob("*.mid"):
         pretty_midi.PrettyMIDI(str(f))
+
+
+def test_early_stopping_when_validation_stops_improving(chorales, tmp_path):
+    # lr=0: the model never changes, so validation (same noise every time) never improves after the first.
+    result = invoke("train", chorales, "--run-dir", tmp_path / "r", "--max-steps", 50, *TINY,
+                    "--set", "train.lr=0", "--set", "train.patience=2", "--set", "train.valid_every=1")
+    assert result.exit_code == 0, result.output
+    state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)["state"]
+    assert state["stopped_because"] == "early_stopping"
+    assert state["step"] == 3
