@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= demo
 DEMO_MINUTES ?= 4
 # A model sized for a few CPU minutes (the seq-VAE's defaults are larger): see BENCHMARKS.md for what it reaches.
-DEMO_SETTINGS ?= --set codec.transpose=3 --set backend.encoder_size=128 --set backend.decoder_size=128 \
+DEMO_SETTINGS ?= --lr 3e-3 --set codec.transpose=3 --set backend.encoder_size=128 --set backend.decoder_size=128 \
 	--set backend.kl_warmup_steps=300 --set train.valid_every=100
 
 .PHONY: install demo test test-all clean bench

@@ -145,26 +145,61 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for scripts).")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the latent samples of the ELBO.")
-def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed):
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for the latent samples of the ELBO and for --samples.")
+@click.option("--samples", "n_samples", type=click.IntRange(min=0),
+              help="Also generate N samples and compare their domain metrics with the held-out split "
+                   "(default: 100 for backends without a likelihood, such as lstmgan; otherwise off).")
+@click.option("--temperature", "-t", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Sampling temperature for --samples.")
+@click.option("--iw-samples", type=click.IntRange(min=1), metavar="K",
+              help="Also report `iwae`, the importance-weighted bound on log-likelihood per step with K samples "
+                   "(e.g. 100), for backends with per-step latents (vrnn).")
+def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samples, temperature, iw_samples):
     """Held-out figures of RUN_DIR on a split of DATA_DIR (default: the folder it was trained on).
 
     Reports, per time step in nats: nll (reconstruction loss), kl, elbo (= -(nll + kl)), and accuracy
     (frame accuracy TP/(TP+FP+FN) for piano-rolls, token accuracy for categorical data).
+
+    With --samples N (the default for backends without a likelihood, e.g. lstmgan, which get only this part):
+    N generated samples and the split's windows are measured with the domain's metrics (for MIDI: pitch
+    range, pitch classes, polyphony, empty beats, groove, repetitions, note density...), and each metric's two
+    distributions are compared by their overlapping area (1 = indistinguishable, 0 = disjoint; MGEval).
+    `mean_overlap` averages them.
     """
     from . import api
 
     _setup_logging(quiet=as_json)
     run = api.load(run_dir, device=device, which=checkpoint)
-    result = api.evaluate(run, data_dir, split=split, progress=not as_json, seed=seed)
+    likelihood = run.backend.has_likelihood
+    if n_samples is None:
+        n_samples = 0 if likelihood else 100
+    if not likelihood and n_samples == 0:
+        raise click.UsageError(f"backend {run.config['backend']['name']!r} has no likelihood; "
+                               f"evaluate it with --samples N (N >= 1)")
+    options = {"iw_samples": iw_samples} if iw_samples else {}
+    result = (api.evaluate(run, data_dir, split=split, progress=not as_json, seed=seed, **options)
+              if likelihood else {})
+    if n_samples:
+        result.update(api.evaluate_samples(run, data_dir, split=split, n=n_samples, seed=seed,
+                                           temperature=temperature, progress=not as_json))
     if as_json:
         click.echo(json.dumps(result))
         return
-    click.echo(f"{result['backend']} on the {split} split of {result['data']}: {result['files']} files, "
-               f"{result['windows']} windows, {result['steps']} steps")
-    for key, value in result.items():
-        if isinstance(value, float):
-            click.echo(f"  {key:<12} {value:.4f}")
+    if likelihood:
+        click.echo(f"{result['backend']} on the {split} split of {result['data']}: {result['files']} files, "
+                   f"{result['windows']} windows, {result['steps']} steps")
+        for key, value in result.items():
+            if isinstance(value, float) and key not in ("mean_overlap", "temperature"):
+                click.echo(f"  {key:<12} {value:.4f}")
+    if n_samples:
+        click.echo(f"{result['backend']}: {result['samples']} samples (temperature {temperature:g}) vs "
+                   f"{result['reference_windows']} windows of the {split} split of {result['data']}")
+        click.echo(f"  {'metric':<22} {'overlap':>7}   {'generated':>15}   {'held-out':>15}")
+        for name, row in result["sample_metrics"].items():
+            click.echo(f"  {name:<22} {row['overlap']:>7.3f}   {row['generated_mean']:>7.3f} "
+                       f"±{row['generated_std']:<6.3f}   {row['reference_mean']:>7.3f} ±{row['reference_std']:<6.3f}")
+        click.echo(f"  {'mean_overlap':<22} {result['mean_overlap']:>7.3f}")
 
 
 # -- plugins -------------------------------------------------------------------------------------------------------------
@@ -203,7 +238,7 @@ def data_list():
     from . import recipes
 
     for recipe in recipes.list_recipes():
-        need = " (needs --source)" if recipe.source.get("type") == "path" else ""
+        need = " (needs --source)" if recipe.needs_source else ""
         click.echo(f"{recipe.name:<16} {recipe.domain:<8} {recipe.description}{need}")
 
 

@@ -120,5 +120,13 @@ class Domain:
         """A rough size, used only for reporting."""
         return 0
 
+    def metrics(self, sample: Any) -> dict[str, float]:
+        """Domain metrics of one sample (name -> value), compared by ``seqstudio evaluate --samples``.
+
+        They judge generators without a likelihood: the distribution of each metric over generated samples is
+        compared with its distribution over held-out data. Default: none.
+        """
+        return {}
+
     def accepts(self, path: Path) -> bool:
         return path.suffix.lower() in self.extensions

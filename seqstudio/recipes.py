@@ -6,6 +6,10 @@
 * ``music21-corpus`` — files shipped inside the music21 package (no network): ``glob`` relative to its corpus
   folder; ``split_abc: true`` cuts multi-tune ABC books into one tune per file first.
 * ``path`` — a dataset the user already has (``--source PATH``), e.g. Lakh MIDI; ``glob`` picks files.
+* ``pitch-frames-json`` — one JSON file (``--source FILE``, checked against ``sha256``) mapping split names to
+  lists of pieces, each piece a list of frames, each frame a list of MIDI pitches sounding for one grid step
+  (``steps_per_quarter`` steps per quarter note). Written as ``train/ valid/ test/`` folders of MIDI files,
+  a pitch held over consecutive frames becoming one note, so the piano-roll codec gives the frames back.
 
 Recipes are looked up in ``$SEQSTUDIO_RECIPES`` (a folder) and in the ``data_recipes/`` folder of this
 checkout; ``NAME`` may also be a path to a recipe file.
@@ -15,6 +19,8 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import dataclasses
+import hashlib
+import json
 import logging
 import os
 import re
@@ -38,6 +44,11 @@ class Recipe:
     source: dict[str, Any]
     path: Path
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def needs_source(self) -> bool:
+        """Whether the user must bring the data (``--source``): everything but the embedded corpora."""
+        return self.source.get("type") != "music21-corpus"
 
 
 def recipe_dirs() -> list[Path]:
@@ -116,7 +127,8 @@ def source_files(recipe: Recipe, source: Path | None, scratch: Path) -> list[Pat
         if not root.exists():
             raise DataError(f"--source {root} does not exist")
     else:
-        raise ConfigError(f"{recipe.path}: unknown source type {kind!r}; valid: music21-corpus, path")
+        raise ConfigError(f"{recipe.path}: unknown source type {kind!r}; "
+                          f"valid: music21-corpus, path, pitch-frames-json")
     files = sorted(p for p in root.glob(pattern) if p.is_file())
     if recipe.source.get("split_abc"):
         files = [t for f in files for t in split_abc_book(f, scratch)]
@@ -139,6 +151,70 @@ def _convert(domain_name: str, src: str, dst: str) -> tuple[str, str]:
         return "error", f"{Path(src).name}: {type(exc).__name__}: {exc}"
 
 
+def frames_to_midi(frames: list[list[int]], steps_per_quarter: int = 1, tempo: float = 120.0,
+                   velocity: int = 80):
+    """Frames of sounding MIDI pitches -> a one-piano ``PrettyMIDI``; a pitch in consecutive frames is held."""
+    import pretty_midi
+
+    seconds = 60.0 / (tempo * steps_per_quarter)
+    pm = pretty_midi.PrettyMIDI(initial_tempo=tempo)
+    piano = pretty_midi.Instrument(program=0, name="Piano")
+    sounding: dict[int, int] = {}  # pitch -> step where its current note started
+    for step, frame in enumerate(list(frames) + [[]]):  # the empty frame at the end closes every note
+        pitches = {int(p) for p in frame}
+        for pitch in sorted(set(sounding) - pitches):
+            piano.notes.append(pretty_midi.Note(velocity=velocity, pitch=pitch, start=sounding.pop(pitch) * seconds,
+                                                end=step * seconds))
+        for pitch in sorted(pitches - set(sounding)):
+            if not 0 <= pitch <= 127:
+                raise DataError(f"pitch {pitch} at step {step} is not a MIDI pitch")
+            sounding[pitch] = step
+    piano.notes.sort(key=lambda n: (n.start, n.pitch))
+    pm.instruments.append(piano)
+    return pm
+
+
+def _build_pitch_frames(recipe: Recipe, domain, dest: Path, source: Path | None, limit: int,
+                        progress: bool) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    spec = recipe.source
+    if source is None:
+        raise ConfigError(f"recipe {recipe.name!r} needs your copy of the data: add --source FILE "
+                          f"({spec.get('expected', 'see ' + str(recipe.path))})")
+    source = Path(source)
+    if not source.is_file():
+        raise DataError(f"--source {source} is not a file (recipe {recipe.name!r} reads one JSON file)")
+    blob = source.read_bytes()
+    expected = str(spec.get("sha256", "")).lower()
+    actual = hashlib.sha256(blob).hexdigest()
+    if expected and actual != expected:
+        raise DataError(f"--source {source}: sha256 {actual} does not match the recipe's {expected}; "
+                        f"this is not the file recipe {recipe.name!r} expects")
+    try:
+        raw = json.loads(blob)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"--source {source}: not valid JSON ({exc})") from None
+    splits = spec.get("splits") or {"train": "train", "valid": "valid", "test": "test"}
+    missing = [key for key in splits.values() if key not in raw]
+    if not isinstance(raw, dict) or missing:
+        raise DataError(f"--source {source}: expected a JSON object with keys {', '.join(splits.values())}")
+    steps_per_quarter = int(spec.get("steps_per_quarter", 1))
+    tempo = float(spec.get("tempo", 120.0))
+    jobs = [(split, i, piece) for split, key in splits.items()
+            for i, piece in enumerate(raw[key][: limit or None])]
+    written = 0
+    for split in splits:
+        (dest / split).mkdir(parents=True, exist_ok=True)
+    for split, i, piece in tqdm(jobs, desc=f"building {recipe.name}", unit="file", disable=not progress):
+        pm = frames_to_midi(piece, steps_per_quarter, tempo)
+        domain.write(pm, dest / split / f"{split}-{i:03d}{domain.output_extension}")
+        written += 1
+    if not written:
+        raise DataError(f"recipe {recipe.name!r}: {source} holds no pieces")
+    return {"recipe": recipe.name, "dest": str(dest), "written": written, "skipped": 0}
+
+
 def build(name: str, dest: str | Path, source: str | Path | None = None, limit: int = 0, workers: int = 0,
           progress: bool = True) -> dict[str, Any]:
     """Materialise recipe ``name`` into ``dest``; returns counts of written and skipped files."""
@@ -151,6 +227,10 @@ def build(name: str, dest: str | Path, source: str | Path | None = None, limit: 
     dest = Path(dest)
     if dest.exists() and any(dest.iterdir()):
         raise DataError(f"{dest} already exists and is not empty; choose an empty or new folder")
+    if recipe.source.get("type") == "pitch-frames-json":
+        dest.mkdir(parents=True, exist_ok=True)
+        limit = limit or int(recipe.options.get("limit", 0))
+        return _build_pitch_frames(recipe, domain, dest, Path(source) if source else None, limit, progress)
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="seqstudio-recipe-") as scratch:
         files = source_files(recipe, Path(source) if source else None, Path(scratch))
@@ -175,6 +255,7 @@ def build(name: str, dest: str | Path, source: str | Path | None = None, limit: 
                 if status == "ok":
                     written += 1
                 else:
+                    value = value.replace(scratch + os.sep, "")  # name split-out tunes by book, not temp path
                     skipped.append(value)
                     log.warning("skipped %s", value)
                 bar.update()

@@ -131,3 +131,16 @@ def test_feature_spec_layouts_round_trip():
     x = torch.tensor([[0.5, -1.0, 2.0, 1.0, 0.0]])
     assert spec.to_features(x).tolist() == [[0.5, -1.0, 0.0, 0.0, 1.0, 1.0, 0.0]]
     assert FeatureSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_heads_start_at_the_data_marginals():
+    spec = FeatureSpec([Binary(3), Categorical(4)])
+    head = heads.build_head(spec, 8)
+    bits = torch.tensor([[1.0, 0, 0], [1.0, 1, 0], [0.0, 0, 0], [1.0, 0, 0]])
+    tokens = torch.tensor([[2.0], [2.0], [1.0], [3.0]])
+    x = torch.cat([bits, tokens], dim=-1).unsqueeze(0)
+    head.init_bias_from_data(x, torch.ones(1, 4, dtype=torch.bool))
+    probs = torch.sigmoid(head.proj.bias[:3])
+    torch.testing.assert_close(probs, torch.tensor([0.75, 0.25, 1e-4]), atol=1e-6, rtol=1e-4)
+    token_probs = torch.softmax(head.proj.bias[3:], dim=0)  # add-one smoothed counts 1, 2, 3, 2
+    torch.testing.assert_close(token_probs, torch.tensor([1.0, 2.0, 3.0, 2.0]) / 8)

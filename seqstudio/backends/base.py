@@ -36,6 +36,8 @@ class Backend(nn.Module):
     description: ClassVar[str] = ""
     Config: ClassVar[type] = object
     has_latent_encoder: ClassVar[bool] = False
+    # False for families with no likelihood to report (GANs): `evaluate` then judges them by samples only.
+    has_likelihood: ClassVar[bool] = True
 
     def __init__(self, spec: FeatureSpec, config):
         super().__init__()
@@ -63,6 +65,16 @@ class Backend(nn.Module):
             torch.nn.utils.clip_grad_norm_(self.parameters(), ctx.clip_grad_norm)
         optimizer.step()
         return stats
+
+    @torch.no_grad()
+    def init_from_data(self, x: torch.Tensor, mask: torch.Tensor) -> None:
+        """Called once before training from scratch with (a sample of) the training windows: every output
+        head starts at the data's marginal distribution (see ``OutputHead.init_bias_from_data``)."""
+        from ..heads import OutputHead
+
+        for module in self.modules():
+            if isinstance(module, OutputHead):
+                module.init_bias_from_data(x, mask)
 
     # -- evaluation ---------------------------------------------------------------------------------------------
     @torch.no_grad()
