@@ -225,15 +225,8 @@ def write_samples(run: Run, samples: list, out_dir: str | Path, prefix: str = "s
     return paths
 
 
-@torch.no_grad()
-def evaluate(run: Run, data_dir: str | Path | None = None, split: str = "test", batch_size: int = 64,
-             progress: bool = True, seed: int = 0, **options) -> dict[str, Any]:
-    """Held-out figures of the run's backend on ``split`` of ``data_dir`` (default: the training folder).
-
-    ``options`` go to ``Backend.evaluate_batch`` (e.g. ``iw_samples`` for an importance-weighted bound).
-    """
-    from .trainer import _add
-
+def _held_out_windows(run: Run, data_dir, split: str, progress: bool):
+    """``split`` of ``data_dir`` (default: the run's training folder) encoded into windows by the run's codec."""
     if split not in data.SPLITS:
         raise ConfigError(f"unknown split {split!r}; valid: {', '.join(data.SPLITS)}")
     cfg = dict(run.config)
@@ -244,6 +237,19 @@ def evaluate(run: Run, data_dir: str | Path | None = None, split: str = "test", 
     if len(windows) == 0:
         raise DataError(f"the {split} split of {cfg['data']['path']} holds no usable {run.domain.name} files "
                         f"({len(files[split])} files)")
+    return cfg, files, windows
+
+
+@torch.no_grad()
+def evaluate(run: Run, data_dir: str | Path | None = None, split: str = "test", batch_size: int = 64,
+             progress: bool = True, seed: int = 0, **options) -> dict[str, Any]:
+    """Held-out figures of the run's backend on ``split`` of ``data_dir`` (default: the training folder).
+
+    ``options`` go to ``Backend.evaluate_batch`` (e.g. ``iw_samples`` for an importance-weighted bound).
+    """
+    from .trainer import _add
+
+    cfg, files, windows = _held_out_windows(run, data_dir, split, progress)
     torch.manual_seed(seed)
     backend: Backend = run.backend
     backend.eval()
@@ -267,16 +273,7 @@ def reference_samples(run: Run, data_dir: str | Path | None = None, split: str =
     ``limit``, a seeded random subset), decoded back into domain samples. Encoding quantises a note onto the grid
     once and decoding is exact on that grid, so the reference is quantised once, exactly like the samples.
     """
-    if split not in data.SPLITS:
-        raise ConfigError(f"unknown split {split!r}; valid: {', '.join(data.SPLITS)}")
-    cfg = dict(run.config)
-    if data_dir is not None:
-        cfg["data"] = {**cfg["data"], "path": str(Path(data_dir).resolve())}
-    _, _, files, sets = prepare_data(cfg, codec=run.codec, progress=progress, splits=(split,))
-    windows = sets[split]
-    if len(windows) == 0:
-        raise DataError(f"the {split} split of {cfg['data']['path']} holds no usable {run.domain.name} files "
-                        f"({len(files[split])} files)")
+    _, _, windows = _held_out_windows(run, data_dir, split, progress)
     index = list(range(len(windows)))
     if limit and len(windows) > limit:
         order = torch.randperm(len(windows), generator=torch.Generator().manual_seed(seed))

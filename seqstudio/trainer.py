@@ -273,6 +273,8 @@ class Trainer:
                 s.batch = 0
         if validated_at != s.step:
             self._validate_and_checkpoint()
+        else:
+            self._save(improved=False)  # last.pt must record why training stopped
         bar.close()
         return s
 

@@ -26,6 +26,8 @@ def test_train_writes_a_complete_run_directory(trained_run):
     # the checkpoint is loadable without executing code
     ckpt = torch.load(trained_run / "best.pt", weights_only=True)
     assert "model" in ckpt and ckpt["state"]["step"] > 0
+    # the run stopped on a validation step: last.pt must still say why it stopped
+    assert torch.load(trained_run / "last.pt", weights_only=True)["state"]["stopped_because"] == "max_steps"
 
 
 def test_generate_writes_midi_that_pretty_midi_and_music21_open(trained_run, tmp_path):
