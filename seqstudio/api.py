@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -59,8 +60,8 @@ def resolve_config(data_dir: Path | None, backend: str | None = None, domain: st
         raise config_mod.with_line(exc, lines, config_file) if config_file else exc
     return {"domain": domain_name,
             "codec": {"name": codec_name, **vars(codec_obj.config)},
-            "backend": {"name": backend_name, **config_mod.to_dict(backend_cfg)},
-            "train": config_mod.to_dict(train_cfg),
+            "backend": {"name": backend_name, **dataclasses.asdict(backend_cfg)},
+            "train": dataclasses.asdict(train_cfg),
             "data": cfg["data"]}
 
 

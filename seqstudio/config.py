@@ -155,7 +155,3 @@ def with_line(exc: ConfigError, lines: dict[str, int], path: Path | None) -> Con
         if "." in key and (f"{key}:" in message or f"'{key.split('.', 1)[1]}'" in message):
             return ConfigError(f"{path}, line {line}: {message}")
     return exc
-
-
-def to_dict(obj) -> dict[str, Any]:
-    return dataclasses.asdict(obj)

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from . import registry
+from .atomic import atomic_write
 from .domain import Codec, Domain
 from .errors import DataError
 
@@ -101,19 +102,12 @@ def _read_and_encode(domain_name: str, codec_name: str, codec_config: dict, code
         if x.dim() != 2 or x.shape[1] != codec.spec.storage_width:
             return "error", f"codec {codec_name} produced shape {tuple(x.shape)}"
         if cache_path:
-            _atomic_save(x, Path(cache_path))
+            atomic_write(Path(cache_path), lambda tmp: torch.save(x, tmp))
         return "ok", x
     except SeqStudioError as exc:
         return "error", str(exc)
     except Exception as exc:  # any parser crash on a bad file is that file's problem, not the run's
         return "error", f"{Path(path).name}: {type(exc).__name__}: {exc}"
-
-
-def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def make_codec(domain: Domain, codec_name: str, config_values: dict | None = None) -> Codec:

@@ -114,16 +114,20 @@ def split_abc_book(path: Path, out_dir: Path) -> list[Path]:
     return paths
 
 
+def _require_source(recipe: Recipe, source: Path | None, what: str) -> Path:
+    if source is None:
+        raise ConfigError(f"recipe {recipe.name!r} needs your copy of the data: add --source {what} "
+                          f"({recipe.source.get('expected', 'see ' + str(recipe.path))})")
+    return Path(source)
+
+
 def source_files(recipe: Recipe, source: Path | None, scratch: Path) -> list[Path]:
     kind = recipe.source.get("type")
     pattern = recipe.source.get("glob", "**/*")
     if kind == "music21-corpus":
         root = _music21_corpus_dir()
     elif kind == "path":
-        if source is None:
-            raise ConfigError(f"recipe {recipe.name!r} needs your copy of the data: add --source PATH "
-                              f"({recipe.source.get('expected', 'see ' + str(recipe.path))})")
-        root = Path(source)
+        root = _require_source(recipe, source, "PATH")
         if not root.exists():
             raise DataError(f"--source {root} does not exist")
     else:
@@ -179,10 +183,7 @@ def _build_pitch_frames(recipe: Recipe, domain, dest: Path, source: Path | None,
     from tqdm.auto import tqdm
 
     spec = recipe.source
-    if source is None:
-        raise ConfigError(f"recipe {recipe.name!r} needs your copy of the data: add --source FILE "
-                          f"({spec.get('expected', 'see ' + str(recipe.path))})")
-    source = Path(source)
+    source = _require_source(recipe, source, "FILE")
     if not source.is_file():
         raise DataError(f"--source {source} is not a file (recipe {recipe.name!r} reads one JSON file)")
     blob = source.read_bytes()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import yaml
 
 from . import config as config_mod
 from . import registry
+from .atomic import atomic_write
 from .backends.base import Backend
 from .data import make_codec
 from .domain import Codec, Domain
@@ -43,16 +43,12 @@ class Run:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write to a temporary file and rename: a crash mid-write never leaves a truncated checkpoint."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    """A crash mid-write never leaves a truncated checkpoint."""
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
 def write_run_files(path: Path, cfg: dict[str, Any], codec: Codec) -> None:

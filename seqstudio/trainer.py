@@ -229,6 +229,7 @@ class Trainer:
         self._clock = time.perf_counter()
         window_started = time.perf_counter()
         aug = torch.Generator()
+        ctx = StepContext(forward=self._forward, clip_grad_norm=c.clip_grad_norm)
         self.backend.train()
         validated_at = -1
         while not s.stopped_because:
@@ -249,7 +250,6 @@ class Trainer:
                 aug.manual_seed(step_seed)
                 batch = make_batch(self.train_set, batches[s.batch], self.device, self.codec, aug)
                 self.backend.global_step = s.step
-                ctx = StepContext(forward=self._forward, clip_grad_norm=c.clip_grad_norm, step=s.step)
                 _add(running, self.backend.training_step(batch, self.optimizers, ctx))
                 s.step += 1
                 s.batch += 1

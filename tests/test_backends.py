@@ -65,7 +65,7 @@ def test_every_backend_trains_and_samples_on_every_codec(backend_name, domain_na
     batch = random_batch(codec.spec)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     optimizers = model.configure_optimizers(1e-2)
-    ctx = StepContext(forward=model, clip_grad_norm=1.0, step=0)
+    ctx = StepContext(forward=model, clip_grad_norm=1.0)
     for step in range(2):
         model.global_step = step
         stats = model.training_step(batch, optimizers, ctx)

@@ -148,7 +148,7 @@ def test_training_step_updates_both_players_and_sample_is_storage_layout():
     before_d = [p.detach().clone() for p in model.discriminator.parameters()]
     before_g = [p.detach().clone() for p in model.generator_parameters()]
     model.global_step = 0
-    stats = model.training_step(_batch(), optimizers, StepContext(forward=model, clip_grad_norm=1.0, step=0))
+    stats = model.training_step(_batch(), optimizers, StepContext(forward=model, clip_grad_norm=1.0))
     assert all(torch.isfinite(v).all() for v in stats.values())
     assert any(not torch.equal(a, b) for a, b in zip(before_d, model.discriminator.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(before_g, model.generator_parameters()))
@@ -169,7 +169,7 @@ def test_freezing_stops_the_side_far_ahead():
     optimizers = model.configure_optimizers(1e-2)
     before_d = [p.detach().clone() for p in model.discriminator.parameters()]
     model.global_step = 1  # not a decision step
-    stats = model.training_step(_batch(), optimizers, StepContext(forward=model, clip_grad_norm=1.0, step=1))
+    stats = model.training_step(_batch(), optimizers, StepContext(forward=model, clip_grad_norm=1.0))
     assert all(torch.equal(a, b) for a, b in zip(before_d, model.discriminator.parameters()))
     assert float(stats["d_frozen_num"]) == 1.0
     model.balance.copy_(torch.tensor([2 * 1.4, 0.1, 1.0]))  # G far ahead

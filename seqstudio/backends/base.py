@@ -28,14 +28,12 @@ class StepContext:
 
     forward: Callable[..., Any]  # the (possibly DDP-wrapped) module's __call__: use it, not self.loss
     clip_grad_norm: float
-    step: int
 
 
 class Backend(nn.Module):
     name: ClassVar[str] = "backend"
     description: ClassVar[str] = ""
     Config: ClassVar[type] = object
-    has_latent_encoder: ClassVar[bool] = False
     # False for families with no likelihood to report (GANs): `evaluate` then judges them by samples only.
     has_likelihood: ClassVar[bool] = True
 

@@ -33,7 +33,6 @@ class SeqVAE(Backend):
     name = "seqvae"
     description = "sequence VAE (MusicVAE): BiLSTM encoder, latent z, LSTM decoder; interpolation in z"
     Config = SeqVAEConfig
-    has_latent_encoder = True
 
     def __init__(self, spec, config: SeqVAEConfig):
         super().__init__(spec, config)
