@@ -16,9 +16,11 @@ $(BIN)/python:
 	$(BIN)/pip install --upgrade --quiet pip
 
 # torch first, from TORCH_SPEC, so the later installs find it satisfied and pull no other build.
-$(VENV)/.installed: $(BIN)/python pyproject.toml plugins/midi/pyproject.toml
+PLUGINS := plugins/midi plugins/strokes plugins/text
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[test]" -e plugins/midi
+	$(BIN)/pip install --quiet -e ".[test]" $(addprefix -e ,$(PLUGINS))
 	touch $@
 
 install: $(VENV)/.installed
@@ -43,7 +45,7 @@ test-all: install
 	$(BIN)/python -m pytest -q
 
 bench: install
-	$(BIN)/python bench/train_throughput.py
+	OMP_NUM_THREADS=1 $(BIN)/python bench/vrnn_throughput.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) runs .pytest_cache

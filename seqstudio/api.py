@@ -38,7 +38,8 @@ def resolve_config(data_dir: Path | None, backend: str | None = None, domain: st
         cfg["data"] = {**cfg.get("data", {}), "path": str(Path(data_dir).resolve())}
     if "path" not in cfg.get("data", {}):
         raise ConfigError("no data folder given")
-    domain_name = domain or cfg.get("domain") or registry.domain_for_path(Path(cfg["data"]["path"]))
+    domain_name = (domain or cfg.get("domain") or data.folder_info(Path(cfg["data"]["path"])).get("domain")
+                   or registry.domain_for_path(Path(cfg["data"]["path"])))
     if domain_name is None:
         raise DataError(f"no installed domain reads the files in {cfg['data']['path']} "
                         f"(installed: {', '.join(registry.names('domain')) or 'none'})")
@@ -80,19 +81,26 @@ def prepare_data(cfg: dict[str, Any], codec=None, progress: bool = True, splits=
     domain, fresh_codec, _, _ = build_parts(cfg)
     codec = codec or fresh_codec
     t = cfg["train"]
-    files = data.split_files(Path(cfg["data"]["path"]), domain, t["valid_fraction"], t["test_fraction"])
+    fractions = (t["valid_fraction"], t["test_fraction"])
+    files = data.split_files(Path(cfg["data"]["path"]), domain, *fractions)
+    # A many-sample file contributes to every split, whichever split the file itself landed in.
+    collections = [f for s in data.SPLITS for f in files[s] if domain.is_collection(f)]
     if codec.needs_fit and not codec.state_dict():
-        samples = data.read_samples(files["train"], domain)
+        train_files = sorted(set(files["train"]) | set(collections))
+        samples = data.read_samples(train_files, domain, "train", fractions)
         if not samples:
-            raise DataError(f"none of the {len(files['train'])} training files could be read")
+            raise DataError(f"none of the {len(train_files)} training files could be read")
         codec.fit(samples)
+    wanted = sorted({f for s in splits for f in files[s]} | set(collections))
+    encoded = data.encode_files(wanted, cfg["domain"], codec, workers=t["workers"], progress=progress,
+                                fractions=fractions)
     sets = {}
     for split in splits:
-        encoded = data.encode_files(files[split], cfg["domain"], codec, workers=t["workers"], progress=progress)
-        if split == "train" and not encoded:
+        pieces = data.pieces_for_split(encoded, files, split)
+        if split == "train" and not pieces:
             raise DataError(f"none of the {len(files['train'])} training files in {cfg['data']['path']} "
                             f"could be read (see the warnings above)")
-        sets[split] = data.WindowSet.from_pieces(list(encoded.values()), codec)
+        sets[split] = data.WindowSet.from_pieces(pieces, codec)
     return domain, codec, files, sets
 
 
@@ -173,20 +181,29 @@ def decode_tensor(run: Run, x: torch.Tensor):
 
 
 def generate(run: Run, n: int = 4, length: int | None = None, temperature: float = 1.0, seed: int | None = None,
-             prime: str | Path | None = None, batch_size: int = 64) -> list:
-    """``n`` new samples (domain objects). ``prime``: a file whose encoding starts every sample."""
+             prime: str | Path | None = None, batch_size: int = 64, bias: float = 0.0) -> list:
+    """``n`` new samples (domain objects). ``prime``: a file whose encoding starts every sample.
+
+    ``bias``: Graves' (2013) sampling bias for mixture outputs (pen offsets): 0 samples the model as trained,
+    larger values give likelier, neater strokes. No effect on Bernoulli / categorical outputs.
+    """
+    from .heads import sampling_bias
+
     if n < 1:
         raise ConfigError("-n must be at least 1")
+    if bias < 0:
+        raise ConfigError(f"--bias must be >= 0, got {bias}")
     length = length or run.codec.window_length or 64
     if length < 1:
         raise ConfigError("--length must be at least 1")
     g = _generator(run, seed)
     prime_x = encode_file(run, prime).unsqueeze(0) if prime else None
     out = []
-    for start in range(0, n, batch_size):
-        k = min(batch_size, n - start)
-        x = run.backend.sample(k, length, temperature=temperature, prime=prime_x, generator=g)
-        out.extend(run.codec.decode(x[i].cpu()) for i in range(k))
+    with sampling_bias(run.backend, bias):
+        for start in range(0, n, batch_size):
+            k = min(batch_size, n - start)
+            x = run.backend.sample(k, length, temperature=temperature, prime=prime_x, generator=g)
+            out.extend(run.codec.decode(x[i].cpu()) for i in range(k))
     return out
 
 
@@ -210,12 +227,13 @@ def _crop(x: torch.Tensor, length: int) -> torch.Tensor:
 
 def write_samples(run: Run, samples: list, out_dir: str | Path, prefix: str = "sample",
                   render: bool = True) -> list[Path]:
-    """Write samples as files of the run's domain (plus a picture of each when the domain can draw)."""
+    """Write samples as files of the run's domain (plus a picture of each when the domain can draw, and an
+    overview sheet of them all when the domain makes one)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, sample in enumerate(samples):
-        path = out_dir / f"{prefix}-{i:03d}{run.domain.output_extension}"
+        path = out_dir / f"{prefix}-{i:03d}{run.domain.output_extension_for(sample)}"
         run.domain.write(sample, path)
         paths.append(path)
         if render:
@@ -223,7 +241,75 @@ def write_samples(run: Run, samples: list, out_dir: str | Path, prefix: str = "s
                 run.domain.render(sample, path.with_suffix(".png"))
             except NotImplementedError:
                 render = False
+    if render and len(samples) > 1:
+        try:
+            run.domain.write_sheet(samples, out_dir / f"{prefix}-sheet")
+        except NotImplementedError:
+            pass
     return paths
+
+
+def render_file(path: str | Path, out: str | Path | None = None, domain: str | None = None,
+                limit: int = 16) -> list[Path]:
+    """Draw any file an installed domain reads as a picture; a many-sample file becomes a sheet of its first
+    ``limit`` samples. Returns the files written (default: ``NAME.png`` in the current folder)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} is not a file")
+    name = domain or registry.domain_for_path(path)
+    if name is None:
+        raise DataError(f"no installed domain reads {path.name} (installed: {', '.join(registry.names('domain'))})")
+    domain_obj = registry.load_domain(name)()
+    out = Path(out) if out else Path(path.stem + ".png")
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"--out must name a .png file, got {out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if domain_obj.is_collection(path):
+            samples = [x for split in domain_obj.read_collection(path).values() for x in split][:limit]
+            if not samples:
+                raise DataError(f"{path.name} holds no samples")
+            return domain_obj.write_sheet(samples, out.with_suffix(""))
+        domain_obj.render(domain_obj.read(path), out)
+    except NotImplementedError as exc:
+        raise ConfigError(str(exc)) from None
+    return [out]
+
+
+def convert_file(src: str | Path, dest: str | Path, domain: str | None = None) -> Path:
+    """Convert file ``src`` into ``dest`` (type given by its extension), e.g. an ABC tune to MIDI.
+
+    Without ``domain``, every installed domain that reads ``src`` is asked in turn (the best guess first), so
+    ``.abc`` reaches the text domain's ABC -> MIDI bridge although the MIDI domain reads ``.abc`` too.
+    """
+    from .domain import ConversionUnsupported
+    from .errors import PluginError
+
+    src, dest = Path(src), Path(dest)
+    if domain:
+        names = [domain]
+    else:
+        guess = registry.domain_for_path(src)
+        names = [guess] if guess else []
+        for name in registry.names("domain"):
+            try:
+                if name not in names and registry.load_domain(name)().accepts(src):
+                    names.append(name)
+            except PluginError:  # a broken plugin cannot convert anything; `seqstudio plugins` reports it
+                continue
+        if not names:
+            raise DataError(f"no installed domain reads {src.name} "
+                            f"(installed: {', '.join(registry.names('domain')) or 'none'})")
+    refusals = []
+    for name in names:
+        try:
+            registry.load_domain(name)().convert(src, dest)
+            return dest
+        except ConversionUnsupported as exc:
+            refusals.append(str(exc))
+    raise ConversionUnsupported(refusals[0] if len(refusals) == 1 else
+                                f"no installed domain converts {src.suffix or src.name} files to "
+                                f"{dest.suffix or 'extension-less'} files (tried: {', '.join(names)})")
 
 
 def _held_out_windows(run: Run, data_dir, split: str, progress: bool):
@@ -309,6 +395,6 @@ def evaluate_samples(run: Run, data_dir: str | Path | None = None, split: str = 
             "data": str(Path(data_dir).resolve()) if data_dir is not None else run.config["data"]["path"]}
 
 
-__all__ = ["train", "load", "generate", "interpolate", "write_samples", "evaluate", "evaluate_samples",
+__all__ = ["train", "load", "generate", "interpolate", "write_samples", "render_file", "convert_file", "evaluate", "evaluate_samples",
            "reference_samples", "compare_samples", "encode_file",
            "decode_tensor", "resolve_config", "Run", "RunDirError"]

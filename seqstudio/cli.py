@@ -62,8 +62,11 @@ def main():
 @main.command()
 @click.argument("data_dir", type=click.Path(path_type=Path), required=False)
 @click.option("--backend", "-b", help="Generator family (see `seqstudio plugins`). Default: seqvae.")
-@click.option("--domain", help="Domain plugin that reads the files. Default: guessed from the file types.")
-@click.option("--codec", help="The domain's codec (e.g. pianoroll, events). Default: the domain's default.")
+@click.option("--domain", help="Domain plugin that reads the files. Default: the one named in the folder's "
+                               "seqstudio.yaml (written by `data build`), else guessed from the file types. "
+                               "E.g. --domain text to learn a folder of .abc tunes as text (not as MIDI).")
+@click.option("--codec", help="The domain's codec (e.g. pianoroll, events; char, bpe for text). "
+                              "Default: the domain's default.")
 @click.option("--run-dir", type=click.Path(path_type=Path), help="Where to write the run. Default: runs/NAME-BACKEND.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="YAML file with codec:/backend:/train: sections.")
@@ -116,9 +119,11 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
 @click.option("--steps", type=click.IntRange(min=2), default=5, show_default=True, help="Points for --interpolate.")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--bias", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Graves' sampling bias for pen offsets: higher = neater, less varied strokes (0 = as trained).")
 @click.option("--no-pictures", is_flag=True, help="Do not draw a picture of each sample.")
 def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolate, steps, checkpoint, device,
-             no_pictures):
+             bias, no_pictures):
     """Generate new files from a trained RUN_DIR into --out."""
     from . import api
 
@@ -128,13 +133,51 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
         samples = api.interpolate(run, *interpolate, steps=steps, length=length, temperature=temperature, seed=seed)
         prefix = "interp"
     else:
-        samples = api.generate(run, n=num, length=length, temperature=temperature, seed=seed, prime=prime)
+        samples = api.generate(run, n=num, length=length, temperature=temperature, seed=seed, prime=prime,
+                               bias=bias)
         prefix = "primed" if prime else "sample"
     paths = api.write_samples(run, samples, out_dir, prefix=prefix, render=not no_pictures)
     if prime:
         click.echo(f"each file starts with {prime.name} and continues with {length or run.codec.window_length} "
                    f"generated steps")
     click.echo(f"wrote {len(paths)} files to {out_dir}")
+
+
+# -- render ------------------------------------------------------------------------------------------------------------
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("-o", "--out", type=click.Path(path_type=Path, dir_okay=False),
+              help="PNG to write. Default: FILE's name with .png, in the current folder.")
+@click.option("--domain", help="Domain plugin that reads FILE. Default: guessed from the file type.")
+@click.option("--limit", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Samples drawn from a file that holds many (e.g. a QuickDraw .npz), as one sheet.")
+def render(file, out, domain, limit):
+    """Draw FILE (a drawing, a handwriting line, a MIDI file...) as a PNG picture."""
+    from . import api
+
+    _setup_logging()
+    for path in api.render_file(file, out, domain=domain, limit=limit):
+        click.echo(f"wrote {path}")
+
+
+# -- convert ---------------------------------------------------------------------------------------------------------
+@main.command()
+@click.argument("src", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("dest", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--domain", help="Domain plugin that reads SRC. Default: every installed domain that reads SRC's "
+                               "file type is tried until one can convert it.")
+def convert(src, dest, domain):
+    """Convert file SRC into DEST, the file type given by DEST's extension.
+
+    \b
+    For example an ABC tune (written by a text-domain run trained on ABC) to MIDI:
+      seqstudio convert tune.abc tune.mid
+    """
+    from . import api
+
+    _setup_logging()
+    api.convert_file(src, dest, domain=domain)
+    click.echo(f"wrote {dest}")
 
 
 # -- evaluate ----------------------------------------------------------------------------------------------------------

@@ -35,6 +35,33 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SEQSTUDIO_CACHE", Path.home() / ".cache" / "seqstudio"))
 
 
+FOLDER_INFO = "seqstudio.yaml"
+
+
+def folder_info(root: Path) -> dict:
+    """What a data folder says about itself (``seqstudio.yaml``, written by ``seqstudio data build``).
+
+    Extensions alone can be ambiguous (``.abc`` is music for the MIDI domain and text for the text domain), so a
+    built dataset records its domain; an explicit ``--domain`` still wins.
+    """
+    import yaml
+
+    path = Path(root) / FOLDER_INFO
+    if not path.is_file():
+        return {}
+    try:
+        info = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise DataError(f"{path}: unreadable ({exc})") from None
+    return info if isinstance(info, dict) else {}
+
+
+def write_folder_info(root: Path, **info) -> None:
+    import yaml
+
+    atomic_write(Path(root) / FOLDER_INFO, lambda tmp: Path(tmp).write_text(yaml.safe_dump(info, sort_keys=False)))
+
+
 # -- discovery and splits ---------------------------------------------------------------------------------------
 def find_files(root: Path, domain: Domain) -> list[Path]:
     root = Path(root)
@@ -66,11 +93,10 @@ def split_files(root: Path, domain: Domain, valid_fraction: float = 0.1,
             raise DataError(f"data folder {root} is empty")
         raise DataError(f"no {domain.name} files ({', '.join(domain.extensions)}) found in {root}")
     # Position on [0, 1) from content: stable under renames, independent of the other files.
-    scored = sorted(((int(_content_hash(f)[:12], 16) / 16**12, f) for f in files), key=lambda t: (t[0], str(t[1])))
+    scored = sorted(((_score(_content_hash(f)), f) for f in files), key=lambda t: (t[0], str(t[1])))
     splits = {s: [] for s in SPLITS}
     for score, f in scored:
-        split = "valid" if score < valid_fraction else "test" if score < valid_fraction + test_fraction else "train"
-        splits[split].append(f)
+        splits[_split_for(score, valid_fraction, test_fraction)].append(f)
     # Tiny folders: make sure there is something to train and to validate on.
     if not splits["valid"] and len(files) >= 2 and valid_fraction > 0:
         pool = "train" if len(splits["train"]) > 1 else "test"
@@ -82,25 +108,73 @@ def split_files(root: Path, domain: Domain, valid_fraction: float = 0.1,
     return {s: sorted(v) for s, v in splits.items()}
 
 
+def _score(hex_digest: str) -> float:
+    return int(hex_digest[:12], 16) / 16**12
+
+
+def _split_for(score: float, valid_fraction: float, test_fraction: float) -> str:
+    return "valid" if score < valid_fraction else "test" if score < valid_fraction + test_fraction else "train"
+
+
+def assign_collection(items: dict[str, list], file_hash: str, valid_fraction: float,
+                      test_fraction: float) -> dict[str, list]:
+    """A many-sample file's samples by split: its own splits kept, unassigned ones (key ``""``) placed by a hash
+    of (file content, position) — the same file always splits the same way, whatever else is in the folder."""
+    out = {s: list(items.get(s, [])) for s in SPLITS}
+    for i, item in enumerate(items.get("", [])):
+        score = _score(hashlib.sha256(f"{file_hash}:{i}".encode()).hexdigest())
+        out[_split_for(score, valid_fraction, test_fraction)].append(item)
+    return out
+
+
 # -- reading and encoding ---------------------------------------------------------------------------------------
-def _codec_key(domain_name: str, codec: Codec) -> str:
-    blob = json.dumps([CACHE_VERSION, domain_name, codec.name, vars(codec.config), codec.state_dict()],
-                      sort_keys=True, default=str)
+def _codec_key(domain_name: str, codec: Codec, fractions: tuple[float, float]) -> str:
+    blob = json.dumps([CACHE_VERSION, domain_name, codec.name, vars(codec.config), codec.state_dict(),
+                       list(fractions)], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _read_and_encode(domain_name: str, codec_name: str, codec_config: dict, codec_state: dict, path: str,
-                     cache_path: str | None):
-    """Worker: returns ``("ok", tensor)`` or ``("error", message)``; never raises for a bad file."""
+def _encode_one(codec: Codec, sample) -> torch.Tensor:
+    x = codec.encode(sample).to(torch.float32)
+    if x.dim() != 2 or x.shape[1] != codec.spec.storage_width:
+        raise DataError(f"codec {codec.name} produced shape {tuple(x.shape)}, expected [T, {codec.spec.storage_width}]")
+    return x
+
+
+def _encode_collection(domain: Domain, codec: Codec, path: Path, fractions: tuple[float, float]):
+    """A many-sample file as ``{split: [tensors]}``; samples the codec cannot encode are skipped and counted."""
+    from .errors import SeqStudioError
+
+    items = assign_collection(domain.read_collection(path), _content_hash(path), *fractions)
+    out, failed = {}, 0
+    for split, samples in items.items():
+        out[split] = []
+        for sample in samples:
+            try:
+                out[split].append(_encode_one(codec, sample))
+            except SeqStudioError:
+                failed += 1
+    if failed:
+        log.warning("%s: %d of its samples could not be encoded and were skipped", path, failed)
+    if not any(out.values()):
+        raise DataError(f"{path.name}: none of its samples could be encoded")
+    return out
+
+
+def _read_and_encode(domain_name: str, codec_name: str, codec_config: dict, codec_state: dict,
+                     fractions: tuple[float, float], path: str, cache_path: str | None):
+    """Worker: returns ``("ok", tensor or {split: [tensors]})`` or ``("error", message)``; never raises for a
+    bad file."""
     from .errors import SeqStudioError
 
     try:
         domain = registry.load_domain(domain_name)()
         codec = make_codec(domain, codec_name, codec_config)
         codec.load_state_dict(codec_state)
-        x = codec.encode(domain.read(Path(path))).to(torch.float32)
-        if x.dim() != 2 or x.shape[1] != codec.spec.storage_width:
-            return "error", f"codec {codec_name} produced shape {tuple(x.shape)}"
+        if domain.is_collection(Path(path)):
+            x = _encode_collection(domain, codec, Path(path), fractions)
+        else:
+            x = _encode_one(codec, domain.read(Path(path)))
         if cache_path:
             atomic_write(Path(cache_path), lambda tmp: torch.save(x, tmp))
         return "ok", x
@@ -128,11 +202,16 @@ def _pool(workers: int) -> futures.Executor:
 
 
 def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int = 0,
-                 progress: bool = True, use_cache: bool = True) -> dict[Path, torch.Tensor]:
-    """Encode every readable file (from cache when possible); warn about and skip the others."""
+                 progress: bool = True, use_cache: bool = True,
+                 fractions: tuple[float, float] = (0.1, 0.1)) -> dict[Path, torch.Tensor | dict]:
+    """Encode every readable file (from cache when possible); warn about and skip the others.
+
+    A many-sample file (``Domain.is_collection``) encodes to ``{split: [tensors]}``, its unassigned samples
+    split with ``fractions`` = (valid, test); see ``pieces_for_split``.
+    """
     from tqdm.auto import tqdm
 
-    key = _codec_key(domain_name, codec)
+    key = _codec_key(domain_name, codec, fractions)
     results: dict[Path, torch.Tensor] = {}
     todo = []
     for f in files:
@@ -152,7 +231,7 @@ def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int
         todo.append((f, str(cache_path) if cache_path else None))
     if not todo:
         return {f: results[f] for f in files if f in results}
-    args = (domain_name, codec.name, vars(codec.config), codec.state_dict())
+    args = (domain_name, codec.name, vars(codec.config), codec.state_dict(), tuple(fractions))
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=len(todo), desc="encoding", unit="file", disable=not progress, leave=False)
     if workers == 1 or len(todo) < 4:
@@ -178,14 +257,31 @@ def _collect(path: Path, outcome, results) -> None:
         log.warning("skipped %s: %s", path, value)
 
 
-def read_samples(files: list[Path], domain: Domain) -> list:
-    """Read raw samples (for codecs that must ``fit`` on data before encoding), skipping broken files."""
+def pieces_for_split(encoded: dict[Path, torch.Tensor | dict], files: dict[str, list[Path]],
+                     split: str) -> list[torch.Tensor]:
+    """The encoded pieces of ``split``: its single-sample files, plus that split's share of every many-sample
+    file (whichever split the file itself landed in)."""
+    pieces = [encoded[f] for f in files[split] if f in encoded and isinstance(encoded[f], torch.Tensor)]
+    for value in encoded.values():
+        if isinstance(value, dict):
+            pieces.extend(value.get(split, []))
+    return pieces
+
+
+def read_samples(files: list[Path], domain: Domain, split: str = "train",
+                 fractions: tuple[float, float] = (0.1, 0.1)) -> list:
+    """Read raw samples (for codecs that must ``fit`` on data before encoding), skipping broken files.
+
+    For a many-sample file only its ``split`` share is returned."""
     from .errors import SeqStudioError
 
     samples = []
     for f in files:
         try:
-            samples.append(domain.read(f))
+            if domain.is_collection(f):
+                samples.extend(assign_collection(domain.read_collection(f), _content_hash(f), *fractions)[split])
+            else:
+                samples.append(domain.read(f))
         except SeqStudioError as exc:
             log.warning("skipped %s: %s", f, exc)
     return samples
@@ -237,14 +333,20 @@ def make_batch(windows: WindowSet, index: torch.Tensor, device: torch.device, co
     t = int(lengths.max())
     x = windows.x[index, :t]
     if codec is not None and generator is not None:
-        x = _augment(x, lengths, codec, generator)
+        x, lengths = _augment(x, lengths, codec, generator)
     mask = torch.arange(t).unsqueeze(0) < lengths.unsqueeze(1)
     return {"x": x.to(device, non_blocking=True), "mask": mask.to(device, non_blocking=True),
             "lengths": lengths.to(device, non_blocking=True)}
 
 
 def _augment(x, lengths, codec, generator):
-    out = x.clone()
+    """Augment each window; a codec may shorten one (e.g. by dropping points), never lengthen it."""
+    out = torch.zeros_like(x)
+    new_lengths = lengths.clone()
     for i, n in enumerate(lengths.tolist()):
-        out[i, :n] = codec.augment(x[i, :n], generator)
-    return out
+        y = codec.augment(x[i, :n], generator)
+        if y.shape[0] > n:
+            raise DataError(f"codec {codec.name}: augment lengthened a window ({n} -> {y.shape[0]} steps)")
+        out[i, : y.shape[0]] = y
+        new_lengths[i] = y.shape[0]
+    return out, new_lengths

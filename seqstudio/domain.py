@@ -12,7 +12,12 @@ from typing import Any, ClassVar
 
 import torch
 
+from .errors import SeqStudioError
 from .spec import FeatureSpec
+
+
+class ConversionUnsupported(SeqStudioError):
+    """A domain cannot convert between these two file types (``Domain.convert``)."""
 
 
 @dataclasses.dataclass
@@ -109,12 +114,32 @@ class Domain:
     def read(self, path: Path) -> Any:
         raise NotImplementedError
 
+    # -- files holding many samples (QuickDraw .npz / .ndjson) ---------------------------------------------------
+    def is_collection(self, path: Path) -> bool:
+        """Whether ``path`` holds many samples; such files are read with ``read_collection``."""
+        return False
+
+    def read_collection(self, path: Path) -> dict[str, list[Any]]:
+        """``{split: [samples]}`` for a many-sample file. Keys ``train``/``valid``/``test`` keep the file's own
+        split; key ``""`` holds samples the loader assigns to splits itself (stable per position in the file)."""
+        raise NotImplementedError(f"domain {self.name!r} has no many-sample files")
+
     def write(self, sample: Any, path: Path) -> None:
         raise NotImplementedError
+
+    def output_extension_for(self, sample: Any) -> str:
+        """The extension ``generate`` gives this sample's file (default: ``output_extension``; the text domain
+        writes ABC tunes as ``.abc`` and other text as ``.txt``)."""
+        return self.output_extension
 
     def render(self, sample: Any, path: Path) -> None:
         """Draw a sample as a picture (PNG). Optional."""
         raise NotImplementedError(f"domain {self.name!r} cannot draw samples")
+
+    def write_sheet(self, samples: list[Any], path: Path) -> list[Path]:
+        """Write many samples as one overview (e.g. a grid of drawings); returns the files written. Optional:
+        ``generate`` calls it after writing the samples one by one."""
+        raise NotImplementedError(f"domain {self.name!r} has no sample sheet")
 
     def sample_steps(self, sample: Any) -> int:
         """A rough size, used only for reporting."""
@@ -127,6 +152,13 @@ class Domain:
         compared with its distribution over held-out data. Default: none.
         """
         return {}
+
+    def convert(self, src: Path, dest: Path) -> None:
+        """Convert file ``src`` (one this domain reads) into ``dest``, whose type its extension gives
+        (``seqstudio convert SRC DEST``; e.g. the text domain turns an ABC tune into MIDI). Optional: the default
+        raises ``ConversionUnsupported``; a domain that can convert some pairs calls it for the others."""
+        raise ConversionUnsupported(f"domain {self.name!r} cannot convert {Path(src).suffix or Path(src).name} "
+                                    f"files to {Path(dest).suffix or 'extension-less'} files")
 
     def accepts(self, path: Path) -> bool:
         return path.suffix.lower() in self.extensions

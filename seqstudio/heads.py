@@ -8,18 +8,21 @@ No backend ever needs to know which domain produced the data.
 
 from __future__ import annotations
 
+import contextlib
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import PluginError
-from .spec import Binary, Categorical, FeatureSpec
+from .spec import Binary, Categorical, FeatureSpec, Real
 
 
 class _PartHead:
     """Distribution logic for one part; holds no weights (the shared Linear lives in OutputHead)."""
 
-    def __init__(self, part):
+    def __init__(self, part, mixtures: int = 1):
         self.part = part
 
     n_params: int
@@ -95,21 +98,122 @@ class _CategoricalPart(_PartHead):
         return correct.sum(), mask.sum()
 
 
-_PART_HEADS = {Binary: _BernoulliPart, Categorical: _CategoricalPart}
+class _MixturePart(_PartHead):
+    """A mixture of ``K`` Gaussians over a ``Real(n)`` part (Graves 2013; sketch-rnn; VRNN-GMM).
+
+    For ``n == 2`` (pen offsets) each component is a *bivariate* Gaussian with its own correlation, so a
+    component can lie along a slanted stroke; for other ``n`` the components are diagonal. Parameters per
+    component: a mixture logit, ``n`` means, ``n`` log standard deviations and (``n == 2``) a correlation
+    through ``tanh``.
+    """
+
+    LOG_SIGMA_MIN, LOG_SIGMA_MAX = -7.0, 7.0
+    RHO_MAX = 0.999  # keeps 1 - rho^2 away from 0, where the density and its gradient blow up
+
+    def __init__(self, part, mixtures: int = 1):
+        super().__init__(part)
+        self.k = mixtures
+        self.n = part.size
+        self.bivariate = part.size == 2
+
+    @property
+    def n_params(self) -> int:
+        return self.k * (1 + 2 * self.n + (1 if self.bivariate else 0))
+
+    def _unpack(self, params, bias: float = 0.0):
+        k, n = self.k, self.n
+        logits, mu, log_sigma, rest = params.split([k, k * n, k * n, params.shape[-1] - k * (1 + 2 * n)], dim=-1)
+        shape = (*params.shape[:-1], k, n)
+        log_sigma = log_sigma.reshape(shape).clamp(self.LOG_SIGMA_MIN, self.LOG_SIGMA_MAX) - bias
+        rho = torch.tanh(rest) * self.RHO_MAX if self.bivariate else None
+        return logits, mu.reshape(shape), log_sigma, rho
+
+    def log_prob(self, params, target):
+        logits, mu, log_sigma, rho = self._unpack(params)
+        z = (target.unsqueeze(-2) - mu) * torch.exp(-log_sigma)  # [..., K, n] standardised distances
+        if self.bivariate:
+            one_minus = 1.0 - rho * rho
+            quad = (z[..., 0] ** 2 + z[..., 1] ** 2 - 2.0 * rho * z[..., 0] * z[..., 1]) / one_minus
+            log_n = -math.log(2 * math.pi) - log_sigma.sum(-1) - 0.5 * torch.log(one_minus) - 0.5 * quad
+        else:
+            log_n = (-0.5 * math.log(2 * math.pi) - log_sigma - 0.5 * z * z).sum(-1)
+        return torch.logsumexp(torch.log_softmax(logits, dim=-1) + log_n, dim=-1)
+
+    def _draw(self, mu, log_sigma, rho, eps):
+        """Component values from standard normal ``eps`` ``[..., K, n]`` (reparameterised)."""
+        sigma = torch.exp(log_sigma)
+        if self.bivariate:
+            e0, e1 = eps[..., 0], eps[..., 1]
+            second = rho * e0 + torch.sqrt(1.0 - rho * rho) * e1
+            return mu + sigma * torch.stack([e0, second], dim=-1)
+        return mu + sigma * eps
+
+    def sample(self, logits_and_rest, temperature, generator, bias: float = 0.0):
+        # sketch-rnn's temperature: sharper mixture weights and sigma * sqrt(T); Graves' bias b: mixture
+        # logits * (1 + b) and sigma * exp(-b), i.e. likelier, neater strokes as b grows.
+        logits, mu, log_sigma, rho = self._unpack(logits_and_rest, bias)
+        t = max(temperature, 1e-4)
+        probs = torch.softmax(logits * (1.0 + bias) / t, dim=-1)
+        flat = probs.reshape(-1, self.k)
+        pick = torch.multinomial(flat, 1, generator=generator).reshape(*probs.shape[:-1], 1, 1)
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        values = self._draw(mu, log_sigma + 0.5 * math.log(t), rho, eps)
+        return values.gather(-2, pick.expand(*pick.shape[:-1], self.n)).squeeze(-2)
+
+    def mode(self, params):
+        logits, mu, _, _ = self._unpack(params)
+        pick = logits.argmax(-1, keepdim=True).unsqueeze(-1)
+        return mu.gather(-2, pick.expand(*pick.shape[:-1], self.n)).squeeze(-2)
+
+    def relaxed(self, params, temperature, hard=False, noise=False):
+        # Without noise: the mixture mean (deterministic). With noise: a reparameterised draw from a component
+        # chosen by straight-through Gumbel-softmax, so a critic's gradient reaches means, sigmas and weights.
+        logits, mu, log_sigma, rho = self._unpack(params)
+        if not noise:
+            return (torch.softmax(logits, dim=-1).unsqueeze(-1) * mu).sum(-2)
+        u = torch.rand_like(logits).clamp(1e-6, 1 - 1e-6)
+        soft = torch.softmax((logits - torch.log(-torch.log(u))) / max(temperature, 1e-4), dim=-1)
+        weights = torch.zeros_like(soft).scatter_(-1, soft.argmax(-1, keepdim=True), 1.0) + (soft - soft.detach())
+        values = self._draw(mu, log_sigma, rho, torch.randn_like(mu))
+        return (weights.unsqueeze(-1) * values).sum(-2)
+
+    def accuracy_stats(self, params, target, mask):
+        zero = params.new_zeros(())  # real values have no "correct"; the other parts report accuracy
+        return zero, zero
+
+    def init_bias(self, bias, values):
+        """Every component starts at the data's mean and spread (uniform weights, no correlation): the first
+        updates then separate components instead of first finding the data's scale."""
+        k, n = self.k, self.n
+        mean = values.mean(0)
+        std = values.std(0, unbiased=False).clamp_min(1e-3) if values.shape[0] > 1 else torch.ones(n)
+        bias[:k] = 0.0
+        bias[k : k + k * n] = mean.repeat(k)
+        bias[k + k * n : k + 2 * k * n] = torch.log(std).repeat(k)
+        bias[k + 2 * k * n :] = 0.0
+
+
+_PART_HEADS = {Binary: _BernoulliPart, Categorical: _CategoricalPart, Real: _MixturePart}
 
 
 class OutputHead(nn.Module):
     """A linear layer to all parts' parameters, plus per-part likelihood, sampling and relaxation."""
 
-    def __init__(self, spec: FeatureSpec, in_features: int):
+    # Graves' sampling bias (sharper mixtures), set around generation with ``sampling_bias``; only mixture parts
+    # use it.
+    sampling_bias: float = 0.0
+
+    def __init__(self, spec: FeatureSpec, in_features: int, mixtures: int = 20):
         super().__init__()
+        if mixtures < 1:
+            raise PluginError(f"mixture components must be >= 1, got {mixtures}")
         self.spec = spec
         self.parts = []
         for part in spec.parts:
             if type(part) not in _PART_HEADS:
-                raise PluginError(f"no output head for {type(part).__name__} parts yet "
+                raise PluginError(f"no output head for {type(part).__name__} parts "
                                   f"(supported: {', '.join(t.__name__ for t in _PART_HEADS)})")
-            self.parts.append(_PART_HEADS[type(part)](part))
+            self.parts.append(_PART_HEADS[type(part)](part, mixtures))
         self.param_sizes = [p.n_params for p in self.parts]
         self.proj = nn.Linear(in_features, sum(self.param_sizes))
 
@@ -134,6 +238,8 @@ class OutputHead(nn.Module):
                 elif isinstance(part, _CategoricalPart):
                     counts = torch.bincount(values[:, 0].long().clamp(0, size - 1), minlength=size).float() + 1.0
                     self.proj.bias[offset : offset + size] = torch.log(counts / counts.sum())
+                elif isinstance(part, _MixturePart):
+                    part.init_bias(self.proj.bias[offset : offset + size], values)
             offset += size
 
     def _split(self, params, x=None):
@@ -151,7 +257,9 @@ class OutputHead(nn.Module):
         """Draw storage-layout values; ``temperature`` -> 0 approaches the most likely value."""
         if temperature <= 0:
             return self.mode(params)
-        return torch.cat([part.sample(p, temperature, generator) for part, p in self._split(params)], dim=-1)
+        pieces = [part.sample(p, temperature, generator, self.sampling_bias) if isinstance(part, _MixturePart)
+                  else part.sample(p, temperature, generator) for part, p in self._split(params)]
+        return torch.cat(pieces, dim=-1)
 
     def mode(self, params):
         return torch.cat([part.mode(p) for part, p in self._split(params)], dim=-1)
@@ -177,6 +285,20 @@ class OutputHead(nn.Module):
         return num, den
 
 
-def build_head(spec: FeatureSpec, hidden_size: int) -> OutputHead:
-    """The output layer, likelihood and sampler matching ``spec``."""
-    return OutputHead(spec, hidden_size)
+def build_head(spec: FeatureSpec, hidden_size: int, mixtures: int = 20) -> OutputHead:
+    """The output layer, likelihood and sampler matching ``spec`` (``mixtures``: components per Real part)."""
+    return OutputHead(spec, hidden_size, mixtures)
+
+
+@contextlib.contextmanager
+def sampling_bias(model: nn.Module, bias: float):
+    """Within the block, every output head of ``model`` samples with Graves' bias ``bias`` (>= 0)."""
+    heads = [m for m in model.modules() if isinstance(m, OutputHead)]
+    saved = [h.sampling_bias for h in heads]
+    for h in heads:
+        h.sampling_bias = float(bias)
+    try:
+        yield
+    finally:
+        for h, b in zip(heads, saved):
+            h.sampling_bias = b

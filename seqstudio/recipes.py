@@ -5,11 +5,16 @@
 
 * ``music21-corpus`` — files shipped inside the music21 package (no network): ``glob`` relative to its corpus
   folder; ``split_abc: true`` cuts multi-tune ABC books into one tune per file first.
+* ``python-package`` — data files installed by a Python package (``package``, e.g. ``kanjivg``; no network at
+  build time): ``glob`` relative to the package's install location.
 * ``path`` — a dataset the user already has (``--source PATH``), e.g. Lakh MIDI; ``glob`` picks files.
 * ``pitch-frames-json`` — one JSON file (``--source FILE``, checked against ``sha256``) mapping split names to
   lists of pieces, each piece a list of frames, each frame a list of MIDI pitches sounding for one grid step
   (``steps_per_quarter`` steps per quarter note). Written as ``train/ valid/ test/`` folders of MIDI files,
   a pitch held over consecutive frames becoming one note, so the piano-roll codec gives the frames back.
+
+A recipe's optional ``extension`` names the built files' extension when it is not the domain's
+``output_extension`` (``essen-folk-abc`` writes text-domain ABC tunes as ``.abc``).
 
 Recipes are looked up in ``$SEQSTUDIO_RECIPES`` (a folder) and in the ``data_recipes/`` folder of this
 checkout; ``NAME`` may also be a path to a recipe file.
@@ -31,6 +36,7 @@ from typing import Any
 import yaml
 
 from . import registry
+from .data import write_folder_info
 from .errors import ConfigError, DataError, SeqStudioError
 
 log = logging.getLogger("seqstudio")
@@ -48,7 +54,7 @@ class Recipe:
     @property
     def needs_source(self) -> bool:
         """Whether the user must bring the data (``--source``): everything but the embedded corpora."""
-        return self.source.get("type") != "music21-corpus"
+        return self.source.get("type") not in ("music21-corpus", "python-package")
 
 
 def recipe_dirs() -> list[Path]:
@@ -114,6 +120,19 @@ def split_abc_book(path: Path, out_dir: Path) -> list[Path]:
     return paths
 
 
+def _package_dir(recipe: Recipe) -> Path:
+    import importlib.metadata
+
+    package = recipe.source.get("package")
+    if not package:
+        raise ConfigError(f"{recipe.path}: a python-package source needs 'package'")
+    try:
+        return Path(importlib.metadata.distribution(package).locate_file(""))
+    except importlib.metadata.PackageNotFoundError:
+        raise DataError(f"recipe {recipe.name!r} reads the {package!r} package, which is not installed: "
+                        f"pip install {package}") from None
+
+
 def _require_source(recipe: Recipe, source: Path | None, what: str) -> Path:
     if source is None:
         raise ConfigError(f"recipe {recipe.name!r} needs your copy of the data: add --source {what} "
@@ -126,13 +145,15 @@ def source_files(recipe: Recipe, source: Path | None, scratch: Path) -> list[Pat
     pattern = recipe.source.get("glob", "**/*")
     if kind == "music21-corpus":
         root = _music21_corpus_dir()
+    elif kind == "python-package":
+        root = _package_dir(recipe)
     elif kind == "path":
         root = _require_source(recipe, source, "PATH")
         if not root.exists():
             raise DataError(f"--source {root} does not exist")
     else:
         raise ConfigError(f"{recipe.path}: unknown source type {kind!r}; "
-                          f"valid: music21-corpus, path, pitch-frames-json")
+                          f"valid: music21-corpus, python-package, path, pitch-frames-json")
     files = sorted(p for p in root.glob(pattern) if p.is_file())
     if recipe.source.get("split_abc"):
         files = [t for f in files for t in split_abc_book(f, scratch)]
@@ -145,9 +166,18 @@ def source_files(recipe: Recipe, source: Path | None, scratch: Path) -> list[Pat
 
 
 def _convert(domain_name: str, src: str, dst: str) -> tuple[str, str]:
+    """One source file into the dataset: re-written in the domain's output format, or copied as it is when it
+    holds many samples (a QuickDraw ``.npz`` keeps its own split and format)."""
+    import shutil
+
     try:
         domain = registry.load_domain(domain_name)()
-        domain.write(domain.read(Path(src)), Path(dst))
+        if domain.is_collection(Path(src)):
+            dst = str(Path(dst).with_suffix(Path(src).suffix))
+            domain.read_collection(Path(src))  # a broken file is reported now, not at training time
+            shutil.copyfile(src, dst)
+        else:
+            domain.write(domain.read(Path(src)), Path(dst))
         return "ok", dst
     except SeqStudioError as exc:
         return "error", str(exc)
@@ -213,6 +243,7 @@ def _build_pitch_frames(recipe: Recipe, domain, dest: Path, source: Path | None,
         written += 1
     if not written:
         raise DataError(f"recipe {recipe.name!r}: {source} holds no pieces")
+    write_folder_info(dest, domain=recipe.domain, recipe=recipe.name)
     return {"recipe": recipe.name, "dest": str(dest), "written": written, "skipped": 0}
 
 
@@ -238,6 +269,7 @@ def build(name: str, dest: str | Path, source: str | Path | None = None, limit: 
         limit = limit or int(recipe.options.get("limit", 0))
         if limit:
             files = files[:limit]
+        extension = recipe.options.get("extension", domain.output_extension)  # e.g. .abc tunes as text
         jobs = []
         used = set()
         for f in files:
@@ -245,7 +277,7 @@ def build(name: str, dest: str | Path, source: str | Path | None = None, limit: 
             while stem in used:
                 stem += "_"
             used.add(stem)
-            jobs.append((str(f), str(dest / f"{stem}{domain.output_extension}")))
+            jobs.append((str(f), str(dest / f"{stem}{extension}")))
         written, skipped = 0, []
         bar = tqdm(total=len(jobs), desc=f"building {recipe.name}", unit="file", disable=not progress)
         workers = workers or os.cpu_count() or 1
@@ -263,4 +295,5 @@ def build(name: str, dest: str | Path, source: str | Path | None = None, limit: 
         bar.close()
     if not written:
         raise DataError(f"recipe {recipe.name!r}: no file could be converted ({len(skipped)} failed)")
+    write_folder_info(dest, domain=recipe.domain, recipe=recipe.name)
     return {"recipe": recipe.name, "dest": str(dest), "written": written, "skipped": len(skipped)}

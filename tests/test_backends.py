@@ -24,9 +24,12 @@ def _domain_codecs():
         except Exception:  # a broken third-party plugin is tested by test_registry, not here
             continue
         for codec_name, codec_cls in sorted(domain.codecs.items()):
-            yield pytest.param(domain_name, codec_name, id=f"{domain_name}-{codec_name}",
-                               marks=[pytest.mark.skip(reason="codec must be fitted on data")]
-                               if codec_cls.needs_fit else [])
+            try:  # most codecs know their FeatureSpec before fitting; one that cannot is trained in its own tests
+                make_codec(domain, codec_name).spec
+                marks = []
+            except Exception:
+                marks = [pytest.mark.skip(reason="codec's FeatureSpec depends on data it must be fitted on")]
+            yield pytest.param(domain_name, codec_name, id=f"{domain_name}-{codec_name}", marks=marks)
 
 
 def random_batch(spec: FeatureSpec, batch: int = 3, steps: int = 7) -> dict:

@@ -58,6 +58,7 @@ class LSTMGANConfig:
     d_lr_scale: float = 1.0  # discriminator learning rate = train.lr * this
     check_every: int = 50  # steps between the collapse / discriminator-wins checks
     collapse_threshold: float = 0.1  # warn when fake diversity < this fraction of real diversity
+    mixtures: int = 20  # Gaussian-mixture components for real-valued parts (e.g. pen offsets)
 
     def __post_init__(self):
         if self.decision not in ("step", "pooled"):
@@ -107,7 +108,7 @@ class LSTMGAN(Backend):
         self.to_initial_state = nn.Linear(c.noise_size, 2 * c.generator_layers * c.generator_size)
         self.generator = nn.LSTM(c.noise_size + width, c.generator_size, num_layers=c.generator_layers,
                                  batch_first=True)
-        self.head = build_head(spec, c.generator_size)
+        self.head = build_head(spec, c.generator_size, c.mixtures)
         self.discriminator = Discriminator(width, c)
         # Running sums for the freezing decisions and the warnings: tensors, so no host sync per step. Kept in
         # the state dict so a resumed run makes the same decisions.

@@ -27,6 +27,7 @@ class SeqVAEConfig:
     beta: float = 1.0  # final KL weight
     kl_warmup_steps: int = 1000  # KL weight rises linearly from 0 to beta over this many steps
     free_nats: float = 0.0  # KL per sequence below this is not penalised (MusicVAE's free bits, in nats)
+    mixtures: int = 20  # Gaussian-mixture components for real-valued parts (e.g. pen offsets)
 
 
 class SeqVAE(Backend):
@@ -44,7 +45,7 @@ class SeqVAE(Backend):
         self.decoder = nn.LSTM(width + c.latent_size, c.decoder_size, num_layers=c.decoder_layers,
                                batch_first=True, dropout=c.dropout if c.decoder_layers > 1 else 0.0)
         self.dropout = nn.Dropout(c.dropout)
-        self.head = build_head(spec, c.decoder_size)
+        self.head = build_head(spec, c.decoder_size, c.mixtures)
 
     # -- pieces -------------------------------------------------------------------------------------------------
     def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

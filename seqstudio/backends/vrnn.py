@@ -52,6 +52,7 @@ class VRNNConfig:
     kl_warmup_steps: int = 0  # KL weight rises linearly from 0 to beta over this many optimisation steps
     free_nats: float = 0.0  # per-step KL below this is not penalised (free bits, in nats per time step)
     iw_chunk: int = 1024  # sequences (copies x batch) processed at once by the importance-weighted bound
+    mixtures: int = 20  # Gaussian-mixture components for real-valued parts (e.g. pen offsets)
 
     def __post_init__(self):
         if self.prior not in ("conditional", "independent"):
@@ -118,7 +119,7 @@ class VRNN(Backend):
             with torch.no_grad():  # forget-gate bias 1: the usual LSTM initialisation
                 self.gates_x.bias.zero_()
                 self.gates_x.bias[H : 2 * H].fill_(1.0)
-        self.head = build_head(spec, P)
+        self.head = build_head(spec, P, c.mixtures)
 
     # -- pieces -------------------------------------------------------------------------------------------------------
     def _cell(self, gates: torch.Tensor, c_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -34,6 +34,19 @@ class MidiDomain(Domain):
     codecs = {"pianoroll": PianoRollCodec, "events": EventCodec}
     default_codec = "pianoroll"
 
+    def accepts(self, path: Path) -> bool:
+        """By extension; a plain ``.xml`` only when it looks like MusicXML (IAM-OnDB pen strokes are ``.xml``
+        too, and must go to the strokes domain)."""
+        suffix = path.suffix.lower()
+        if suffix != ".xml":
+            return suffix in self.extensions
+        try:
+            with open(path, "rb") as f:
+                head = f.read(4096)
+        except OSError:
+            return False
+        return any(tag in head for tag in (b"<score-partwise", b"<score-timewise", b"<opus"))
+
     def read(self, path: Path) -> pretty_midi.PrettyMIDI:
         """Load one file; any problem becomes a one-line ``DataError`` naming the file.
 

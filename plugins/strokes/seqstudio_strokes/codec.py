@@ -1,0 +1,142 @@
+"""stroke-5: drawings as sequences of pen offsets plus a pen state (sketch-rnn, Ha & Eck 2017).
+
+Each step is one point: ``(dx, dy)`` from the previous point, and what the pen does *after* this point —
+0 stays down (the stroke goes on), 1 lifts (the stroke ends; the next offset is a move), 2 ends the drawing.
+In the storage layout that is ``[dx, dy, state]`` with FeatureSpec ``[Real(2), Categorical(3)]``; networks see
+``[dx, dy, one-hot(3)]``, exactly sketch-rnn's stroke-5. Offsets are divided by one scale fitted on the training
+data (their standard deviation), so the mixture head works on unit-sized numbers whatever the source units.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from seqstudio.domain import Codec, CodecConfig
+from seqstudio.errors import ConfigError, DataError
+from seqstudio.spec import Categorical, FeatureSpec, Real
+
+from .formats import simplify_ink
+from .ink import Ink, from_stroke3, to_stroke3
+
+PEN_DOWN, PEN_UP, END = 0, 1, 2
+
+
+@dataclasses.dataclass
+class Stroke5Config(CodecConfig):
+    """``window``: the longest training sequence in points (longer drawings are cut at pen lifts), also the
+    default generation length. ``simplify``: Ramer-Douglas-Peucker tolerance in the source's units (0 = keep
+    every point). Augmentation (training only): offsets scaled by independent x / y factors in
+    ``[1 - scale_jitter, 1 + scale_jitter]``, and each interior point of a stroke dropped with ``drop_points``."""
+
+    window: int = 250
+    simplify: float = 1.0
+    scale_jitter: float = 0.15
+    drop_points: float = 0.1
+
+    def __post_init__(self):
+        if self.transpose:
+            raise ConfigError("codec.transpose does not apply to pen strokes (see codec.scale_jitter)")
+        if self.simplify < 0:
+            raise ConfigError(f"codec.simplify must be >= 0, got {self.simplify}")
+        if not 0 <= self.scale_jitter < 1:
+            raise ConfigError(f"codec.scale_jitter must be in [0, 1), got {self.scale_jitter}")
+        if not 0 <= self.drop_points < 1:
+            raise ConfigError(f"codec.drop_points must be in [0, 1), got {self.drop_points}")
+
+
+class Stroke5Codec(Codec):
+    name = "stroke5"
+    Config = Stroke5Config
+    needs_fit = True
+
+    def __init__(self, config: Stroke5Config | None = None):
+        super().__init__(config)
+        self.scale = 0.0  # fitted; 0 = not fitted yet
+
+    @property
+    def spec(self) -> FeatureSpec:
+        return FeatureSpec([Real(2), Categorical(3)])
+
+    # -- learned state --------------------------------------------------------------------------------------------
+    def fit(self, samples: list[Ink]) -> None:
+        offsets = [to_stroke3(self._simplified(ink))[:, :2] for ink in samples if ink.num_points]
+        offsets = np.concatenate(offsets) if offsets else np.zeros((0, 2))
+        if len(offsets) < 2:
+            raise DataError("too few pen points in the training data to fit the stroke scale")
+        self.scale = float(np.std(offsets)) or 1.0
+
+    def state_dict(self) -> dict:
+        return {"scale": self.scale} if self.scale else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.scale = float(state.get("scale", 0.0))
+
+    # -- conversion -------------------------------------------------------------------------------------------------
+    def _simplified(self, ink: Ink) -> Ink:
+        return simplify_ink(ink, self.config.simplify) if self.config.simplify > 0 else ink
+
+    def encode(self, ink: Ink) -> torch.Tensor:
+        if not self.scale:
+            raise DataError("the stroke5 codec must be fitted on training data before encoding")
+        data = to_stroke3(self._simplified(ink))
+        if len(data) == 0:
+            raise DataError("drawing has no points")
+        x = torch.from_numpy(data.astype(np.float32))
+        x[:, :2] /= self.scale
+        x[-1, 2] = END
+        return x
+
+    def decode(self, x: torch.Tensor) -> Ink:
+        x = x.detach().float().cpu()
+        state = x[:, 2].round().clamp(PEN_DOWN, END)
+        ends = torch.nonzero(state == END)
+        if len(ends):
+            x, state = x[: int(ends[0]) + 1], state[: int(ends[0]) + 1]
+        data = np.concatenate([x[:, :2].numpy() * self.scale, (state >= PEN_UP).float().numpy()[:, None]], 1)
+        return from_stroke3(data)
+
+    # -- training windows and augmentation ---------------------------------------------------------------------------
+    @property
+    def window_length(self) -> int:
+        return self.config.window
+
+    def windows(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The whole drawing when it fits; otherwise consecutive pieces of at most ``window`` points, cut after
+        a pen lift where possible (a stroke longer than a window is cut inside), so no point is dropped."""
+        window = self.config.window
+        if window <= 0 or x.shape[0] <= window:
+            return [x] if x.shape[0] >= self.config.min_length else []
+        lifts = (torch.nonzero(x[:, 2] >= PEN_UP).flatten() + 1).tolist()
+        pieces, start = [], 0
+        while start < x.shape[0]:
+            limit = start + window
+            cuts = [c for c in lifts if start < c <= limit]
+            stop = min(x.shape[0], cuts[-1] if cuts else limit)
+            piece = x[start:stop]
+            if piece.shape[0] >= self.config.min_length:
+                pieces.append(piece)
+            start = stop
+        return pieces
+
+    def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        c = self.config
+        out = x.clone()
+        if c.scale_jitter:
+            factors = 1.0 + (torch.rand(2, generator=generator) * 2 - 1) * c.scale_jitter
+            out[:, :2] *= factors
+        if c.drop_points and out.shape[0] > 2:
+            state = out[:, 2]
+            interior = torch.zeros(out.shape[0], dtype=torch.bool)
+            interior[1:-1] = (state[1:-1] == PEN_DOWN) & (state[:-2] == PEN_DOWN)
+            drop = interior & (torch.rand(out.shape[0], generator=generator) < c.drop_points)
+            if drop.any():
+                # Drop in absolute positions and re-difference: the next kept point stays exactly where it was.
+                positions = torch.cumsum(out[:, :2], dim=0)[~drop]
+                kept = out[~drop].clone()
+                kept[1:, :2] = positions[1:] - positions[:-1]
+                kept[0, :2] = positions[0]
+                out = kept
+        return out

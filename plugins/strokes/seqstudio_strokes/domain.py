@@ -1,0 +1,112 @@
+"""The pen-strokes domain: handwriting and drawings from KanjiVG, IAM-OnDB, QuickDraw and InkML files.
+
+Every reader returns an ``Ink`` (see ``ink.py``), so the codec and the writers see one sample type whatever
+the source. Generated drawings are written as SVG (openable anywhere), with a PNG beside each and a sheet of
+them all; ``.npz`` (sketch-rnn's stroke-3) is written when asked for by file name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from seqstudio.domain import Domain
+from seqstudio.errors import DataError
+
+from . import formats, render
+from .codec import Stroke5Codec
+from .ink import Ink
+
+_MANY = (".npz", ".ndjson")  # files holding many drawings
+_SINGLE = {suffix: reader for suffix, reader in formats.READERS.items() if suffix not in _MANY}
+
+
+class StrokesDomain(Domain):
+    """Pen strokes; samples are ``Ink`` objects (absolute points per stroke, y down)."""
+
+    name = "strokes"
+    description = "pen strokes (KanjiVG/SVG, IAM-OnDB XML, QuickDraw npz/ndjson, InkML) as stroke-5 sequences"
+    extensions = (".svg", ".inkml", ".xml", ".npz", ".ndjson")
+    output_extension = ".svg"
+    codecs = {"stroke5": Stroke5Codec}
+    default_codec = "stroke5"
+
+    def accepts(self, path: Path) -> bool:
+        suffix = path.suffix.lower()
+        if suffix == ".xml":  # MusicXML is .xml too: only IAM-OnDB stroke files are ours
+            return formats.sniff_iam_xml(path)
+        return suffix in self.extensions
+
+    # -- reading ---------------------------------------------------------------------------------------------------
+    def read(self, path: Path) -> Ink:
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix in _MANY:
+            raise DataError(f"{path}: holds many drawings; it is read as a collection (read_collection)")
+        if suffix not in _SINGLE:
+            raise DataError(f"{path}: not a pen-strokes file ({', '.join(self.extensions)})")
+        return _checked(_SINGLE[suffix](path), path)
+
+    def is_collection(self, path: Path) -> bool:
+        return Path(path).suffix.lower() in _MANY
+
+    def read_collection(self, path: Path) -> dict[str, list[Ink]]:
+        path = Path(path)
+        if path.suffix.lower() == ".npz":
+            return formats.read_npz(path)  # sketch-rnn's own train/valid/test split is kept
+        return {"": formats.read_ndjson(path)}  # the loader splits these by position
+
+    # -- writing and drawing -----------------------------------------------------------------------------------------
+    def write(self, sample: Ink, path: Path) -> None:
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix == ".npz":
+            formats.write_npz([sample], path)
+        elif suffix == ".png":
+            render.render_png(sample, path)
+        else:
+            render.write_svg(sample, path)
+
+    def render(self, sample: Ink, path: Path) -> None:
+        render.render_png(sample, path)
+
+    def write_sheet(self, samples: list[Ink], path: Path) -> list[Path]:
+        """A grid of all samples as SVG and PNG, and all of them in one sketch-rnn ``.npz`` (stroke-3)."""
+        svg, png, npz = (Path(path).with_suffix(s) for s in (".svg", ".png", ".npz"))
+        render.write_svg_sheet(samples, svg)
+        render.render_png(samples, png)
+        formats.write_npz(samples, npz)
+        return [svg, png, npz]
+
+    # -- reporting -----------------------------------------------------------------------------------------------------
+    def sample_steps(self, sample: Ink) -> int:
+        return sample.num_points
+
+    def metrics(self, sample: Ink) -> dict[str, float]:
+        """Shape statistics of a drawing, compared between generated and held-out drawings by
+        ``seqstudio evaluate --samples``: all are scale-free, so source units do not matter."""
+        if not sample.strokes:
+            return {"strokes": 0.0, "points_per_stroke": 0.0, "aspect": 0.0, "ink_length": 0.0,
+                    "straightness": 0.0}
+        x0, y0, x1, y1 = sample.bounds()
+        diagonal = max(float(np.hypot(x1 - x0, y1 - y0)), 1e-6)
+        lengths, chords = [], []
+        for stroke in sample.strokes:
+            steps = np.diff(stroke, axis=0)
+            lengths.append(float(np.hypot(steps[:, 0], steps[:, 1]).sum()) if len(stroke) > 1 else 0.0)
+            chords.append(float(np.hypot(*(stroke[-1] - stroke[0]))))
+        drawn = [(c, length) for c, length in zip(chords, lengths) if length > 0]
+        return {
+            "strokes": float(len(sample.strokes)),
+            "points_per_stroke": sample.num_points / len(sample.strokes),
+            "aspect": float(np.log((x1 - x0 + 1e-3) / (y1 - y0 + 1e-3))),
+            "ink_length": sum(lengths) / diagonal,
+            "straightness": float(np.mean([c / length for c, length in drawn])) if drawn else 0.0,
+        }
+
+
+def _checked(ink: Ink, path: Path) -> Ink:
+    if not ink.num_points:
+        raise DataError(f"{path}: the drawing has no points")
+    return ink

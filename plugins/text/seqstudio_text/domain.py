@@ -1,0 +1,77 @@
+"""The text domain: UTF-8 text files (``.txt``) and ABC tunes (``.abc``) as character or BPE tokens.
+
+ABC tunes are text here: a model learns their characters, and ``seqstudio convert tune.abc tune.mid`` (or this
+domain's ``convert``) turns a tune into music. Reading is strict — a binary, non-UTF-8 or empty file is a
+``DataError`` naming it, which the loader reports and skips. ``.abc`` files are cleaned folk-rnn style on
+reading (``seqstudio_text.abc``). ``.abc`` is also a MIDI-domain extension: folders built by the
+``essen-folk-abc`` recipe say ``domain: text`` in their ``seqstudio.yaml``; for other folders of ABC tunes pass
+``--domain text``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from seqstudio.atomic import atomic_write
+from seqstudio.domain import Domain
+from seqstudio.errors import DataError
+
+from .abc import abc_to_midi, clean_abc
+from .bpe import BPECodec
+from .char import CharCodec
+from .document import Document, read_text
+
+MIDI_SUFFIXES = (".mid", ".midi")
+CONVERT_TIMEOUT = 120.0  # seconds for one `seqstudio convert`: generous for long tunes, but never forever
+
+
+class TextDomain(Domain):
+    """Text; samples are :class:`~seqstudio_text.document.Document` strings (format ``text`` or ``abc``)."""
+
+    name = "text"
+    description = "UTF-8 text (.txt) and ABC folk tunes (.abc) as character or BPE tokens; ABC -> MIDI"
+    extensions = (".txt", ".text", ".abc")
+    output_extension = ".txt"
+    codecs = {"char": CharCodec, "bpe": BPECodec}
+    default_codec = "char"
+
+    def read(self, path: Path) -> Document:
+        path = Path(path)
+        text = read_text(path)
+        if path.suffix.lower() == ".abc":
+            tunes = clean_abc(text)
+            if not tunes:
+                raise DataError(f"{path}: no ABC tune in the file (a tune needs X: and K: lines)")
+            return Document(tunes, "abc")
+        return Document(text, "text")
+
+    def write(self, sample: str, path: Path) -> None:
+        Path(path).write_text(str(sample), encoding="utf-8", newline="\n")
+
+    def output_extension_for(self, sample) -> str:
+        """``.abc`` for ABC tunes (what a run trained on tunes generates), else ``.txt``."""
+        return ".abc" if getattr(sample, "format", "") == "abc" else self.output_extension
+
+    def sample_steps(self, sample: str) -> int:
+        return len(sample)
+
+    def metrics(self, sample: str) -> dict[str, float]:
+        """Text statistics, plus ABC validity, note count and pitch range for tunes (``seqstudio_text.metrics``)."""
+        from .metrics import compute_all
+
+        return compute_all(str(sample), abc=getattr(sample, "format", "") == "abc")
+
+    def convert(self, src: Path, dest: Path) -> None:
+        """An ABC tune (an ``.abc`` file, or text holding one) to MIDI: ``dest`` ending in ``.mid``/``.midi``.
+
+        The file's first tune is converted as written (no cleaning) through music21.
+        """
+        src, dest = Path(src), Path(dest)
+        if dest.suffix.lower() not in MIDI_SUFFIXES:
+            return super().convert(src, dest)
+        try:
+            midi = abc_to_midi(read_text(src, latin1_fallback=True), timeout=CONVERT_TIMEOUT)
+        except DataError as exc:
+            raise DataError(f"{src}: {exc}") from None
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(dest, lambda tmp: Path(tmp).write_bytes(midi))
