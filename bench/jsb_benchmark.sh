@@ -56,6 +56,8 @@ for r in "${ROWS[@]}"; do
     vrnn_i)  row vrnn_i  --set backend.prior=independent --set backend.kl_warmup_steps=500 ;;
     vrnn_t)  row vrnn_t  --set backend.kl_warmup_steps=500 --set codec.transpose=6 ;;
     vrnn_12) row vrnn_12 --set backend.kl_warmup_steps=500 --max-minutes 12 ;;  # the vrnn row, longer
+    vrnn_d)  row vrnn_d  --set backend.kl_warmup_steps=500 --set backend.dropout=0.3 ;;  # against overfitting
+    rnn_d)   row rnn_d   --set backend.latent=false --set backend.dropout=0.3 ;;
     *) echo "unknown row $r" >&2; exit 2 ;;
   esac
 done

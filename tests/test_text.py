@@ -240,6 +240,7 @@ def test_essen_recipe_trains_text_without_domain_flag(essen_abc, abc_run, tmp_pa
     assert tune.startswith("X:1\nM:") and "T:" not in tune and "\nK:" in tune
     run = seqstudio.load(abc_run)
     assert run.config["domain"] == "text" and run.codec.format == "abc"
+    assert sorted(p.suffix for p in (abc_run / "samples").iterdir()) == [".abc", ".abc"]
     samples = seqstudio.generate(run, n=3, seed=0, length=20)
     assert all(isinstance(s, Document) and s.format == "abc" for s in samples)
     result = invoke("evaluate", abc_run, "--samples", 4)
@@ -254,7 +255,7 @@ def test_generate_continues_a_prime(abc_run, essen_abc, tmp_path):
                     "--seed", 1)
     assert result.exit_code == 0, result.output
     outputs = sorted((tmp_path / "out").glob("primed-*"))
-    assert len(outputs) == 2
+    assert [p.suffix for p in outputs] == [".abc", ".abc"]  # a run trained on tunes writes tunes
     for path in outputs:
         text = path.read_text(encoding="utf-8")
         assert text.startswith("X:1\nM:2/4\nL:1/8\nK:G\nGABc |\n")  # the cleaned prime, then the continuation
