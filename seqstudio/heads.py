@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import PluginError
+from .errors import ConfigError, PluginError
 from .spec import Binary, Categorical, FeatureSpec, Real
 
 
@@ -148,10 +148,10 @@ class _MixturePart(_PartHead):
             return mu + sigma * torch.stack([e0, second], dim=-1)
         return mu + sigma * eps
 
-    def sample(self, logits_and_rest, temperature, generator, bias: float = 0.0):
+    def sample(self, params, temperature, generator, bias: float = 0.0):
         # sketch-rnn's temperature: sharper mixture weights and sigma * sqrt(T); Graves' bias b: mixture
         # logits * (1 + b) and sigma * exp(-b), i.e. likelier, neater strokes as b grows.
-        logits, mu, log_sigma, rho = self._unpack(logits_and_rest, bias)
+        logits, mu, log_sigma, rho = self._unpack(params, bias)
         t = max(temperature, 1e-4)
         probs = torch.softmax(logits * (1.0 + bias) / t, dim=-1)
         flat = probs.reshape(-1, self.k)
@@ -206,7 +206,7 @@ class OutputHead(nn.Module):
     def __init__(self, spec: FeatureSpec, in_features: int, mixtures: int = 20):
         super().__init__()
         if mixtures < 1:
-            raise PluginError(f"mixture components must be >= 1, got {mixtures}")
+            raise ConfigError(f"backend.mixtures must be >= 1, got {mixtures}")
         self.spec = spec
         self.parts = []
         for part in spec.parts:

@@ -46,7 +46,7 @@ class StrokesDomain(Domain):
             raise DataError(f"{path}: holds many drawings; it is read as a collection (read_collection)")
         if suffix not in _SINGLE:
             raise DataError(f"{path}: not a pen-strokes file ({', '.join(self.extensions)})")
-        return _checked(_SINGLE[suffix](path), path)
+        return _SINGLE[suffix](path)  # every reader refuses a drawing without points
 
     def is_collection(self, path: Path) -> bool:
         return Path(path).suffix.lower() in _MANY
@@ -104,9 +104,3 @@ class StrokesDomain(Domain):
             "ink_length": sum(lengths) / diagonal,
             "straightness": float(np.mean([c / length for c, length in drawn])) if drawn else 0.0,
         }
-
-
-def _checked(ink: Ink, path: Path) -> Ink:
-    if not ink.num_points:
-        raise DataError(f"{path}: the drawing has no points")
-    return ink
