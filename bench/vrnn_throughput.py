@@ -1,13 +1,14 @@
 """Training throughput of the VRNN backend vs a straightforward per-step VRNN and an nn.LSTM language model.
 
-    python bench/vrnn_throughput.py                       # defaults: batch 16, 64 steps, hidden 256, 1 thread
+    python bench/vrnn_throughput.py                       # defaults: batches 4 8 16 64, 64 steps, hidden 256, 1 thread
     python bench/vrnn_throughput.py --threads 2 --batch 32 --json
 
 All three train on the same random 88-key piano-roll batch (Bernoulli output), in the same process, with the
 same torch thread count; throughput is time steps x batch per second of a full optimisation step (forward,
 backward, Adam). The three models:
 
-* ``seqstudio``: ``seqstudio.backends.vrnn.VRNN`` — phi_x before the step loop, decoder/heads/KL after it.
+* ``seqstudio``: ``seqstudio.backends.vrnn.VRNN`` — phi_x before the step loop, decoder/heads/KL after it, the
+  loop one autograd node with a hand-written backward (``seqstudio/backends/vrnn_loop.py``).
 * ``per-step``: the same architecture written the way popular public VRNN code does it: every network,
   the likelihood and the KL computed inside the loop, one step at a time (written below, for this bench only).
 * ``nn.LSTM LM``: phi_x, one ``nn.LSTM`` call (cuDNN on GPU, oneDNN/ATen on CPU), decoder, Bernoulli head; no
@@ -95,27 +96,13 @@ def time_model(step, tokens, iters, warmup, repeats):
     return tokens / best, best
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--length", type=int, default=64)
-    ap.add_argument("--hidden", type=int, default=256)
-    ap.add_argument("--latent", type=int, default=32)
-    ap.add_argument("--phi", type=int, default=256)
-    ap.add_argument("--layers", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--iters", type=int, default=5)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--json", action="store_true")
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
+def measure(a, batch_size, device):
+    """Tokens/s of the three models at one batch size (same data, same process, same threads)."""
     torch.manual_seed(0)
-    device = torch.device(a.device)
     D = 88
-    x = (torch.rand(a.batch, a.length, D, device=device) < 0.05).float()
-    mask = torch.ones(a.batch, a.length, dtype=torch.bool, device=device)
-    batch = {"x": x, "mask": mask, "lengths": torch.full((a.batch,), a.length, device=device)}
+    x = (torch.rand(batch_size, a.length, D, device=device) < 0.05).float()
+    mask = torch.ones(batch_size, a.length, dtype=torch.bool, device=device)
+    batch = {"x": x, "mask": mask, "lengths": torch.full((batch_size,), a.length, device=device)}
     ours = VRNN(FeatureSpec([Binary(D)]), VRNNConfig(hidden_size=a.hidden, latent_size=a.latent, phi_size=a.phi,
                                                       phi_layers=a.layers)).to(device)
     naive = PerStepVRNN(D, a.hidden, a.latent, a.phi, a.layers).to(device)
@@ -130,7 +117,7 @@ def main():
             opt.step()
         return step
 
-    tokens = a.batch * a.length
+    tokens = batch_size * a.length
     rows = {}
     for name, model, fn in [("seqstudio VRNN", ours, lambda: ours.loss(batch)[0]),
                             ("per-step VRNN", naive, lambda: naive(x, mask)),
@@ -138,22 +125,39 @@ def main():
         rate, sec = time_model(stepper(model, fn), tokens, a.iters, 2, a.repeats)
         rows[name] = {"tokens_per_s": round(rate), "ms_per_step": round(sec * 1000, 1),
                       "params": sum(p.numel() for p in model.parameters())}
-    ours_rate = rows["seqstudio VRNN"]["tokens_per_s"]
-    for r in rows.values():
-        r["vs_seqstudio"] = round(r["tokens_per_s"] / ours_rate, 2)
-    setup = {"batch": a.batch, "length": a.length, "hidden": a.hidden, "latent": a.latent, "phi": a.phi,
-             "layers": a.layers, "threads": a.threads, "device": a.device, "torch": torch.__version__,
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--batch", type=int, nargs="+", default=[4, 8, 16, 64])
+    ap.add_argument("--length", type=int, default=64)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--latent", type=int, default=32)
+    ap.add_argument("--phi", type=int, default=256)
+    ap.add_argument("--layers", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    device = torch.device(a.device)
+    results = {b: measure(a, b, device) for b in a.batch}
+    setup = {"length": a.length, "hidden": a.hidden, "latent": a.latent, "phi": a.phi, "layers": a.layers,
+             "threads": a.threads, "device": a.device, "torch": torch.__version__,
              "cpu": platform.processor() or platform.machine()}
     if a.json:
-        print(json.dumps({"setup": setup, "rows": rows}))
+        print(json.dumps({"setup": setup, "batches": results}))
         return
     print(f"setup: {setup}")
-    print("| model | tokens/s | ms / step | params | relative to seqstudio VRNN |")
-    print("|---|---:|---:|---:|---:|")
-    for name, r in rows.items():
-        print(f"| {name} | {r['tokens_per_s']} | {r['ms_per_step']} | {r['params']} | {r['vs_seqstudio']}x |")
-    print(f"seqstudio VRNN / per-step VRNN: {ours_rate / rows['per-step VRNN']['tokens_per_s']:.2f}x; "
-          f"nn.LSTM LM / seqstudio VRNN: {rows['nn.LSTM LM']['tokens_per_s'] / ours_rate:.2f}x")
+    print("| batch | seqstudio VRNN tok/s | per-step VRNN tok/s | **speed-up vs per-step** | nn.LSTM LM tok/s "
+          "| nn.LSTM LM / VRNN |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for b, rows in results.items():
+        ours, naive, lm = (rows[k]["tokens_per_s"] for k in ("seqstudio VRNN", "per-step VRNN", "nn.LSTM LM"))
+        print(f"| {b} | {ours:,} | {naive:,} | **{ours / naive:.2f}x** | {lm:,} | {lm / ours:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -133,16 +133,16 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
     log.info("data: %d train / %d valid files -> %d / %d windows of up to %d steps",
              len(files["train"]), len(files["valid"]), len(sets["train"]), len(sets["valid"]),
              sets["train"].x.shape[1])
-    torch.manual_seed(cfg["train"]["seed"])
+    train_cfg = config_mod.build(config_mod.TrainConfig, cfg["train"], "train")
+    torch.manual_seed(train_cfg.seed)
     _, _, backend_cls, backend_cfg = build_parts(cfg)
     model = backend_cls(codec_obj.spec, backend_cfg)
-    if not resume:
+    if not resume and train_cfg.init_output_bias:
         windows = sets["train"]
         first = slice(0, 4096)  # plenty for marginals, bounded for huge datasets
         lengths = windows.lengths[first]
         model.init_from_data(windows.x[first], torch.arange(windows.x.shape[1]) < lengths.unsqueeze(1))
-    trainer = Trainer(model, codec_obj, sets["train"], sets["valid"], config_mod.build(
-        config_mod.TrainConfig, cfg["train"], "train"), run_dir, progress=progress)
+    trainer = Trainer(model, codec_obj, sets["train"], sets["valid"], train_cfg, run_dir, progress=progress)
     if trainer.info.is_main:
         write_run_files(run_dir, cfg, codec_obj)
     if resume:

@@ -118,7 +118,18 @@ class Trainer:
             precision = "bf16" if self.device.type == "cuda" else "fp32"
         if precision not in ("fp32", "bf16"):
             raise ConfigError(f"unknown precision {precision!r}; valid: auto, fp32, bf16")
+        if config.lr_warmup_steps < 0:
+            raise ConfigError(f"train.lr_warmup_steps must be >= 0, got {config.lr_warmup_steps}")
         self.autocast_dtype = torch.bfloat16 if precision == "bf16" else None
+
+    def _warm_up_lr(self, step: int) -> None:
+        """Linear learning-rate warm-up, from the step count alone (so a resumed run continues it exactly)."""
+        n = self.config.lr_warmup_steps
+        if n <= 0 or step > n:
+            return
+        for optimizer in self.optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = group.setdefault("initial_lr", group["lr"]) * min(1.0, (step + 1) / n)
 
     def close(self) -> None:
         """Leave the process group together: a rank that exits while others still talk to it aborts."""
@@ -250,6 +261,7 @@ class Trainer:
                 aug.manual_seed(step_seed)
                 batch = make_batch(self.train_set, batches[s.batch], self.device, self.codec, aug)
                 self.backend.global_step = s.step
+                self._warm_up_lr(s.step)
                 _add(running, self.backend.training_step(batch, self.optimizers, ctx))
                 s.step += 1
                 s.batch += 1
@@ -260,7 +272,7 @@ class Trainer:
                     record = self.backend.summarize(summary)
                     rate = summary.get("steps", 0.0) / max(now - window_started, 1e-9)
                     record.update(step=s.step, epoch=round(s.epoch + s.batch / per_epoch, 3), split="train",
-                                  tokens_per_s=round(rate, 1))
+                                  tokens_per_s=round(rate, 1), lr=self.optimizers[0].param_groups[0]["lr"])
                     running, window_started = {}, now
                     if self.info.is_main:
                         append_metrics(self.run_dir, record)

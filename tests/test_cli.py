@@ -189,7 +189,8 @@ def test_second_run_reads_encodings_from_the_cache(chorales, monkeypatch):
 
 
 def test_resume_gives_the_same_model_as_an_uninterrupted_run(chorales, tmp_path):
-    common = ["--seed", 5, *TINY, "--set", "codec.transpose=2"]
+    # the split falls inside the learning-rate warm-up, which the resumed run must continue, not restart
+    common = ["--seed", 5, *TINY, "--set", "codec.transpose=2", "--set", "train.lr_warmup_steps=7"]
     assert invoke("train", chorales, "--run-dir", tmp_path / "full", "--max-steps", 8, *common).exit_code == 0
     assert invoke("train", chorales, "--run-dir", tmp_path / "split", "--max-steps", 5, *common).exit_code == 0
     result = invoke("train", "--resume", "--run-dir", tmp_path / "split", "--max-steps", 8, "--quiet")
@@ -199,6 +200,31 @@ def test_resume_gives_the_same_model_as_an_uninterrupted_run(chorales, tmp_path)
     assert full["state"]["step"] == split["state"]["step"] == 8
     for key, value in full["model"].items():
         torch.testing.assert_close(split["model"][key], value, msg=key)
+
+
+def test_learning_rate_warms_up_linearly_then_stays(chorales, tmp_path):
+    result = invoke("train", chorales, "--run-dir", tmp_path / "r", "--max-steps", 6, "--lr", 0.004, *TINY,
+                    "--set", "train.lr_warmup_steps=4", "--set", "train.valid_every=1")
+    assert result.exit_code == 0, result.output
+    lrs = [r["lr"] for r in read_metrics(tmp_path / "r") if r["split"] == "train"]
+    assert lrs == pytest.approx([0.001, 0.002, 0.003, 0.004, 0.004, 0.004])
+    bad = invoke("train", chorales, "--run-dir", tmp_path / "bad", *TINY, "--set", "train.lr_warmup_steps=-1")
+    assert bad.exit_code != 0 and "lr_warmup_steps must be >= 0" in bad.output
+
+
+def test_output_heads_start_at_the_data_marginals_unless_switched_off(chorales, tmp_path):
+    biases = {}
+    for init in ("true", "false"):
+        run = tmp_path / init
+        result = invoke("train", chorales, "--run-dir", run, "--max-steps", 1, "--lr", 1e-9, *TINY,
+                        "--set", f"train.init_output_bias={init}")
+        assert result.exit_code == 0, result.output
+        model = torch.load(run / "last.pt", weights_only=True)["model"]
+        (key,) = [k for k in model if k.endswith("head.proj.bias")]
+        biases[init] = model[key]
+    # a piano-roll is mostly silent: at the marginals nearly every key's logit is far below 0
+    assert float(biases["true"].median()) < -2.0
+    assert float(biases["false"].abs().max()) < 0.5  # PyTorch's default: uniform within 1/sqrt(fan_in)
 
 
 def test_max_minutes_budget_stops_training(chorales, tmp_path):

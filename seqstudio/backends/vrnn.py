@@ -10,12 +10,14 @@ Per step t, with h_{t-1} the LSTM state before x_t:
 and the loss is sum_t KL(q || p) - log p(x_t | ...). ``latent: false`` drops z entirely: p(x_t | h_{t-1}) with
 h_t = LSTM(phi_x(x_t), h_{t-1}), the RNN baseline of the same size (run as one cuDNN/oneDNN ``nn.LSTM`` call).
 
-Why the code is shaped the way it is (speed): only what truly needs h_{t-1} runs in the Python step loop — the
+Why the code is shaped the way it is (speed): only what truly needs h_{t-1} runs in the step loop — the
 h-dependent half of the posterior's first layer, the posterior's remaining layers, the reparameterised sample,
 phi_z and the LSTM cell update. Everything that depends on x alone (phi_x, its projections into the posterior
-and the LSTM gates) runs over the whole sequence before the loop, and everything that depends only on
-(h_{t-1}, z_t) — the prior, the decoder, the heads' log-likelihood, the KL — runs after it on stacked tensors.
-Nothing in the loop reads a value back to the host.
+and the LSTM gates, as one matmul) runs over the whole sequence before the loop, and everything that depends
+only on (h_{t-1}, z_t) — the prior, the decoder, the heads' log-likelihood, the KL — runs after it on stacked
+tensors. The loop itself is one autograd node with a hand-written backward (``vrnn_loop.py``): untaped
+forward, and weight gradients formed after the reverse loop as one large matmul each, as cuDNN does for its
+LSTM. Nothing in the loop reads a value back to the host.
 
 Evaluation reports the ELBO per step and, with ``iw_samples=K``, the importance-weighted bound (Burda et al.
 2016) with the filtering posterior as proposal: log (1/K) sum_k p(x, z^k) / q(z^k | x), a lower bound on
@@ -34,9 +36,9 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from ..heads import build_head
 from .base import Backend
+from .vrnn_loop import MIN_STD, fused_filter
 
 LOG_2PI = math.log(2 * math.pi)
-MIN_STD = 1e-3  # keeps the Gaussians' densities finite
 
 
 @dataclasses.dataclass
@@ -137,22 +139,20 @@ class VRNN(Backend):
             return zeros, zeros
         return _stats(self.prior_net(h_prev))
 
-    def _posterior_step(self, qx_t, hp_post):
-        return _stats(self.post_rest(qx_t + hp_post))
-
     def filter(self, x: torch.Tensor, eps: torch.Tensor | None = None, state=None):
-        """Run the posterior and recurrence over storage-layout ``x`` [B, T, D].
+        """Run the posterior and recurrence over storage-layout ``x`` [B, T, D] (the fused loop of vrnn_loop).
 
-        Returns stacked per-step tensors (time on dim 1): ``h_prev`` (h_{t-1}), ``pz`` (phi_z(z_t)), ``z``,
-        ``mu_q``, ``logvar_q``, ``eps`` (the standard-normal draws), and the final ``(h, c)`` state.
+        ``eps`` [T, B, L]: the standard-normal draws (drawn here when not given). Returns stacked per-step
+        tensors (time on dim 1): ``h_prev`` (h_{t-1}), ``pz`` (phi_z(z_t)), ``z``, ``mu_q``, ``logvar_q``,
+        ``eps``, and the final ``(h, c)`` state.
         """
         c = self.config
-        B, T = x.shape[0], x.shape[1]
-        H, P = c.hidden_size, c.phi_size
-        px = self.dropout(self.phi_x(self.spec.to_features(x)))
-        # unbind, not qx[t]: the backward of indexing would zero-fill a whole [B, T, .] gradient at every step.
-        qx = self.post_x(px).unbind(1)  # T x [B, P]
-        gx = self.gates_x(px).unbind(1)  # T x [B, 4H]
+        B, T, H = x.shape[0], x.shape[1], c.hidden_size
+        # Time-major from the start: the loop reads one contiguous [B, .] slice per step.
+        px = self.dropout(self.phi_x(self.spec.to_features(x).transpose(0, 1)))
+        # [qx | gx] from one matmul: the x-dependent parts of the posterior's first layer and of the LSTM gates.
+        x_proj = F.linear(px, torch.cat([self.post_x.weight, self.gates_x.weight]),
+                          torch.cat([self.post_x.bias, self.gates_x.bias]))
         if eps is None:
             eps = torch.randn(T, B, c.latent_size, device=x.device, dtype=px.dtype)
         if state is None:
@@ -160,22 +160,17 @@ class VRNN(Backend):
             cell = x.new_zeros(B, H, dtype=px.dtype)
         else:
             h, cell = state
-        hs, pzs, zs, mus, logvars = [], [], [], [], []
-        noise = eps.unbind(0)
-        for t in range(T):
-            hp_post, hp_gates = self.from_h(h).split([P, 4 * H], dim=-1)
-            mu, logvar = self._posterior_step(qx[t], hp_post)
-            z = mu + noise[t] * torch.exp(0.5 * logvar)
-            pz = self.phi_z(z)
-            hs.append(h)
-            h, cell = self._cell(gx[t] + hp_gates + self.gates_z(pz), cell)
-            pzs.append(pz)
-            zs.append(z)
-            mus.append(mu)
-            logvars.append(logvar)
-        stack = lambda items: torch.stack(items, dim=1)  # noqa: E731
-        return {"h_prev": stack(hs), "pz": stack(pzs), "z": stack(zs), "mu_q": stack(mus),
-                "logvar_q": stack(logvars), "eps": eps.transpose(0, 1), "state": (h, cell)}
+        h_prev, pz, z, mu, logvar, h, cell = fused_filter(
+            x_proj, eps, h, cell, self.from_h.weight, self.gates_z.weight, self._post_hidden, self.post_rest[2],
+            [m for m in self.phi_z if isinstance(m, nn.Linear)])
+        batch_first = lambda t: t.transpose(0, 1)  # noqa: E731
+        return {"h_prev": batch_first(h_prev), "pz": batch_first(pz), "z": batch_first(z),
+                "mu_q": batch_first(mu), "logvar_q": batch_first(logvar), "eps": batch_first(eps),
+                "state": (h, cell)}
+
+    @property
+    def _post_hidden(self) -> list[nn.Linear]:
+        return [m for m in self.post_rest[1] if isinstance(m, nn.Linear)]
 
     def _decode_params(self, pz, h_prev):
         return self.head(self.dropout(self.decoder(torch.cat([pz, h_prev], dim=-1))))
