@@ -395,6 +395,6 @@ def evaluate_samples(run: Run, data_dir: str | Path | None = None, split: str = 
             "data": str(Path(data_dir).resolve()) if data_dir is not None else run.config["data"]["path"]}
 
 
-__all__ = ["train", "load", "generate", "interpolate", "write_samples", "render_file", "convert_file", "evaluate", "evaluate_samples",
-           "reference_samples", "compare_samples", "encode_file",
-           "decode_tensor", "resolve_config", "Run", "RunDirError"]
+__all__ = ["train", "load", "generate", "interpolate", "write_samples", "render_file", "convert_file", "evaluate",
+           "evaluate_samples", "reference_samples", "compare_samples", "encode_file", "decode_tensor",
+           "resolve_config", "Run", "RunDirError"]

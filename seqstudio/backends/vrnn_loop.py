@@ -137,8 +137,8 @@ class _FusedFilter(torch.autograd.Function):
         d_s = hs.new_empty(T, B, 2 * L)
         d_ph = [hs.new_empty(T, B, P) for _ in post_hidden]
         d_pz = [hs.new_empty(T, B, P) for _ in phi_z]
-        dh = g_hT.clone() if g_hT is not None else zeros(B, H)
-        dc = g_cT.clone() if g_cT is not None else zeros(B, H)
+        dh = g_hT if g_hT is not None else zeros(B, H)  # never modified in place below
+        dc = g_cT if g_cT is not None else zeros(B, H)
         f_steps, o_tc_steps, k_h_steps = f.unbind(0), o_tc.unbind(0), k_h.unbind(0)
         k_c_steps = k_c.view(T, B, 4, H).unbind(0)
         d_a_steps, d_post0_steps = d_a.unbind(0), d_a[:, :, :P].unbind(0)
