@@ -18,7 +18,8 @@ import torch
 
 from . import config as config_mod
 from . import data, registry
-from .backends.base import Backend
+from .backends.base import Backend, SamplingOptions
+from .distributed import add_stats
 from .errors import ConfigError, DataError, RunDirError
 from .rundir import Run, build_parts, load_config, load_run, write_run_files
 
@@ -187,37 +188,31 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
     ``bias``: Graves' (2013) sampling bias for mixture outputs (pen offsets): 0 samples the model as trained,
     larger values give likelier, neater strokes. No effect on Bernoulli / categorical outputs.
     """
-    from .heads import sampling_bias
-
     if n < 1:
         raise ConfigError("-n must be at least 1")
-    if bias < 0:
-        raise ConfigError(f"--bias must be >= 0, got {bias}")
-    length = length or run.codec.window_length or 64
-    if length < 1:
-        raise ConfigError("--length must be at least 1")
-    g = _generator(run, seed)
     prime_x = encode_file(run, prime).unsqueeze(0) if prime else None
+    options = SamplingOptions(length=length or run.codec.window_length or 64, temperature=temperature, bias=bias,
+                              prime=prime_x)
+    g = _generator(run, seed)
     out = []
-    with sampling_bias(run.backend, bias):
-        for start in range(0, n, batch_size):
-            k = min(batch_size, n - start)
-            x = run.backend.sample(k, length, temperature=temperature, prime=prime_x, generator=g)
-            out.extend(run.codec.decode(x[i].cpu()) for i in range(k))
+    for start in range(0, n, batch_size):
+        k = min(batch_size, n - start)
+        x = run.backend.sample(k, options, generator=g)
+        out.extend(run.codec.decode(x[i].cpu()) for i in range(k))
     return out
 
 
 def interpolate(run: Run, a: str | Path, b: str | Path, steps: int = 5, length: int | None = None,
                 temperature: float = 0.0, seed: int | None = None) -> list:
     """Samples along the latent path from file ``a`` to file ``b`` (backends with an encoder only)."""
-    if not hasattr(run.backend, "interpolate"):
+    if not run.backend.can_interpolate:
         raise ConfigError(f"backend {run.config['backend']['name']!r} has no latent space to interpolate in")
     if steps < 2:
         raise ConfigError("--steps must be at least 2")
-    length = length or run.codec.window_length or 64
-    xa = _crop(encode_file(run, a), length)
-    xb = _crop(encode_file(run, b), length)
-    x = run.backend.interpolate(xa, xb, steps, length, temperature=temperature, generator=_generator(run, seed))
+    options = SamplingOptions(length=length or run.codec.window_length or 64, temperature=temperature)
+    xa = _crop(encode_file(run, a), options.length)
+    xb = _crop(encode_file(run, b), options.length)
+    x = run.backend.interpolate(xa, xb, steps, options, generator=_generator(run, seed))
     return [run.codec.decode(x[i].cpu()) for i in range(x.shape[0])]
 
 
@@ -334,15 +329,14 @@ def evaluate(run: Run, data_dir: str | Path | None = None, split: str = "test", 
 
     ``options`` go to ``Backend.evaluate_batch`` (e.g. ``iw_samples`` for an importance-weighted bound).
     """
-    from .trainer import _add
-
+    backend: Backend = run.backend
+    backend.check_evaluate_options(options)
     cfg, files, windows = _held_out_windows(run, data_dir, split, progress)
     torch.manual_seed(seed)
-    backend: Backend = run.backend
     backend.eval()
     total: dict[str, torch.Tensor] = {}
     for index in data.batch_indices(len(windows), batch_size, 0, 0, shuffle=False):
-        _add(total, backend.evaluate_batch(data.make_batch(windows, index, backend.device), **options))
+        add_stats(total, backend.evaluate_batch(data.make_batch(windows, index, backend.device), **options))
     stats = {k: float(v) for k, v in total.items()}
     result = backend.summarize(stats)
     result.update(split=split, files=len(files[split]), windows=len(windows), steps=int(stats.get("steps", 0)),

@@ -8,7 +8,6 @@ No backend ever needs to know which domain produced the data.
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import torch
@@ -199,10 +198,6 @@ _PART_HEADS = {Binary: _BernoulliPart, Categorical: _CategoricalPart, Real: _Mix
 class OutputHead(nn.Module):
     """A linear layer to all parts' parameters, plus per-part likelihood, sampling and relaxation."""
 
-    # Graves' sampling bias (sharper mixtures), set around generation with ``sampling_bias``; only mixture parts
-    # use it.
-    sampling_bias: float = 0.0
-
     def __init__(self, spec: FeatureSpec, in_features: int, mixtures: int = 20):
         super().__init__()
         if mixtures < 1:
@@ -253,11 +248,13 @@ class OutputHead(nn.Module):
         """Log-likelihood of storage-layout targets ``x``, summed over parts: shape ``params.shape[:-1]``."""
         return sum(part.log_prob(p, t.float()) for part, p, t in self._split(params, x))
 
-    def sample(self, params, temperature: float = 1.0, generator: torch.Generator | None = None):
-        """Draw storage-layout values; ``temperature`` -> 0 approaches the most likely value."""
+    def sample(self, params, temperature: float = 1.0, generator: torch.Generator | None = None,
+               bias: float = 0.0):
+        """Draw storage-layout values; ``temperature`` -> 0 approaches the most likely value. ``bias``: Graves'
+        sampling bias, used by mixture parts only."""
         if temperature <= 0:
             return self.mode(params)
-        pieces = [part.sample(p, temperature, generator, self.sampling_bias) if isinstance(part, _MixturePart)
+        pieces = [part.sample(p, temperature, generator, bias) if isinstance(part, _MixturePart)
                   else part.sample(p, temperature, generator) for part, p in self._split(params)]
         return torch.cat(pieces, dim=-1)
 
@@ -288,17 +285,3 @@ class OutputHead(nn.Module):
 def build_head(spec: FeatureSpec, hidden_size: int, mixtures: int = 20) -> OutputHead:
     """The output layer, likelihood and sampler matching ``spec`` (``mixtures``: components per Real part)."""
     return OutputHead(spec, hidden_size, mixtures)
-
-
-@contextlib.contextmanager
-def sampling_bias(model: nn.Module, bias: float):
-    """Within the block, every output head of ``model`` samples with Graves' bias ``bias`` (>= 0)."""
-    heads = [m for m in model.modules() if isinstance(m, OutputHead)]
-    saved = [h.sampling_bias for h in heads]
-    for h in heads:
-        h.sampling_bias = float(bias)
-    try:
-        yield
-    finally:
-        for h, b in zip(heads, saved):
-            h.sampling_bias = b

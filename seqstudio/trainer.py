@@ -13,17 +13,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 
 from .backends.base import Backend, StepContext
 from .config import TrainConfig
 from .data import WindowSet, batch_indices, make_batch
+from .distributed import add_stats, init_distributed, leave, reduce_stats
 from .domain import Codec
 from .errors import ConfigError, RunDirError
 from .rundir import append_metrics, save_checkpoint
@@ -42,17 +41,6 @@ class TrainState:
     stopped_because: str = ""
 
 
-@dataclasses.dataclass
-class DistInfo:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -63,33 +51,6 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     if name != "cpu":
         raise ConfigError(f"unknown device {name!r}; valid: auto, cpu, cuda")
     return torch.device("cpu")
-
-
-def init_distributed() -> DistInfo:
-    """Join the process group when started by torchrun (WORLD_SIZE > 1); a no-op otherwise."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return DistInfo()
-    if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() and os.environ.get("SEQSTUDIO_DIST_BACKEND") != "gloo" else "gloo"
-        dist.init_process_group(backend=backend)
-    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def _all_reduce(stats: dict[str, torch.Tensor], info: DistInfo) -> dict[str, float]:
-    if not stats:
-        return {}
-    keys = sorted(stats)
-    flat = torch.stack([stats[k].detach().float().reshape(()) for k in keys])
-    if info.world > 1:
-        dist.all_reduce(flat)
-    return dict(zip(keys, flat.cpu().tolist()))
-
-
-def _add(total: dict[str, torch.Tensor], stats: dict[str, torch.Tensor]) -> None:
-    for k, v in stats.items():
-        v = v.detach().float()
-        total[k] = total[k] + v if k in total else v
 
 
 class Trainer:
@@ -110,7 +71,7 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = torch.nn.parallel.DistributedDataParallel(
                 self.backend, device_ids=ids,
-                find_unused_parameters=getattr(backend, "ddp_find_unused_parameters", False))
+                find_unused_parameters=backend.ddp_find_unused_parameters)
         self.optimizers = backend.configure_optimizers(config.lr, config.weight_decay)
         self.state = TrainState()
         precision = config.precision
@@ -133,9 +94,7 @@ class Trainer:
 
     def close(self) -> None:
         """Leave the process group together: a rank that exits while others still talk to it aborts."""
-        if self.info.world > 1 and dist.is_initialized():
-            dist.barrier()
-            dist.destroy_process_group()
+        leave(self.info)
 
     # -- checkpoints ----------------------------------------------------------------------------------------------
     def checkpoint_payload(self) -> dict[str, Any]:
@@ -187,9 +146,9 @@ class Trainer:
                                    rank=self.info.rank, world=self.info.world):
             batch = make_batch(self.valid_set, index, self.device)
             with self._autocast():
-                _add(total, self.backend.evaluate_batch(batch))
+                add_stats(total, self.backend.evaluate_batch(batch))
         self.backend.train()
-        return self.backend.summarize(_all_reduce(total, self.info))
+        return self.backend.summarize(reduce_stats(total, self.info))
 
     def _tick(self) -> None:
         """Move the time since the last tick into ``state.elapsed`` (which survives resumes)."""
@@ -209,8 +168,7 @@ class Trainer:
                 # `_log_every` steps only, so there is no per-step host sync.
                 if s.step % self._log_every:
                     return ""
-                flag = torch.tensor(float(over), device=self.device)
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                flag = self.info.all_reduce_max(torch.tensor(float(over), device=self.device))
                 over = bool(flag.item())
             if over:
                 return "max_minutes"
@@ -240,7 +198,6 @@ class Trainer:
         self._clock = time.perf_counter()
         window_started = time.perf_counter()
         aug = torch.Generator()
-        ctx = StepContext(forward=self._forward, clip_grad_norm=c.clip_grad_norm)
         self.backend.train()
         validated_at = -1
         while not s.stopped_because:
@@ -260,15 +217,15 @@ class Trainer:
                 torch.manual_seed(step_seed)
                 aug.manual_seed(step_seed)
                 batch = make_batch(self.train_set, batches[s.batch], self.device, self.codec, aug)
-                self.backend.global_step = s.step
                 self._warm_up_lr(s.step)
-                _add(running, self.backend.training_step(batch, self.optimizers, ctx))
+                ctx = StepContext(self._forward, c.clip_grad_norm, step=s.step, dist=self.info)
+                add_stats(running, self.backend.training_step(batch, self.optimizers, ctx))
                 s.step += 1
                 s.batch += 1
                 bar.update()
                 if s.step % log_every == 0:
                     now = time.perf_counter()
-                    summary = _all_reduce(running, self.info)
+                    summary = reduce_stats(running, self.info)
                     record = self.backend.summarize(summary)
                     rate = summary.get("steps", 0.0) / max(now - window_started, 1e-9)
                     record.update(step=s.step, epoch=round(s.epoch + s.batch / per_epoch, 3), split="train",

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from seqstudio import heads, registry
-from seqstudio.backends.base import StepContext
+from seqstudio.backends.base import SamplingOptions, StepContext
 from seqstudio.data import make_codec
 from seqstudio.spec import Binary, Categorical, FeatureSpec, Real
 
@@ -68,10 +68,8 @@ def test_every_backend_trains_and_samples_on_every_codec(backend_name, domain_na
     batch = random_batch(codec.spec)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     optimizers = model.configure_optimizers(1e-2)
-    ctx = StepContext(forward=model, clip_grad_norm=1.0)
     for step in range(2):
-        model.global_step = step
-        stats = model.training_step(batch, optimizers, ctx)
+        stats = model.training_step(batch, optimizers, StepContext(forward=model, clip_grad_norm=1.0, step=step))
     assert float(stats["steps"]) == float(batch["mask"].sum())
     summary = model.summarize({k: float(v) for k, v in stats.items()})
     assert summary and all(torch.isfinite(torch.tensor(v)) for v in summary.values()), summary
@@ -79,7 +77,7 @@ def test_every_backend_trains_and_samples_on_every_codec(backend_name, domain_na
     assert changed, "training_step did not update any weight"
     model.eval()
     g = torch.Generator().manual_seed(1)
-    x = model.sample(2, 5, temperature=1.0, generator=g)
+    x = model.sample(2, SamplingOptions(length=5), generator=g)
     assert x.shape == (2, 5, codec.spec.storage_width)
     assert torch.isfinite(x).all()
     sample = codec.decode(x[0])

@@ -14,7 +14,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from seqstudio.backends.base import StepContext
+from seqstudio.backends.base import SamplingOptions, StepContext
+from seqstudio.distributed import DistInfo
 from seqstudio.backends.lstmgan import LSTMGAN, LSTMGANConfig
 from seqstudio.cli import main
 from seqstudio.heads import build_head
@@ -147,33 +148,32 @@ def test_training_step_updates_both_players_and_sample_is_storage_layout():
     optimizers = model.configure_optimizers(1e-2)
     before_d = [p.detach().clone() for p in model.discriminator.parameters()]
     before_g = [p.detach().clone() for p in model.generator_parameters()]
-    model.global_step = 0
-    stats = model.training_step(_batch(), optimizers, StepContext(forward=model, clip_grad_norm=1.0))
+    stats = model.training_step(_batch(), optimizers, StepContext(forward=model, clip_grad_norm=1.0, step=0))
     assert all(torch.isfinite(v).all() for v in stats.values())
     assert any(not torch.equal(a, b) for a, b in zip(before_d, model.discriminator.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(before_g, model.generator_parameters()))
     summary = model.summarize({k: float(v) for k, v in stats.items()})
     assert model.validation_score(summary) == summary["gap"]
-    x = model.sample(3, 5, generator=torch.Generator().manual_seed(0))
+    x = model.sample(3, SamplingOptions(length=5), generator=torch.Generator().manual_seed(0))
     assert x.shape == (3, 5, SPEC.storage_width)
     assert set(x[..., :5].unique().tolist()) <= {0.0, 1.0} and x[..., 5].max() < 4
-    primed = model.sample(2, 3, prime=_batch(1, 4)["x"])
+    primed = model.sample(2, SamplingOptions(length=3, prime=_batch(1, 4)["x"]))
     assert primed.shape == (2, 7, SPEC.storage_width)
 
 
 def test_freezing_stops_the_side_far_ahead():
     model = _model(freeze_ratio=0.7)
     model.balance.copy_(torch.tensor([0.2, 3.0, 1.0]))  # D's loss tiny, G's large: D is far ahead
-    model._decide_freezing()
+    model._decide_freezing(DistInfo())
     assert model._frozen_flags == (True, False)
     optimizers = model.configure_optimizers(1e-2)
     before_d = [p.detach().clone() for p in model.discriminator.parameters()]
-    model.global_step = 1  # not a decision step
-    stats = model.training_step(_batch(), optimizers, StepContext(forward=model, clip_grad_norm=1.0))
+    stats = model.training_step(_batch(), optimizers,
+                                StepContext(forward=model, clip_grad_norm=1.0, step=1))  # not a decision step
     assert all(torch.equal(a, b) for a, b in zip(before_d, model.discriminator.parameters()))
     assert float(stats["d_frozen_num"]) == 1.0
     model.balance.copy_(torch.tensor([2 * 1.4, 0.1, 1.0]))  # G far ahead
-    model._decide_freezing()
+    model._decide_freezing(DistInfo())
     assert model._frozen_flags == (False, True)
     assert model.state_dict()["frozen"].tolist() == [0.0, 1.0]  # survives checkpoint / resume
 
@@ -182,13 +182,13 @@ def test_warnings_when_discriminator_wins_or_samples_collapse(caplog):
     model = _model()
     model.watch.copy_(torch.tensor([0.95 * 50, 0.001 * 50, 50.0, 0.0, 2.0]))
     with caplog.at_level(logging.WARNING, logger="seqstudio"):
-        model._check_health(50)
+        model._check_health(50, DistInfo())
     text = caplog.text
     assert "discriminator wins outright" in text and "samples collapse" in text
     caplog.clear()
     model.watch.copy_(torch.tensor([0.6 * 50, 0.4 * 50, 50.0, 1.8, 2.0]))  # a healthy game: no warning
     with caplog.at_level(logging.WARNING, logger="seqstudio"):
-        model._check_health(100)
+        model._check_health(100, DistInfo())
     assert caplog.text == ""
 
 

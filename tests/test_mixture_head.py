@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import distributions as D
 
-from seqstudio.heads import build_head, sampling_bias
+from seqstudio.heads import build_head
 from seqstudio.spec import Categorical, FeatureSpec, Real
 
 
@@ -63,11 +63,9 @@ def test_samples_follow_the_mixture_and_bias_sharpens():
     draws = head.sample(params, 1.0, g)
     assert abs((draws[:, 0] > 0).float().mean().item() - 0.8) < 0.02
     assert abs(draws[draws[:, 0] > 0, 0].std().item() - 0.5) < 0.03
-    with sampling_bias(head, 2.0):
-        sharp = head.sample(params, 1.0, g)
+    sharp = head.sample(params, 1.0, g, bias=2.0)
     assert (sharp[:, 0] > 0).float().mean() > 0.95  # logits x (1 + b): the heavy component dominates
     assert sharp[sharp[:, 0] > 0, 0].std() < 0.2  # sigma x exp(-b)
-    assert head.sampling_bias == 0.0  # restored after the block
     assert torch.allclose(head.mode(params[:1]), torch.tensor([[3.0, 0.0]]))
 
 

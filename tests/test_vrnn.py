@@ -17,6 +17,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from seqstudio.backends.base import SamplingOptions
 from seqstudio.backends.vrnn import VRNN, VRNNConfig, gaussian_kl, gaussian_log_prob
 from seqstudio.errors import ConfigError, DataError
 from seqstudio.spec import Binary, Categorical, FeatureSpec
@@ -159,8 +160,7 @@ def test_variants_train_on_chorales_without_nan(variant):
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for step in range(8):
-        model.global_step = step
-        loss, stats = model.loss(batch)
+        loss, stats = model.loss(batch, step=step)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -178,11 +178,11 @@ def test_priming_keeps_the_prime_and_continues(variant):
     model = tiny(spec, **VARIANTS[variant]).eval()
     prime = torch.tensor([[[1, 0, 1, 4], [0, 0, 1, 2], [1, 1, 0, 0]]], dtype=torch.float32)
     g = torch.Generator().manual_seed(0)
-    out = model.sample(4, 6, temperature=0.8, prime=prime, generator=g)
+    out = model.sample(4, SamplingOptions(length=6, temperature=0.8, prime=prime), generator=g)
     assert out.shape == (4, 9, 4)
     assert torch.equal(out[:, :3], prime.expand(4, -1, -1))
     assert torch.all((out[:, 3:, 3] >= 0) & (out[:, 3:, 3] < 5))
-    plain = model.sample(2, 5, temperature=0.0, generator=g)
+    plain = model.sample(2, SamplingOptions(length=5, temperature=0.0), generator=g)
     assert plain.shape == (2, 5, 4)
 
 

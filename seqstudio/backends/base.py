@@ -1,13 +1,31 @@
-"""The Backend interface every generator family implements.
+"""The Backend contract: what every generator family implements, what it may declare, and what it is lent.
 
-The trainer only ever calls ``training_step`` (through ``configure_optimizers``), ``loss`` for validation and
-``summarize`` for reporting, so a new family (e.g. a GAN with its own alternating updates) overrides
-``training_step`` instead of teaching the trainer about itself.
+Callers never probe a backend (no ``hasattr``, no catching NotImplementedError): what a family can do is
+declared in the class attributes below, and everything else is one of these methods.
 
-Statistics convention: ``loss`` returns ``(scalar_to_minimise, stats)`` where ``stats`` holds *sums* over the
-batch as detached tensors (no ``.item()``, so no host sync per step) and always a ``"steps"`` count. Sums are
-added across batches (and processes) and divided once, by ``summarize``; a key ``foo_num`` pairs with
-``foo_den`` into a ratio ``foo``.
+Must implement:
+    ``Config``                  a dataclass of the family's options (``--set backend.KEY=VALUE``)
+    ``__init__(spec, config)``  build input layers from ``spec.feature_width`` and heads with ``heads.build_head``
+    ``loss(batch, step=None)``  ``(scalar to minimise, stats)``; ``step`` is the optimisation step (annealing
+                                schedules read it), ``None`` outside training (schedules at their final value)
+    ``sample(n, options, generator)``  ``n`` sequences, storage layout ``[n, T, spec.storage_width]``
+
+May override:
+    ``training_step``   one update (default: backward on ``loss`` through ``ctx.forward``; a GAN alternates)
+    ``configure_optimizers``, ``evaluate_batch`` (held-out stats, default: ``loss``'s), ``summarize``,
+    ``validation_score`` (lower is better; picks best.pt), ``init_from_data``, ``interpolate``
+    ``tiny_config``     the smallest sensible configuration, used by the test matrix (timm style)
+
+May declare (class attributes): ``has_likelihood``, ``can_interpolate``, ``evaluate_options``,
+``ddp_find_unused_parameters``.
+
+The trainer calls ``configure_optimizers`` once, ``training_step`` for every batch with a ``StepContext`` (the
+forward to use, the step, the process's place under DDP), ``evaluate_batch`` on the validation split and
+``summarize`` / ``validation_score`` on the summed stats. It never writes into the backend.
+
+Statistics convention: stats are *sums* over the batch as detached tensors (no ``.item()``, so no host sync per
+step) and always a ``"steps"`` count. Sums are added across batches (and processes) and divided once, by
+``summarize``; a key ``foo_num`` pairs with ``foo_den`` into a ratio ``foo``.
 """
 
 from __future__ import annotations
@@ -19,35 +37,72 @@ from typing import Any, Callable, ClassVar
 import torch
 import torch.nn as nn
 
+from ..distributed import DistInfo
+from ..errors import ConfigError
 from ..spec import FeatureSpec
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class StepContext:
     """What the trainer lends a backend for one optimisation step."""
 
     forward: Callable[..., Any]  # the (possibly DDP-wrapped) module's __call__: use it, not self.loss
     clip_grad_norm: float
+    step: int = 0  # the optimisation step being taken (0-based; schedules such as KL warm-up read it)
+    dist: DistInfo = DistInfo()  # rank / world size, and the all-reduce a backend may need (rank 0 logs)
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingOptions:
+    """How to sample, as one value passed from the CLI through the API to ``Backend.sample`` and its heads.
+
+    New sampling controls (top-k, a condition) become fields here, so no signature changes on the way down.
+    """
+
+    length: int = 64  # steps to generate after the prime
+    temperature: float = 1.0  # 0 = the most likely value at every step
+    bias: float = 0.0  # Graves' (2013) sampling bias for mixture parts: larger = likelier, neater strokes
+    prime: torch.Tensor | None = None  # [1 or n, T0, storage_width]: kept verbatim, generation continues it
+
+    def __post_init__(self):
+        if self.length < 1:
+            raise ConfigError(f"the length to generate must be at least 1, got {self.length}")
+        if self.temperature < 0:
+            raise ConfigError(f"--temperature must be >= 0, got {self.temperature}")
+        if self.bias < 0:
+            raise ConfigError(f"--bias must be >= 0, got {self.bias}")
 
 
 class Backend(nn.Module):
     name: ClassVar[str] = "backend"
     description: ClassVar[str] = ""
     Config: ClassVar[type] = object
+
+    # -- declared capabilities ----------------------------------------------------------------------------------
     # False for families with no likelihood to report (GANs): `evaluate` then judges them by samples only.
     has_likelihood: ClassVar[bool] = True
+    # True when ``interpolate`` is implemented (a family with a per-sequence latent space).
+    can_interpolate: ClassVar[bool] = False
+    # Keyword options ``evaluate_batch`` accepts (e.g. ``iw_samples``); others are refused before evaluating.
+    evaluate_options: ClassVar[tuple[str, ...]] = ()
+    # True when some updates leave parameters unused (a GAN's discriminator step): DDP must then look for them.
+    ddp_find_unused_parameters: ClassVar[bool] = False
 
     def __init__(self, spec: FeatureSpec, config):
         super().__init__()
         self.spec = spec
         self.config = config
-        self.global_step = 0  # set by the trainer before every step (annealing schedules read it)
+
+    @classmethod
+    def tiny_config(cls):
+        """A configuration small enough for the test matrix to train in a fraction of a second."""
+        return cls.Config()
 
     # -- training ----------------------------------------------------------------------------------------------
     def forward(self, batch: dict, **kwargs):
         return self.loss(batch, **kwargs)
 
-    def loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(self, batch: dict, step: int | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
 
     def configure_optimizers(self, lr: float, weight_decay: float = 0.0) -> list[torch.optim.Optimizer]:
@@ -57,7 +112,7 @@ class Backend(nn.Module):
         """One update. Returns the batch's stats (sums, detached)."""
         (optimizer,) = optimizers
         optimizer.zero_grad(set_to_none=True)
-        loss, stats = ctx.forward(batch)
+        loss, stats = ctx.forward(batch, step=ctx.step)
         loss.backward()
         if ctx.clip_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.parameters(), ctx.clip_grad_norm)
@@ -79,13 +134,18 @@ class Backend(nn.Module):
     def evaluate_batch(self, batch: dict, **options) -> dict[str, torch.Tensor]:
         """Held-out statistics (sums) for one batch; defaults to the training loss's stats.
 
-        ``options`` are backend-specific evaluation switches; a backend refuses the ones it does not know.
+        ``options`` are the backend's declared ``evaluate_options``; callers check them with ``check_options``.
         """
-        if options:
-            from ..errors import ConfigError
-
-            raise ConfigError(f"backend {self.name!r} does not support evaluation options: {', '.join(options)}")
+        self.check_evaluate_options(options)
         return self.loss(batch)[1]
+
+    @classmethod
+    def check_evaluate_options(cls, options: dict) -> None:
+        unknown = sorted(set(options) - set(cls.evaluate_options))
+        if unknown:
+            valid = f" (valid: {', '.join(cls.evaluate_options)})" if cls.evaluate_options else ""
+            raise ConfigError(f"backend {cls.name!r} does not support evaluation options: "
+                              f"{', '.join(unknown)}{valid}")
 
     def summarize(self, stats: dict[str, float]) -> dict[str, float]:
         """Turn summed stats into per-step figures (nats per step) and ratios."""
@@ -108,10 +168,18 @@ class Backend(nn.Module):
 
     # -- generation ---------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, n: int, steps: int, temperature: float = 1.0, prime: torch.Tensor | None = None,
+    def sample(self, n: int, options: SamplingOptions = SamplingOptions(),
                generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` sequences of ``steps`` steps in storage layout, shape ``[n, steps, spec.storage_width]``."""
+        """``n`` sequences in storage layout, ``[n, T0 + options.length, spec.storage_width]``: the prime (if any,
+        unchanged) followed by ``options.length`` generated steps."""
         raise NotImplementedError
+
+    @torch.no_grad()
+    def interpolate(self, a: torch.Tensor, b: torch.Tensor, points: int, options: SamplingOptions = SamplingOptions(),
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        """``points`` sequences along the latent path from ``a`` to ``b`` (``[T, D]`` each); only for families
+        that declare ``can_interpolate``."""
+        raise ConfigError(f"backend {self.name!r} has no latent space to interpolate in")
 
     @property
     def device(self) -> torch.device:

@@ -26,13 +26,12 @@ import dataclasses
 import logging
 
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..heads import build_head
-from .base import Backend
+from .base import Backend, SamplingOptions
 
 log = logging.getLogger("seqstudio")
 RELAXATIONS = ("st-gumbel", "gumbel", "soft")
@@ -159,15 +158,15 @@ class LSTMGAN(Backend):
         return -(self.head.log_prob(params, x) * mask).sum(), params
 
     # -- the two players ------------------------------------------------------------------------------------------
-    def forward(self, batch, mode: str = "eval"):
+    def forward(self, batch, mode: str = "eval", step: int | None = None):
         if mode == "mle":
             return self._mle(batch)
         if mode in ("d", "g", "eval"):
-            return self._adversarial(batch, mode)
+            return self._adversarial(batch, mode, step)
         raise ValueError(f"unknown LSTMGAN mode {mode!r}")
 
-    def loss(self, batch):
-        return self._adversarial(batch, "eval")
+    def loss(self, batch, step=None):
+        return self._adversarial(batch, "eval", step)
 
     def _mle(self, batch):
         x, mask = batch["x"], batch["mask"]
@@ -178,7 +177,7 @@ class LSTMGAN(Backend):
                  "accuracy_num": acc_num.detach().float(), "accuracy_den": acc_den.detach().float()}
         return nll / steps.clamp(min=1), stats
 
-    def _adversarial(self, batch, mode):
+    def _adversarial(self, batch, mode, step=None):
         c = self.config
         x, mask = batch["x"], batch["mask"]
         n, steps_t = x.shape[0], x.shape[1]
@@ -225,7 +224,7 @@ class LSTMGAN(Backend):
             with torch.no_grad():
                 self.balance += torch.stack([d_loss.detach().float(), g_adv.detach().float(), one])
                 self.watch[:3] += torch.stack([stats["d_real_num"] / n, stats["d_fake_num"] / n, one])
-                if self.global_step % c.check_every == 0:
+                if step is not None and step % c.check_every == 0:
                     self.watch[3] = _diversity(fake.detach(), n)
                     self.watch[4] = _diversity(real, n)
         return loss, stats
@@ -234,7 +233,7 @@ class LSTMGAN(Backend):
     def training_step(self, batch, optimizers, ctx):
         c = self.config
         opt_d, opt_g = optimizers
-        step = self.global_step
+        step = ctx.step
         if step < c.pretrain_steps:
             opt_g.zero_grad(set_to_none=True)
             loss, stats = ctx.forward(batch, mode="mle")
@@ -243,18 +242,18 @@ class LSTMGAN(Backend):
             opt_g.step()
             return stats
         if step % c.balance_every == 0:
-            self._decide_freezing()
+            self._decide_freezing(ctx.dist)
         d_frozen, g_frozen = self._frozen_flags
         stats = None
         if not d_frozen:
             opt_d.zero_grad(set_to_none=True)
-            loss, stats = ctx.forward(batch, mode="d")
+            loss, stats = ctx.forward(batch, mode="d", step=step)
             loss.backward()
             self._clip(self.discriminator.parameters(), ctx)
             opt_d.step()
         if not g_frozen:
             opt_g.zero_grad(set_to_none=True)
-            loss, stats = ctx.forward(batch, mode="g")
+            loss, stats = ctx.forward(batch, mode="g", step=step)
             loss.backward()
             self._clip(self.generator_parameters(), ctx)
             opt_g.step()
@@ -262,7 +261,7 @@ class LSTMGAN(Backend):
         one = torch.ones((), device=batch["x"].device)
         stats.update(d_frozen_num=one * d_frozen, d_frozen_den=one, g_frozen_num=one * g_frozen, g_frozen_den=one)
         if (step + 1) % c.check_every == 0:
-            self._check_health(step + 1)
+            self._check_health(step + 1, ctx.dist)
         return stats
 
     @staticmethod
@@ -276,10 +275,10 @@ class LSTMGAN(Backend):
             self._flags = tuple(bool(v) for v in self.frozen.tolist())
         return self._flags
 
-    def _decide_freezing(self):
+    def _decide_freezing(self, dist_info):
         """C-RNN-GAN's freezing: stop training the side whose loss is well below the other's (one host sync)."""
         c = self.config
-        balance = _all_ranks_sum(self.balance.clone())
+        balance = dist_info.all_reduce_sum(self.balance.clone())
         self.balance.zero_()
         d_frozen = g_frozen = False
         if c.freeze_ratio > 0 and float(balance[2]) > 0:
@@ -290,12 +289,12 @@ class LSTMGAN(Backend):
         self.frozen.copy_(torch.tensor([float(d_frozen), float(g_frozen)]))
         self._flags = (d_frozen, g_frozen)
 
-    def _check_health(self, step):
+    def _check_health(self, step, dist_info):
         """Warn (rank 0, at most once per check) when D wins outright or the samples collapse."""
         c = self.config
         d_real, d_fake, count, fake_div, real_div = self.watch.tolist()
         self.watch[:3].zero_()
-        if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
+        if not dist_info.is_main:
             return
         if count > 0 and d_fake / count < 0.02 and d_real / count > 0.8:
             log.warning("lstmgan step %d: the discriminator wins outright (mean D(fake) %.3f, D(real) %.3f); "
@@ -316,9 +315,10 @@ class LSTMGAN(Backend):
 
     # -- generation ----------------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, n, steps, temperature=1.0, prime=None, generator=None):
+    def sample(self, n, options=SamplingOptions(), generator=None):
         c = self.config
         device = self.device
+        prime = options.prime
         state = self._initial_state(n, device, generator)
         previous = torch.zeros(n, 1, self.spec.feature_width, device=device)
         outputs = []
@@ -331,10 +331,10 @@ class LSTMGAN(Backend):
             _, state = self.generator(torch.cat([noise, shifted], dim=-1), state)
             previous = features[:, -1:]
             outputs.append(prime)
-        for _ in range(steps):
+        for _ in range(options.length):
             noise = torch.randn(n, 1, c.noise_size, device=device, generator=generator)
             out, state = self.generator(torch.cat([noise, previous], dim=-1), state)
-            x_t = self.head.sample(self.head(out), temperature, generator)
+            x_t = self.head.sample(self.head(out), options.temperature, generator, options.bias)
             outputs.append(x_t)
             previous = self.spec.to_features(x_t)
         return torch.cat(outputs, dim=1)
@@ -358,9 +358,3 @@ def _diversity(features, n):
         return features.new_zeros(()).float()
     flat = features.reshape(n, -1).float()
     return torch.cdist(flat, flat, p=1).sum() / (n * (n - 1)) / max(features.shape[1], 1)
-
-
-def _all_ranks_sum(t):
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        dist.all_reduce(t)
-    return t

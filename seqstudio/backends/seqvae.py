@@ -14,7 +14,7 @@ import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from ..heads import build_head
-from .base import Backend
+from .base import Backend, SamplingOptions
 
 
 @dataclasses.dataclass
@@ -34,6 +34,7 @@ class SeqVAE(Backend):
     name = "seqvae"
     description = "sequence VAE (MusicVAE): BiLSTM encoder, latent z, LSTM decoder; interpolation in z"
     Config = SeqVAEConfig
+    can_interpolate = True
 
     def __init__(self, spec, config: SeqVAEConfig):
         super().__init__(spec, config)
@@ -72,13 +73,13 @@ class SeqVAE(Backend):
         return self.head(self.dropout(out))
 
     # -- training -----------------------------------------------------------------------------------------------
-    def kl_weight(self) -> float:
+    def kl_weight(self, step: int | None) -> float:
         c = self.config
-        if c.kl_warmup_steps <= 0:
+        if c.kl_warmup_steps <= 0 or step is None:
             return c.beta
-        return c.beta * min(1.0, self.global_step / c.kl_warmup_steps)
+        return c.beta * min(1.0, step / c.kl_warmup_steps)
 
-    def loss(self, batch):
+    def loss(self, batch, step=None):
         x, mask, lengths = batch["x"], batch["mask"], batch["lengths"]
         mu, logvar = self.encode(x, lengths)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
@@ -88,7 +89,7 @@ class SeqVAE(Backend):
         kl = kl_per_seq.sum()
         penalised = torch.clamp(kl_per_seq, min=self.config.free_nats).sum()
         steps = mask.sum()
-        loss = (nll + self.kl_weight() * penalised) / steps.clamp(min=1)
+        loss = (nll + self.kl_weight(step) * penalised) / steps.clamp(min=1)
         acc_num, acc_den = self.head.accuracy_stats(params, x, mask)
         stats = {"nll": nll.detach(), "kl": kl.detach(), "steps": steps.detach().float(),
                  "sequences": torch.tensor(float(x.shape[0]), device=x.device),
@@ -102,9 +103,10 @@ class SeqVAE(Backend):
 
     # -- generation ---------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def decode(self, z: torch.Tensor, steps: int, temperature: float = 1.0, prime: torch.Tensor | None = None,
+    def decode(self, z: torch.Tensor, options: SamplingOptions, prime: torch.Tensor | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        """Autoregressively decode latents ``z`` into ``steps`` steps (storage layout), after an optional prime."""
+        """Autoregressively decode latents ``z`` into ``options.length`` steps (storage layout), after an optional
+        prime."""
         state = self._initial_state(z)
         n = z.shape[0]
         z_step = z.unsqueeze(1)
@@ -116,16 +118,17 @@ class SeqVAE(Backend):
             _, state = self.decoder(inputs, state)
             previous = self.spec.to_features(prime[:, -1:])
             outputs.append(prime)
-        for _ in range(steps):
+        for _ in range(options.length):
             out, state = self.decoder(torch.cat([previous, z_step], dim=-1), state)
-            x_t = self.head.sample(self.head(out), temperature, generator)
+            x_t = self.head.sample(self.head(out), options.temperature, generator, options.bias)
             outputs.append(x_t)
             previous = self.spec.to_features(x_t)
         return torch.cat(outputs, dim=1)
 
     @torch.no_grad()
-    def sample(self, n, steps, temperature=1.0, prime=None, generator=None):
+    def sample(self, n, options=SamplingOptions(), generator=None):
         device = self.device
+        prime = options.prime
         if prime is not None:
             prime = prime.to(device)
             lengths = torch.full((prime.shape[0],), prime.shape[1], dtype=torch.long)
@@ -134,18 +137,17 @@ class SeqVAE(Backend):
             prime = prime.expand(n, -1, -1) if prime.shape[0] == 1 else prime
         else:
             z = torch.randn(n, self.config.latent_size, generator=generator, device=device)
-        return self.decode(z, steps, temperature, prime=prime, generator=generator)
+        return self.decode(z, options, prime=prime, generator=generator)
 
     @torch.no_grad()
-    def interpolate(self, a: torch.Tensor, b: torch.Tensor, steps: int, length: int, temperature: float = 0.0,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode ``steps`` points on the great circle between the posterior means of ``a`` and ``b``."""
+    def interpolate(self, a, b, points, options=SamplingOptions(), generator=None):
+        """Decode ``points`` points on the great circle between the posterior means of ``a`` and ``b``."""
         device = self.device
         mu_a, _ = self.encode(a.unsqueeze(0).to(device), torch.tensor([a.shape[0]]))
         mu_b, _ = self.encode(b.unsqueeze(0).to(device), torch.tensor([b.shape[0]]))
-        ts = torch.linspace(0.0, 1.0, steps, device=device)
+        ts = torch.linspace(0.0, 1.0, points, device=device)
         z = torch.cat([slerp(mu_a, mu_b, float(t)) for t in ts])
-        return self.decode(z, length, temperature, generator=generator)
+        return self.decode(z, options, generator=generator)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:

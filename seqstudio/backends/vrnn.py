@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..heads import build_head
-from .base import Backend
+from .base import Backend, SamplingOptions
 from .vrnn_loop import MIN_STD, fused_filter
 
 LOG_2PI = math.log(2 * math.pi)
@@ -95,6 +95,7 @@ class VRNN(Backend):
     name = "vrnn"
     description = "variational RNN (Chung et al. 2015): per-step latent with conditional prior; ELBO + IWAE"
     Config = VRNNConfig
+    evaluate_options = ("iw_samples",)
 
     def __init__(self, spec, config: VRNNConfig):
         super().__init__(spec, config)
@@ -183,11 +184,11 @@ class VRNN(Backend):
         return self.head(self.dropout(self.decoder(h_prev)))
 
     # -- training -----------------------------------------------------------------------------------------------------
-    def kl_weight(self) -> float:
+    def kl_weight(self, step: int | None) -> float:
         c = self.config
-        if c.kl_warmup_steps <= 0:
+        if c.kl_warmup_steps <= 0 or step is None:
             return c.beta
-        return c.beta * min(1.0, self.global_step / c.kl_warmup_steps)
+        return c.beta * min(1.0, step / c.kl_warmup_steps)
 
     def _terms(self, x, mask, eps=None):
         """Per-step log p(x_t | .), KL and the IWAE log-weight terms (all [B, T]), plus head parameters."""
@@ -202,7 +203,7 @@ class VRNN(Backend):
         kl = gaussian_kl(out["mu_q"].float(), out["logvar_q"].float(), mu_p.float(), logvar_p.float())
         return ll, kl, (out, mu_p, logvar_p), params
 
-    def loss(self, batch):
+    def loss(self, batch, step=None):
         x, mask = batch["x"], batch["mask"]
         ll, kl, _, params = self._terms(x, mask)
         m = mask.to(ll.dtype)
@@ -210,7 +211,7 @@ class VRNN(Backend):
         kl_sum = (kl * m).sum()
         penalised = (torch.clamp(kl, min=self.config.free_nats) * m).sum() if self.config.free_nats > 0 else kl_sum
         steps = mask.sum()
-        loss = (nll + self.kl_weight() * penalised) / steps.clamp(min=1)
+        loss = (nll + self.kl_weight(step) * penalised) / steps.clamp(min=1)
         acc_num, acc_den = self.head.accuracy_stats(params, x, mask)
         stats = {"nll": nll.detach(), "kl": kl_sum.detach(), "steps": steps.detach().float(),
                  "sequences": torch.tensor(float(x.shape[0]), device=x.device),
@@ -242,9 +243,7 @@ class VRNN(Backend):
     def evaluate_batch(self, batch, iw_samples: int | None = None, **options):
         """Loss statistics; with ``iw_samples=K`` also ``iwae`` (sum over sequences of the K-sample bound)
         and ``elbo_k`` (the ELBO averaged over the same K trajectories)."""
-        if options:
-            raise ConfigError(f"backend 'vrnn' does not support evaluation options: {', '.join(options)} "
-                              f"(valid: iw_samples)")
+        self.check_evaluate_options(options)
         stats = self.loss(batch)[1]
         if iw_samples is not None:
             k = int(iw_samples)
@@ -262,13 +261,14 @@ class VRNN(Backend):
 
     # -- generation ---------------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, n, steps, temperature=1.0, prime=None, generator=None):
+    def sample(self, n, options=SamplingOptions(), generator=None):
         """``n`` sequences of ``steps`` new steps; with ``prime`` [1 or n, T0, D] the output is the prime
         (unchanged) followed by ``steps`` generated steps: the prime is run through the posterior and the
         recurrence, and the model continues from the state it leaves."""
         device = self.device
         c = self.config
         H = c.hidden_size
+        prime, temperature = options.prime, options.temperature
         h = torch.zeros(n, H, device=device)
         cell = torch.zeros(n, H, device=device)
         outputs = []
@@ -282,7 +282,7 @@ class VRNN(Backend):
                 _, (h1, c1) = self.rnn(self.phi_x(self.spec.to_features(prime)))
                 h, cell = h1[0], c1[0]
             outputs.append(prime)
-        for _ in range(steps):
+        for _ in range(options.length):
             if c.latent:
                 mu, logvar = self._prior(h)
                 if temperature > 0:
@@ -291,12 +291,12 @@ class VRNN(Backend):
                 else:
                     z = mu
                 pz = self.phi_z(z)
-                x_t = self.head.sample(self._decode_params(pz, h), temperature, generator)
+                x_t = self.head.sample(self._decode_params(pz, h), temperature, generator, options.bias)
                 px = self.phi_x(self.spec.to_features(x_t))
                 gates = self.gates_x(px) + self.from_h(h)[:, c.phi_size :] + self.gates_z(pz)
                 h, cell = self._cell(gates, cell)
             else:
-                x_t = self.head.sample(self.head(self.decoder(h)), temperature, generator)
+                x_t = self.head.sample(self.head(self.decoder(h)), temperature, generator, options.bias)
                 _, (h1, c1) = self.rnn(self.phi_x(self.spec.to_features(x_t)).unsqueeze(1),
                                        (h.unsqueeze(0), cell.unsqueeze(0)))
                 h, cell = h1[0], c1[0]
