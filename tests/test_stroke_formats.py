@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import logging
+import subprocess
 import sys
 from pathlib import Path
 
@@ -471,6 +472,48 @@ def test_simplify_keeps_every_point_within_epsilon(seed, epsilon):
     assert _distance_to_polyline(walk, simple).max() <= epsilon + 1e-9
     if epsilon >= 2.0:
         assert len(simple) < len(walk) / 2
+
+
+def _textbook_rdp(points, epsilon):
+    """Recursive Ramer-Douglas-Peucker as usually written: the reference the bounded version must equal."""
+    if len(points) <= 2:
+        return list(range(len(points)))
+    distances = _distance_to_polyline(points[1:-1], points[[0, -1]])
+    farthest = int(np.argmax(distances)) + 1
+    if distances[farthest - 1] <= epsilon:
+        return [0, len(points) - 1]
+    left = _textbook_rdp(points[: farthest + 1], epsilon)
+    right = _textbook_rdp(points[farthest:], epsilon)
+    return left[:-1] + [farthest + i for i in right]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_simplify_equals_textbook_rdp_on_ordinary_strokes(seed):
+    rng = np.random.default_rng(seed)
+    walk = rng.normal(size=(int(rng.integers(3, 300)), 2)).cumsum(0)
+    if seed % 2:
+        walk = np.round(walk)  # ties between equally far points: the first one wins, as in np.argmax
+    epsilon = [0.0, 0.3, 1.0, 3.0][seed % 4]
+    assert np.array_equal(simplify(walk, epsilon), walk[_textbook_rdp(walk, epsilon)])
+
+
+def test_simplify_is_not_quadratic_on_an_adversarial_stroke():
+    """A zigzag of growing amplitude puts the farthest point next to an end at every split: textbook RDP does
+    n rounds over n points (minutes for 80k points). The bounded version must finish 200k points at once and
+    still keep every point within epsilon. Run in a subprocess so a regression fails by timeout, not a hang."""
+    code = ("import numpy as np\n"
+            "from seqstudio_strokes.formats import simplify\n"
+            "i = np.arange(200_000, dtype=float)\n"
+            "zigzag = np.stack([i, (-1.0) ** i * i], axis=1)\n"
+            "print(len(simplify(zigzag, 1.0)))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) == 200_000  # every point of this zigzag is needed
+    i = np.arange(3000, dtype=float)
+    zigzag = np.stack([i, (-1.0) ** i * i], axis=1)
+    zigzag[::2, 1] *= 0.0001
+    simple = simplify(zigzag, 1.0)
+    assert _distance_to_polyline(zigzag, simple).max() <= 1.0 + 1e-9
 
 
 def test_simplify_edge_cases():
