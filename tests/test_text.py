@@ -6,6 +6,8 @@ import dataclasses
 import io
 import json
 import math
+import subprocess
+import sys
 
 import pretty_midi
 import pytest
@@ -154,6 +156,20 @@ def test_abc_windows_carry_the_tune_header():
 
 
 # -- ABC ----------------------------------------------------------------------------------------------------------
+def test_cutting_a_big_abc_book_is_linear():
+    """16,000 tunes in one document: finding each tune's header used to scan every later line per tune
+    (about 100 s); now one pass. Run in a subprocess so a regression fails by timeout instead of hanging."""
+    code = ("from seqstudio_text.windows import plan_windows\n"
+            "tunes = [f'X:{i}\\nM:4/4\\nL:1/8\\nK:G\\n' + 'abcd efga | bcde fgab |\\n' * (2 + i % 9)"
+            " for i in range(16000)]\n"
+            "spans = plan_windows(list('\\n'.join(tunes)), 128, abc=True)\n"
+            "print(len(spans), sum(1 for s in spans if s[2] is not None))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    spans, with_header = map(int, out.stdout.split())
+    assert spans > 16000 and with_header > 0  # the long tunes are cut, and their pieces carry the header
+
+
 def test_clean_abc_keeps_header_fields_and_body_only():
     book = ("% a book header\nZ:someone\n\nX:7\nT:Title\nN:note\nO:Europe\nM: 3/4\nL:1/8\nR:waltz\nK:G\n"
             "ABc | d2 % a comment\nw: some lyrics\nM:2/4\nAB |]\n\n%%directive\nX:8\nT:no key, so no tune\nABC\n")

@@ -12,6 +12,8 @@ middle of a tune, without the key and meter that make it ABC.
 
 from __future__ import annotations
 
+import bisect
+
 Span = tuple[int, int, "tuple[int, int] | None"]  # (start, end, carried header span or None)
 
 
@@ -31,22 +33,27 @@ def _lines(texts: list[str]) -> tuple[list[int], set[int], list[int]]:
 
 
 def _abc_headers(texts: list[str], lines: list[int], offsets: list[int]) -> list[tuple[int, int]]:
-    """``(tune start, header end)`` token positions of every tune (header end: the line start after ``K:``)."""
+    """``(tune start, header end)`` token positions of every tune (header end: the line start after ``K:``).
+
+    One pass over the line starts (each line is looked at by at most one tune), so a book of many thousand
+    tunes costs time linear in its length."""
     joined = "".join(texts)
     starts = [0, *lines]
     begins = lambda pos, prefix: joined.startswith(prefix, offsets[pos])  # noqa: E731
     headers = []
-    for k, start in enumerate(starts):
-        if not begins(start, "X:"):
+    k = 0
+    while k < len(starts):
+        if not begins(starts[k], "X:"):
+            k += 1
             continue
-        for later in starts[k + 1:]:
-            if begins(later, "X:"):
+        m = k + 1
+        while m < len(starts) and not begins(starts[m], "X:"):
+            if begins(starts[m], "K:"):
+                if m + 1 < len(starts):
+                    headers.append((starts[k], starts[m + 1]))
                 break
-            if begins(later, "K:"):
-                following = [s for s in lines if s > later]
-                if following:
-                    headers.append((start, following[0]))
-                break
+            m += 1
+        k += 1
     return headers
 
 
@@ -58,13 +65,14 @@ def plan_windows(texts: list[str], window: int, abc: bool = False) -> list[Span]
         return [(0, n, None)]
     lines, paragraphs, offsets = _lines(texts)
     headers = _abc_headers(texts, lines, offsets) if abc else []
+    tune_starts = [h[0] for h in headers]
 
     def header_for(start: int):
         """The header to carry for a piece starting at ``start`` (None at a tune start or inside a header)."""
-        current = [h for h in headers if h[0] <= start]
-        if not current or start < current[-1][1]:
+        k = bisect.bisect_right(tune_starts, start) - 1
+        if k < 0 or start < headers[k][1]:
             return None
-        tune, end = current[-1]
+        tune, end = headers[k]
         return (tune, end) if end - tune <= window // 2 else None  # a huge header would leave no room
 
     spans, start, i = [], 0, 0
