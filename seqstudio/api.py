@@ -31,7 +31,8 @@ def resolve_config(data_dir: Path | None, backend: str | None = None, domain: st
                    codec: str | None = None, config_file: Path | None = None, overrides: list[str] = (),
                    train_options: dict[str, Any] | None = None, base: dict[str, Any] | None = None
                    ) -> dict[str, Any]:
-    """Defaults < run's saved config (resume) < config file < --set < explicit options; validated."""
+    """Defaults < data folder's recorded codec < run's saved config (resume) < config file < --set < explicit
+    options; validated."""
     file_cfg = config_mod.load_yaml(config_file) if config_file else {}
     lines = file_cfg.pop("_lines", {})
     cfg = config_mod.merge(base or {}, file_cfg, config_mod.parse_overrides(list(overrides)))
@@ -49,6 +50,7 @@ def resolve_config(data_dir: Path | None, backend: str | None = None, domain: st
     codec_values = dict(cfg.get("codec", {}))
     codec_name = codec or codec_values.pop("name", None) or domain_obj.default_codec
     codec_values.pop("name", None)
+    codec_values = {**data.folder_codec(Path(cfg["data"]["path"]), domain_name, codec_name), **codec_values}
     backend_values = dict(cfg.get("backend", {}))
     backend_name = backend or backend_values.pop("name", None) or "seqvae"
     backend_values.pop("name", None)
@@ -278,20 +280,12 @@ def convert_file(src: str | Path, dest: str | Path, domain: str | None = None) -
     ``.abc`` reaches the text domain's ABC -> MIDI bridge although the MIDI domain reads ``.abc`` too.
     """
     from .domain import ConversionUnsupported
-    from .errors import PluginError
 
     src, dest = Path(src), Path(dest)
     if domain:
         names = [domain]
     else:
-        guess = registry.domain_for_path(src)
-        names = [guess] if guess else []
-        for name in registry.names("domain"):
-            try:
-                if name not in names and registry.load_domain(name)().accepts(src):
-                    names.append(name)
-            except PluginError:  # a broken plugin cannot convert anything; `seqstudio plugins` reports it
-                continue
+        names = registry.domains_for_path(src)  # broken plugins left out: `seqstudio plugins` reports them
         if not names:
             raise DataError(f"no installed domain reads {src.name} "
                             f"(installed: {', '.join(registry.names('domain')) or 'none'})")

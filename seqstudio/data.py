@@ -56,6 +56,16 @@ def folder_info(root: Path) -> dict:
     return info if isinstance(info, dict) else {}
 
 
+def folder_codec(root: Path, domain_name: str, codec_name: str) -> dict:
+    """The codec options a built folder records (its recipe's ``codec:`` section), when training uses the domain
+    and codec they were written for; training starts from them, below ``--config`` and ``--set``."""
+    info = folder_info(root)
+    codec = info.get("codec")
+    if info.get("domain") != domain_name or not isinstance(codec, dict) or codec.get("name") != codec_name:
+        return {}
+    return {key: value for key, value in codec.items() if key != "name"}
+
+
 def write_folder_info(root: Path, **info) -> None:
     import yaml
 

@@ -25,14 +25,13 @@ class CodecConfig:
     """Options every codec understands; codecs extend this with their own fields.
 
     ``window`` is the training-window length in codec steps (0 = whole pieces), ``hop`` the stride between
-    windows (0 = same as window), and ``transpose`` the maximum random shift used for augmentation
-    (meaning is codec specific; semitones for music).
+    windows (0 = same as window). Augmentation options belong to the codecs they make sense for (the music
+    codecs' ``transpose``), so any other codec refuses them as unknown options.
     """
 
     window: int = 64
     hop: int = 0
     min_length: int = 4
-    transpose: int = 0
 
 
 class Codec:
@@ -59,6 +58,12 @@ class Codec:
     def window_length(self) -> int:
         """Training window length in steps; also the default generation length."""
         return self.config.window
+
+    @property
+    def hop_length(self) -> int:
+        """Stride between training windows in steps (``windows`` uses it; a codec that counts windows in other
+        units, such as bars, overrides this and ``window_length`` rather than ``windows``)."""
+        return self.config.hop or self.window_length
 
     # -- learned state -----------------------------------------------------------------------------------------
     def fit(self, samples: list[Any]) -> None:
@@ -92,8 +97,7 @@ class Codec:
         window = self.window_length
         if window <= 0 or x.shape[0] <= window:
             return [x] if x.shape[0] >= self.config.min_length else []
-        hop = self.config.hop or window
-        starts = list(range(0, x.shape[0] - window + 1, hop))
+        starts = list(range(0, x.shape[0] - window + 1, self.hop_length))
         return [x[s : s + window] for s in starts]
 
 

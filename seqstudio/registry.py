@@ -1,20 +1,27 @@
-"""Find domains and backends through entry points, exactly as third-party plugins are found.
+"""Find domains, backends and recipe sources through entry points, exactly as third-party plugins are found.
 
-Groups: ``seqstudio.domains`` and ``seqstudio.backends``, each name pointing at a class. Entry points are read
-on every call (cheap) so a plugin installed or put on ``sys.path`` at run time is seen; the class is imported
-only when asked for, so one broken plugin never breaks commands that do not use it.
+Groups: ``seqstudio.domains``, ``seqstudio.backends`` and ``seqstudio.recipe_sources``, each name pointing at a
+class, and ``seqstudio.recipes``, each name pointing at a package that holds data-recipe YAML files. Entry
+points are read on every call (cheap) so a plugin installed or put on ``sys.path`` at run time is seen; the
+class is imported only when asked for, so one broken plugin never breaks commands that do not use it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 
 from .backends.base import Backend
 from .domain import Domain
 from .errors import PluginError
+from .recipe_sources import RecipeSource
 
-GROUPS = {"domain": ("seqstudio.domains", Domain), "backend": ("seqstudio.backends", Backend)}
+log = logging.getLogger("seqstudio")
+GROUPS = {"domain": ("seqstudio.domains", Domain), "backend": ("seqstudio.backends", Backend),
+          "recipe source": ("seqstudio.recipe_sources", RecipeSource)}
+RECIPE_FOLDERS = "seqstudio.recipes"
 
 
 @dataclasses.dataclass
@@ -98,19 +105,69 @@ def describe(kind: str) -> list[PluginInfo]:
     return infos
 
 
-def domain_for_path(path) -> str | None:
-    """Pick the installed domain that reads most of the files under ``path`` (None if none does)."""
-    from pathlib import Path
+def recipe_folders() -> list[Path]:
+    """The folders of data recipes that installed packages ship (``seqstudio.recipes``: name -> the package
+    holding the ``*.yaml`` files as package data), by entry-point name. A package that fails to import is left
+    out with a warning, so one broken plugin never hides the other recipes."""
+    import importlib.resources
 
+    folders: list[Path] = []
+    for ep in sorted(entry_points(group=RECIPE_FOLDERS), key=lambda ep: (ep.name, ep.value)):
+        try:
+            folder = Path(str(importlib.resources.files(ep.module)))
+        except Exception as exc:  # a plugin's own import error must not break `data list`
+            log.warning("recipes of %s (%s) cannot be read: %s: %s", ep.name, ep.value, type(exc).__name__, exc)
+            continue
+        if folder.is_dir() and folder not in folders:
+            folders.append(folder)
+    return folders
+
+
+class AmbiguousDomain(PluginError):
+    """Several installed domains read the same files equally well: the user must choose one (``--domain``).
+
+    Guessing would let any plugin that reads a common extension (a ``drums`` domain reading ``.mid``) silently
+    take over folders meant for another; ``candidates`` names the domains that tied."""
+
+    def __init__(self, path, candidates: list[str], count: int):
+        self.candidates = candidates
+        super().__init__(f"several installed domains read {count} of the files in {path}: "
+                         f"{', '.join(candidates)}; choose one with --domain NAME")
+
+
+def _domain_counts(path) -> dict[str, int]:
+    """Installed domain name -> how many files under ``path`` its ``accepts`` takes (broken plugins left out)."""
     path = Path(path)
     files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
-    best, best_count = None, 0
+    counts = {}
     for name in names("domain"):
         try:
             domain = load_domain(name)()
-        except PluginError:
+        except PluginError:  # `seqstudio plugins` reports it; it reads nothing here
             continue
         count = sum(1 for f in files if domain.accepts(f))
-        if count > best_count:
-            best, best_count = name, count
-    return best
+        if count:
+            counts[name] = count
+    return counts
+
+
+def domains_for_path(path) -> list[str]:
+    """Every installed domain that reads some file under ``path``, the one reading most first (ties by name)."""
+    counts = _domain_counts(path)
+    return sorted(counts, key=lambda name: (-counts[name], name))
+
+
+def domain_for_path(path) -> str | None:
+    """The installed domain that reads most of the files under ``path``; None if none reads any.
+
+    A tie is an ``AmbiguousDomain`` error, never a guess: domains sharing an extension tell their files apart
+    in ``Domain.accepts`` (MusicXML and IAM-OnDB strokes are both ``.xml``), or the user passes ``--domain``.
+    """
+    counts = _domain_counts(path)
+    if not counts:
+        return None
+    best = max(counts.values())
+    tied = sorted(name for name, count in counts.items() if count == best)
+    if len(tied) > 1:
+        raise AmbiguousDomain(path, tied, best)
+    return tied[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -147,3 +148,31 @@ def test_unknown_name_lists_the_installed_ones():
     with pytest.raises(PluginError) as err:
         registry.load_backend("nope")
     assert "seqvae" in str(err.value)
+
+
+DRUMS_MODULE = TOY_MODULE.replace('name = "toy"', 'name = "drums"').replace('(".toy",)', '(".mid",)')
+
+
+def test_two_domains_reading_the_same_files_is_an_error_naming_both(site, chorales, tmp_path):
+    """A third-party domain that reads .mid must not silently take MIDI folders (nor lose them alphabetically)."""
+    from test_errors import assert_clean_error
+
+    make_distribution(site, "drumplug", """
+        [seqstudio.domains]
+        drums = drumplug:ToyDomain
+        """, DRUMS_MODULE)
+    data = tmp_path / "midi"  # no seqstudio.yaml: the domain comes from the files alone
+    data.mkdir()
+    for f in sorted(chorales.glob("*.mid")):
+        shutil.copy(f, data / f.name)
+    assert_clean_error(invoke("train", data, "--max-steps", 1, *TINY), "several installed domains", "drums",
+                       "midi", "--domain")
+    with pytest.raises(registry.AmbiguousDomain) as err:
+        registry.domain_for_path(data)
+    assert err.value.candidates == ["drums", "midi"]
+    assert_clean_error(invoke("render", next(data.glob("*.mid")), "-o", tmp_path / "x.png"), "drums", "midi",
+                       "--domain")
+    run_dir = tmp_path / "run"
+    result = invoke("train", data, "--domain", "midi", "--run-dir", run_dir, "--max-steps", 1, *TINY)
+    assert result.exit_code == 0, result.output
+    assert (run_dir / "config.yaml").read_text().startswith("domain: midi")

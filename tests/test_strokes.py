@@ -123,6 +123,13 @@ def test_augmentation_drops_only_interior_points_and_keeps_the_strokes(kanji):
     assert torch.allclose(torch.cumsum(y[:, :2], 0)[-1], torch.cumsum(x[:, :2], 0)[-1], atol=1e-4)
 
 
+def test_transpose_is_not_a_stroke_codec_option(kanji, tmp_path):
+    from test_errors import assert_clean_error
+
+    assert_clean_error(invoke("train", kanji, "--run-dir", tmp_path / "run", "--set", "codec.transpose=5"),
+                       "unknown codec option 'transpose'", "valid options", "scale_jitter")
+
+
 @pytest.mark.parametrize("backend", registry.names("backend"))
 def test_every_backend_trains_on_kanji_and_writes_drawings(kanji, backend, tmp_path):
     run = tmp_path / "run"

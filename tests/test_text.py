@@ -207,9 +207,9 @@ def test_convert_abc_to_midi_on_a_known_tune(tmp_path):
 
 
 def test_convert_a_corpus_tune_and_refusals(tmp_path):
-    from seqstudio.recipes import _music21_corpus_dir, split_abc_book
+    from seqstudio_midi.recipe_sources import music21_corpus_dir, split_abc_book
 
-    tunes = split_abc_book(_music21_corpus_dir() / "essenFolksong" / "han1.abc", tmp_path)
+    tunes = split_abc_book(music21_corpus_dir() / "essenFolksong" / "han1.abc", tmp_path)
     result = invoke("convert", tunes[0], tmp_path / "han.mid")  # .abc is read by midi too: text converts it
     assert result.exit_code == 0, result.output
     assert sum(len(i.notes) for i in pretty_midi.PrettyMIDI(str(tmp_path / "han.mid")).instruments) > 10
@@ -220,6 +220,11 @@ def test_convert_a_corpus_tune_and_refusals(tmp_path):
     assert_clean_error(invoke("convert", broken, tmp_path / "b.mid", "--domain", "text"), "broken.abc",
                        "not valid ABC")
     assert_clean_error(invoke("convert", broken, tmp_path / "b.mid", "--domain", "midi"), "cannot convert")
+
+
+def test_transpose_is_not_a_text_codec_option(text_folder, tmp_path):
+    assert_clean_error(invoke("train", text_folder, "--run-dir", tmp_path / "run", "--set", "codec.transpose=5"),
+                       "unknown codec option 'transpose'", "valid options", "window", "min_count")
 
 
 # -- training, generation, evaluation ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from click.testing import CliRunner
 
 from seqstudio.backends.base import SamplingOptions
@@ -25,8 +26,6 @@ from seqstudio.spec import Binary, Categorical, FeatureSpec
 JSB_JSON = Path(__file__).resolve().parents[2] / "shared/datasets/jsb-chorales-quarter.json"
 JSB_SHA256 = "2db9329f1881a1d3f49703ec556bf1d6f84b4f6c1d702c156536e93cf31e1c91"
 REPO = Path(__file__).resolve().parents[1]
-JSB_CODEC = ["--set", "codec.steps_per_quarter=1", "--set", "codec.onsets=false", "--set", "codec.window=0",
-             "--set", "codec.window_bars=0"]
 needs_jsb = pytest.mark.skipif(not JSB_JSON.is_file(), reason=f"{JSB_JSON} not present")
 
 VARIANTS = {"vrnn": {}, "vrnn-i": {"prior": "independent"}, "rnn": {"latent": False}}
@@ -214,11 +213,15 @@ def test_recipe_gives_back_the_json_frames_and_trains_evaluates_generates(tmp_pa
         for i, f in enumerate(files):  # test-000 has silent frames inside the piece
             assert torch.equal(codec.encode(domain.read(f)), roll(raw[split][i])), f
     run = tmp_path / "run"
-    r = runner.invoke(main, ["train", str(data), "--backend", "vrnn", *JSB_CODEC, "--run-dir", str(run),
+    # no codec flags: the recipe's codec section, recorded in the folder's seqstudio.yaml, is where training starts
+    r = runner.invoke(main, ["train", str(data), "--backend", "vrnn", "--run-dir", str(run),
                              "--max-steps", "2", "--batch-size", "4", "--set", "backend.hidden_size=16",
                              "--set", "backend.phi_size=16", "--set", "backend.latent_size=4",
                              "--set", "train.samples=0", "--set", "train.workers=1", "-q"])
     assert r.exit_code == 0, r.output
+    saved = yaml.safe_load((run / "config.yaml").read_text())["codec"]
+    assert {k: saved[k] for k in ("steps_per_quarter", "onsets", "window", "window_bars")} == \
+        {"steps_per_quarter": 1, "onsets": False, "window": 0, "window_bars": 0}
     r = runner.invoke(main, ["evaluate", str(run), "--split", "valid", "--iw-samples", "5", "--json"])
     assert r.exit_code == 0, r.output
     result = json.loads(r.output.strip().splitlines()[-1])

@@ -24,7 +24,8 @@ class GridConfig(CodecConfig):
 
     ``pitch_low``/``pitch_high`` are inclusive MIDI pitches (default: the 88 piano keys); ``merge_tracks``
     False keeps only the first non-drum instrument that has notes; ``tempo`` (BPM) is used only when decoding,
-    since the grid itself is in beats.
+    since the grid itself is in beats. ``transpose`` (training only): each window is shifted by a random number
+    of semitones in ``[-transpose, transpose]`` that keeps every note inside the pitch range (0 = off).
     """
 
     steps_per_quarter: int = 4
@@ -32,6 +33,7 @@ class GridConfig(CodecConfig):
     pitch_high: int = 108
     merge_tracks: bool = True
     tempo: float = 120.0
+    transpose: int = 0
 
     def __post_init__(self) -> None:
         if self.steps_per_quarter < 1:
@@ -40,6 +42,8 @@ class GridConfig(CodecConfig):
             raise ConfigError(f"need 0 <= pitch_low <= pitch_high <= 127, got {self.pitch_low}..{self.pitch_high}")
         if self.tempo <= 0:
             raise ConfigError(f"tempo must be positive, got {self.tempo}")
+        if self.transpose < 0:
+            raise ConfigError(f"transpose must be >= 0, got {self.transpose}")
 
     @property
     def n_pitches(self) -> int:

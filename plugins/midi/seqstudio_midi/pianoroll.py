@@ -116,10 +116,6 @@ class PianoRollCodec(Codec):
         return torch.roll(parts, k, dims=-1).reshape(x.shape)
 
     def windows(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Bar-aligned windows (from the start of the piece), without the all-silent ones."""
-        window, hop = self.window_length, self.hop_length
-        if window <= 0 or x.shape[0] <= window:
-            pieces = [x] if x.shape[0] >= self.config.min_length else []
-        else:
-            pieces = [x[s : s + window] for s in range(0, x.shape[0] - window + 1, hop)]
-        return [piece for piece in pieces if bool((piece > 0.5).any())]
+        """Bar-aligned windows (from the start of the piece; lengths from ``window_length``/``hop_length``),
+        without the all-silent ones, which teach a model nothing but silence."""
+        return [piece for piece in super().windows(x) if bool((piece > 0.5).any())]

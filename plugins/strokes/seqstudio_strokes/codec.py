@@ -37,8 +37,6 @@ class Stroke5Config(CodecConfig):
     drop_points: float = 0.1
 
     def __post_init__(self):
-        if self.transpose:
-            raise ConfigError("codec.transpose does not apply to pen strokes (see codec.scale_jitter)")
         if self.simplify < 0:
             raise ConfigError(f"codec.simplify must be >= 0, got {self.simplify}")
         if not 0 <= self.scale_jitter < 1:

@@ -28,16 +28,15 @@ EOS = 0
 @dataclasses.dataclass
 class TextCodecConfig(CodecConfig):
     """``window``: tokens per training window (0 = whole documents), also the default generation length.
-    ``hop`` and ``transpose`` do not apply to text: windows never overlap and there is no augmentation."""
+    ``hop`` does not apply to text: windows never overlap."""
 
     window: int = 256
 
     def __post_init__(self) -> None:
         if self.window < 0:
             raise ConfigError(f"codec.window must be >= 0, got {self.window}")
-        for name in ("hop", "transpose"):
-            if getattr(self, name):
-                raise ConfigError(f"codec.{name} does not apply to text codecs (leave it at 0)")
+        if self.hop:
+            raise ConfigError("codec.hop does not apply to text codecs (leave it at 0)")
 
 
 class TextCodec(Codec):

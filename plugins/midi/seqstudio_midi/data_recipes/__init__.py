@@ -1,0 +1,2 @@
+"""The MIDI plugin's data recipes (``*.yaml``), shipped as package data and registered for ``seqstudio data``
+through the ``seqstudio.recipes`` entry point: a recipe lives with the plugin that reads its data."""

@@ -1,0 +1,141 @@
+"""Recipe source types: where a data recipe's files come from (its ``source: {type: NAME, ...}`` section).
+
+Source types are plugins, found through the ``seqstudio.recipe_sources`` entry-point group (name -> a
+``RecipeSource`` subclass), so a domain plugin brings the sources of its own formats (seqstudio-midi registers
+``music21-corpus`` and ``pitch-frames-json``) and the core knows none of them. The core registers only the
+generic ones, defined here:
+
+* ``folder`` (alias ``path``) — a folder the user already has (``--source PATH``); ``glob`` picks files.
+* ``python-package`` — data files installed by a Python package (``package``, e.g. ``kanjivg``): ``glob``
+  relative to the package's install location; no ``--source``, no network.
+* ``file`` — one file the user brings (``--source FILE``), checked against the recipe's ``sha256`` when given.
+
+A source either lists files (``files``) that the core converts one by one with the recipe's domain, or, with
+``writes_dataset = True``, writes the dataset into DEST itself (``write``), e.g. as ``train/ valid/ test/``
+folders. ``glob_files`` and ``user_file`` are the helpers plugin sources share with these.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from .domain import Domain
+    from .recipes import Recipe
+
+
+class RecipeSource:
+    """One recipe's source. ``options`` is the recipe's ``source:`` mapping (``type`` and the type's own keys).
+
+    Implement ``files`` or, setting ``writes_dataset``, ``write``. Raise ``ConfigError`` for a wrong recipe or
+    missing ``--source`` and ``DataError`` for wrong data; say what to pass or fix.
+    """
+
+    needs_source: ClassVar[bool] = True
+    """Whether the user must bring the data with ``--source`` (``seqstudio data list`` says so)."""
+    writes_dataset: ClassVar[bool] = False
+    """True: ``write`` builds DEST itself; False: the core converts what ``files`` returns."""
+
+    def __init__(self, recipe: Recipe):
+        self.recipe = recipe
+        self.options: dict[str, Any] = recipe.source
+
+    def files(self, source: Path | None, scratch: Path) -> list[Path]:
+        """The files to convert, in a stable order (the core applies ``--limit`` and the ``exclude`` regex).
+
+        ``source`` is the user's ``--source`` (None if not given); ``scratch`` a temporary folder, deleted after
+        the build, for files made on the way (one tune per file cut from a book)."""
+        raise NotImplementedError
+
+    def write(self, domain: Domain, dest: Path, source: Path | None, limit: int, progress: bool) -> int:
+        """Write the dataset into the empty folder ``dest`` in ``domain``'s format (at most ``limit`` pieces per
+        split when ``limit`` > 0); return how many files were written. The core then writes DEST's
+        ``seqstudio.yaml``."""
+        raise NotImplementedError
+
+
+def require_source(recipe: Recipe, source: Path | None, what: str) -> Path:
+    """The user's ``--source``, or a ConfigError saying what the recipe expects there."""
+    if source is None:
+        raise ConfigError(f"recipe {recipe.name!r} needs your copy of the data: add --source {what} "
+                          f"({recipe.source.get('expected', 'see ' + str(recipe.path))})")
+    return Path(source)
+
+
+def user_file(recipe: Recipe, source: Path | None) -> Path:
+    """The user's ``--source FILE``, checked against the recipe's ``sha256`` (when it has one), so a build from
+    the wrong file or version stops with a clear message instead of giving a subtly different dataset."""
+    path = require_source(recipe, source, "FILE")
+    if not path.is_file():
+        raise DataError(f"--source {path} is not a file (recipe {recipe.name!r} reads one file)")
+    expected = str(recipe.source.get("sha256", "")).lower()
+    if expected:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != expected:
+            raise DataError(f"--source {path}: sha256 {digest.hexdigest()} does not match the recipe's {expected}; "
+                            f"this is not the file recipe {recipe.name!r} expects")
+    return path
+
+
+def glob_files(recipe: Recipe, root: Path) -> list[Path]:
+    """The files under ``root`` matching the recipe's ``glob`` (default: all), sorted; DataError if none."""
+    pattern = recipe.source.get("glob", "**/*")
+    files = sorted(p for p in Path(root).glob(pattern) if p.is_file())
+    if not files:
+        raise DataError(f"recipe {recipe.name!r}: no files match {pattern!r} under {root}")
+    return files
+
+
+class FolderSource(RecipeSource):
+    """``folder`` / ``path``: the user's folder (``--source PATH``), files picked by ``glob``."""
+
+    def files(self, source: Path | None, scratch: Path) -> list[Path]:
+        root = require_source(self.recipe, source, "PATH")
+        if not root.exists():
+            raise DataError(f"--source {root} does not exist")
+        return glob_files(self.recipe, root)
+
+
+class PythonPackageSource(RecipeSource):
+    """``python-package``: files installed by the distribution ``package``, picked by ``glob``."""
+
+    needs_source = False
+
+    def files(self, source: Path | None, scratch: Path) -> list[Path]:
+        package = self.options.get("package")
+        if not package:
+            raise ConfigError(f"{self.recipe.path}: a python-package source needs 'package'")
+        try:
+            root = Path(importlib.metadata.distribution(package).locate_file(""))
+        except importlib.metadata.PackageNotFoundError:
+            raise DataError(f"recipe {self.recipe.name!r} reads the {package!r} package, which is not installed: "
+                            f"pip install {package}") from None
+        return glob_files(self.recipe, root)
+
+
+class FileSource(RecipeSource):
+    """``file``: the user's one file (``--source FILE``, checked against ``sha256``), converted as it is."""
+
+    def files(self, source: Path | None, scratch: Path) -> list[Path]:
+        return [user_file(self.recipe, source)]
+
+
+def load_source(recipe: Recipe) -> RecipeSource:
+    """The recipe's source object; ConfigError listing the installed types if its type is unknown, PluginError
+    if the plugin that registers it fails to import."""
+    from . import registry
+
+    kind = recipe.source.get("type")
+    installed = registry.names("recipe source")
+    if kind not in installed:
+        raise ConfigError(f"{recipe.path}: unknown source type {kind!r}; installed: {', '.join(installed) or 'none'}"
+                          f" (a plugin adds more through the seqstudio.recipe_sources entry point)")
+    return registry.load("recipe source", kind)(recipe)
