@@ -18,22 +18,24 @@ IW="${IW:-100}"
 export OMP_NUM_THREADS="${THREADS:-1}" MKL_NUM_THREADS="${THREADS:-1}"
 DATA="$WORK/data"
 CODEC=(--set codec.steps_per_quarter=1 --set codec.onsets=false --set codec.window=0 --set codec.window_bars=0)
-COMMON=(--backend vrnn --max-minutes "$MINUTES" --batch-size 16 --lr 1e-3 --seed 0
+COMMON=(--max-minutes "$MINUTES" --batch-size 16 --lr 1e-3 --seed 0
         --set train.valid_every=30 --set train.patience=0 --set train.samples=0 --set train.workers=1)
 
 [ -d "$DATA/train" ] || "$SEQSTUDIO" data build jsb-bl2012 "$DATA" --source "$JSB_JSON" --quiet
 
-row() {  # row NAME [extra train options...]
+row() {  # row NAME [--backend NAME] [extra train options...]   (the backend is vrnn unless named first)
   local name="$1"; shift
+  local args="$*" backend=vrnn
+  if [ "${1:-}" = --backend ]; then backend="$2"; shift 2; fi
   local run="$WORK/runs/$name"
   rm -rf "$run"
   local t0=$SECONDS
-  "$SEQSTUDIO" train "$DATA" "${COMMON[@]}" "${CODEC[@]}" --run-dir "$run" -q "$@"
+  "$SEQSTUDIO" train "$DATA" --backend "$backend" "${COMMON[@]}" "${CODEC[@]}" --run-dir "$run" -q "$@"
   local t1=$SECONDS
   "$SEQSTUDIO" evaluate "$run" --split valid --json > "$run/eval-valid.json"
   "$SEQSTUDIO" evaluate "$run" --split test --iw-samples "$IW" --json > "$run/eval-test.json"
   local t2=$SECONDS
-  python3 - "$name" "$run" "$((t1 - t0))" "$((t2 - t1))" "$*" <<'PY' | tee -a "$WORK/results.jsonl"
+  python3 - "$name" "$run" "$((t1 - t0))" "$((t2 - t1))" "$args" <<'PY' | tee -a "$WORK/results.jsonl"
 import json, sys
 name, run, train_s, eval_s, args = sys.argv[1:]
 v = json.load(open(f"{run}/eval-valid.json")); t = json.load(open(f"{run}/eval-test.json"))
@@ -50,20 +52,20 @@ ROWS=("$@")
 [ ${#ROWS[@]} -gt 0 ] || ROWS=(rnn_z vrnn_z vrnn_i_z vrnn_tz)
 for r in "${ROWS[@]}"; do
   case "$r" in
-    rnn)     row rnn     --set backend.latent=false ;;
+    rnn)     row rnn     --backend rnn ;;
     vrnn)    row vrnn    --set backend.kl_warmup_steps=500 ;;
     vrnn_i)  row vrnn_i  --set backend.prior=independent --set backend.kl_warmup_steps=500 ;;
     vrnn_t)  row vrnn_t  --set backend.kl_warmup_steps=500 --set codec.transpose=6 ;;
     vrnn_12) row vrnn_12 --set backend.kl_warmup_steps=500 --max-minutes 12 ;;  # the vrnn row, longer
     vrnn_d)  row vrnn_d  --set backend.kl_warmup_steps=500 --set backend.dropout=0.3 ;;  # against overfitting
-    rnn_d)   row rnn_d   --set backend.latent=false --set backend.dropout=0.3 ;;
+    rnn_d)   row rnn_d   --backend rnn --set backend.dropout=0.3 ;;
     vrnn_lr) row vrnn_lr --set backend.kl_warmup_steps=500 --lr 5e-4 --max-minutes 12 ;;  # slower, smoother
     vrnn_reg) row vrnn_reg --set backend.kl_warmup_steps=500 --set backend.dropout=0.5 \
                 --set train.weight_decay=1e-4 --max-minutes 12 ;;  # stronger regularisation
     vrnn_w0) row vrnn_w0 --max-minutes 12 ;;  # no KL warm-up
     vrnn_lw) row vrnn_lw --set backend.kl_warmup_steps=500 --set train.lr_warmup_steps=500 --max-minutes 12 ;;
     # heads keep PyTorch's default initialisation (train.init_output_bias=false), as before init_from_data existed
-    rnn_z)    row rnn_z    --set backend.latent=false --set train.init_output_bias=false ;;
+    rnn_z)    row rnn_z    --backend rnn --set train.init_output_bias=false ;;
     vrnn_z)   row vrnn_z   --set backend.kl_warmup_steps=500 --set train.init_output_bias=false --max-minutes 12 ;;
     vrnn_i_z) row vrnn_i_z --set backend.prior=independent --set backend.kl_warmup_steps=500 \
                 --set train.init_output_bias=false --max-minutes 12 ;;

@@ -18,17 +18,17 @@ IW="${IW:-20}"
 LIMIT="${LIMIT:-0}"
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 DATA="$WORK/data"
-COMMON=(--backend vrnn --max-minutes "$MINUTES" --batch-size 32 --lr 1e-3 --seed 0 --quiet
+COMMON=(--max-minutes "$MINUTES" --batch-size 32 --lr 1e-3 --seed 0 --quiet
         --set train.valid_every=100 --set train.patience=0 --set train.samples=0 --set train.workers=1
-        --set backend.hidden_size=256 --set backend.phi_size=128 --set backend.latent_size=32
-        --set backend.kl_warmup_steps=1000)
+        --set backend.hidden_size=256 --set backend.phi_size=128)
+LATENT=(--set backend.latent_size=32 --set backend.kl_warmup_steps=1000)  # the VRNN's own options
 
 [ -d "$DATA" ] || "$SEQSTUDIO" data build kanjivg "$DATA" --limit "$LIMIT" --quiet
 
 rm -rf "$WORK/runs"
 t0=$SECONDS
-"$SEQSTUDIO" train "$DATA" "${COMMON[@]}" --run-dir "$WORK/runs/vrnn-gmm" &
-"$SEQSTUDIO" train "$DATA" "${COMMON[@]}" --set backend.latent=false --run-dir "$WORK/runs/rnn-gmm" &
+"$SEQSTUDIO" train "$DATA" --backend vrnn "${COMMON[@]}" "${LATENT[@]}" --run-dir "$WORK/runs/vrnn-gmm" &
+"$SEQSTUDIO" train "$DATA" --backend rnn "${COMMON[@]}" --run-dir "$WORK/runs/rnn-gmm" &
 wait
 echo "trained both in $((SECONDS - t0)) s (side by side)"
 for row in vrnn-gmm rnn-gmm; do

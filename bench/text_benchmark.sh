@@ -98,7 +98,7 @@ PARTS=("$@")
 for part in "${PARTS[@]}"; do
   case "$part" in
     main)
-      pair vrnn "$MINUTES" "--backend vrnn" lstm "--backend vrnn --set backend.latent=false"
+      pair vrnn "$MINUTES" "--backend vrnn" lstm "--backend rnn"
       evaluate vrnn --iw-samples "$IW"
       evaluate lstm ;;
     extra)

@@ -104,8 +104,9 @@ class Codec:
 class Domain:
     """One kind of file: how to read, write and draw it, and which codecs turn it into tensors.
 
-    ``read`` must raise ``seqstudio.errors.DataError`` (naming the file) for a broken file, so the data
-    loader can skip it with a warning while the other files are used.
+    Must implement ``read``, ``write`` and ``example_samples``. ``read`` must raise
+    ``seqstudio.errors.DataError`` (naming the file) for a broken file, so the data loader can skip it with a
+    warning while the other files are used.
     """
 
     name: ClassVar[str] = "domain"
@@ -130,6 +131,17 @@ class Domain:
 
     def write(self, sample: Any, path: Path) -> None:
         raise NotImplementedError
+
+    def example_samples(self) -> list[Any]:
+        """A few small but real samples of this domain, built in code (no files, no downloads): for tests and docs.
+
+        Part of the contract, not optional: the test matrix fits every codec on them (a vocabulary, a scale),
+        trains every backend on their windows, and writes and reads back what it generates, so each must encode
+        to at least one window of every codec's default configuration. Keep them small (seconds of music, a few
+        strokes, a few lines): they are read in every test run.
+        """
+        raise NotImplementedError(f"domain {self.name!r} gives no example samples; Domain.example_samples is "
+                                  f"part of the domain contract")
 
     def output_extension_for(self, sample: Any) -> str:
         """The extension ``generate`` gives this sample's file (default: ``output_extension``; the text domain

@@ -4,6 +4,12 @@ A backend produces a hidden vector per step and asks ``build_head(spec, hidden_s
 turns it into distribution parameters. The head knows, part by part, how to score a target (log-likelihood),
 draw a sample, report reconstruction accuracy and give a differentiable relaxation (for adversarial training).
 No backend ever needs to know which domain produced the data.
+
+Each spec part type has one ``PartHead`` class, registered in ``PART_HEADS`` with ``@part_head(PartType)``, that
+carries everything about that part: its parameter count, likelihood, sampling (``temperature``, ``generator``
+and ``bias`` for every type alike; a type that has no use for one ignores it), mode, relaxation, accuracy and its
+start from the data's marginals. ``OutputHead`` only splits the parameters and asks each part, so a new part type
+is one class here (plus its ``spec`` part), not a branch in every method.
 """
 
 from __future__ import annotations
@@ -18,16 +24,57 @@ from .errors import ConfigError, PluginError
 from .spec import Binary, Categorical, FeatureSpec, Real
 
 
-class _PartHead:
-    """Distribution logic for one part; holds no weights (the shared Linear lives in OutputHead)."""
+class PartHead:
+    """Distribution logic for one part; holds no weights (the shared Linear lives in OutputHead).
+
+    ``params`` below are this part's slice of the head's output, ``target`` its storage-layout columns (float).
+    """
 
     def __init__(self, part, mixtures: int = 1):
         self.part = part
 
-    n_params: int
+    @property
+    def n_params(self) -> int:
+        raise NotImplementedError
+
+    def log_prob(self, params, target):
+        """Log-likelihood per step, summed over the part's columns: shape ``params.shape[:-1]``."""
+        raise NotImplementedError
+
+    def sample(self, params, temperature: float, generator, bias: float = 0.0):
+        """Storage-layout draws; ``temperature`` > 0 (0 is ``mode``), ``bias``: Graves' sampling bias."""
+        raise NotImplementedError
+
+    def mode(self, params):
+        raise NotImplementedError
+
+    def relaxed(self, params, temperature, hard=False, noise=False):
+        """Differentiable feature-layout output (see ``OutputHead.relaxed``)."""
+        raise NotImplementedError
+
+    def accuracy_stats(self, params, target, mask):
+        """``(correct, total)`` tensors; ``(0, 0)`` for a part with no notion of correct."""
+        raise NotImplementedError
+
+    def init_bias(self, bias, values):
+        """Write the bias that makes this part start at the marginal distribution of ``values`` ``[N, width]``
+        into ``bias`` (this part's slice of the projection's bias, written in place)."""
+        raise NotImplementedError
 
 
-class _BernoulliPart(_PartHead):
+PART_HEADS: dict[type, type[PartHead]] = {}
+
+
+def part_head(part_type: type):
+    """Register the decorated ``PartHead`` as the head of ``part_type`` parts."""
+    def register(cls):
+        PART_HEADS[part_type] = cls
+        return cls
+    return register
+
+
+@part_head(Binary)
+class BernoulliPart(PartHead):
     @property
     def n_params(self) -> int:
         return self.part.size
@@ -35,7 +82,7 @@ class _BernoulliPart(_PartHead):
     def log_prob(self, logits, target):
         return -F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
 
-    def sample(self, logits, temperature, generator):
+    def sample(self, logits, temperature, generator, bias=0.0):
         probs = torch.sigmoid(logits / max(temperature, 1e-4))
         return torch.bernoulli(probs, generator=generator)
 
@@ -62,8 +109,13 @@ class _BernoulliPart(_PartHead):
         wrong = ((predicted ^ actual) & m).sum()
         return tp, tp + wrong
 
+    def init_bias(self, bias, values):
+        p = values.mean(0).clamp(1e-4, 1 - 1e-4)
+        bias.copy_(torch.log(p) - torch.log1p(-p))
 
-class _CategoricalPart(_PartHead):
+
+@part_head(Categorical)
+class CategoricalPart(PartHead):
     @property
     def n_params(self) -> int:
         return self.part.size
@@ -73,7 +125,7 @@ class _CategoricalPart(_PartHead):
         flat = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), index.reshape(-1), reduction="none")
         return -flat.reshape(index.shape)
 
-    def sample(self, logits, temperature, generator):
+    def sample(self, logits, temperature, generator, bias=0.0):
         probs = torch.softmax(logits.float() / max(temperature, 1e-4), dim=-1)
         flat = probs.reshape(-1, probs.shape[-1])
         index = torch.multinomial(flat, 1, generator=generator).reshape(*probs.shape[:-1], 1)
@@ -96,8 +148,14 @@ class _CategoricalPart(_PartHead):
         correct = (logits.argmax(-1) == target[..., 0].long()) & mask
         return correct.sum(), mask.sum()
 
+    def init_bias(self, bias, values):
+        size = bias.shape[0]
+        counts = torch.bincount(values[:, 0].long().clamp(0, size - 1), minlength=size).float() + 1.0
+        bias.copy_(torch.log(counts / counts.sum()))  # add-one smoothed class frequencies
 
-class _MixturePart(_PartHead):
+
+@part_head(Real)
+class MixturePart(PartHead):
     """A mixture of ``K`` Gaussians over a ``Real(n)`` part (Graves 2013; sketch-rnn; VRNN-GMM).
 
     For ``n == 2`` (pen offsets) each component is a *bivariate* Gaussian with its own correlation, so a
@@ -192,9 +250,6 @@ class _MixturePart(_PartHead):
         bias[k + 2 * k * n :] = 0.0
 
 
-_PART_HEADS = {Binary: _BernoulliPart, Categorical: _CategoricalPart, Real: _MixturePart}
-
-
 class OutputHead(nn.Module):
     """A linear layer to all parts' parameters, plus per-part likelihood, sampling and relaxation."""
 
@@ -205,10 +260,10 @@ class OutputHead(nn.Module):
         self.spec = spec
         self.parts = []
         for part in spec.parts:
-            if type(part) not in _PART_HEADS:
+            if type(part) not in PART_HEADS:
                 raise PluginError(f"no output head for {type(part).__name__} parts "
-                                  f"(supported: {', '.join(t.__name__ for t in _PART_HEADS)})")
-            self.parts.append(_PART_HEADS[type(part)](part, mixtures))
+                                  f"(supported: {', '.join(t.__name__ for t in PART_HEADS)})")
+            self.parts.append(PART_HEADS[type(part)](part, mixtures))
         self.param_sizes = [p.n_params for p in self.parts]
         self.proj = nn.Linear(in_features, sum(self.param_sizes))
 
@@ -227,14 +282,7 @@ class OutputHead(nn.Module):
         for part, (_, cols), size in zip(self.parts, self.spec.storage_slices(), self.param_sizes):
             values = x[..., cols][mask].float()
             if values.numel():
-                if isinstance(part, _BernoulliPart):
-                    p = values.mean(0).clamp(1e-4, 1 - 1e-4)
-                    self.proj.bias[offset : offset + size] = torch.log(p) - torch.log1p(-p)
-                elif isinstance(part, _CategoricalPart):
-                    counts = torch.bincount(values[:, 0].long().clamp(0, size - 1), minlength=size).float() + 1.0
-                    self.proj.bias[offset : offset + size] = torch.log(counts / counts.sum())
-                elif isinstance(part, _MixturePart):
-                    part.init_bias(self.proj.bias[offset : offset + size], values)
+                part.init_bias(self.proj.bias[offset : offset + size], values)
             offset += size
 
     def _split(self, params, x=None):
@@ -251,12 +299,10 @@ class OutputHead(nn.Module):
     def sample(self, params, temperature: float = 1.0, generator: torch.Generator | None = None,
                bias: float = 0.0):
         """Draw storage-layout values; ``temperature`` -> 0 approaches the most likely value. ``bias``: Graves'
-        sampling bias, used by mixture parts only."""
+        sampling bias (mixture parts use it; Bernoulli and categorical parts have none)."""
         if temperature <= 0:
             return self.mode(params)
-        pieces = [part.sample(p, temperature, generator, bias) if isinstance(part, _MixturePart)
-                  else part.sample(p, temperature, generator) for part, p in self._split(params)]
-        return torch.cat(pieces, dim=-1)
+        return torch.cat([part.sample(p, temperature, generator, bias) for part, p in self._split(params)], dim=-1)
 
     def mode(self, params):
         return torch.cat([part.mode(p) for part, p in self._split(params)], dim=-1)

@@ -22,8 +22,12 @@ import torch.nn.functional as F
 
 
 @dataclass(frozen=True)
-class Binary:
-    """``size`` independent on/off bits per step (e.g. an 88-key piano-roll frame)."""
+class PartType:
+    """Base of the part types: ``size`` values per step, stored as they are (subclasses change what differs).
+
+    A new part type is a subclass registered in ``PART_TYPES`` (its ``spec.json`` name) plus its head in
+    ``heads.PART_HEADS``.
+    """
 
     size: int
 
@@ -35,39 +39,36 @@ class Binary:
     def feature_width(self) -> int:
         return self.size
 
+    def to_features(self, values: torch.Tensor) -> torch.Tensor:
+        """This part's storage columns ``[..., storage_width]`` -> feature layout ``[..., feature_width]``."""
+        return values.to(torch.float32)
+
 
 @dataclass(frozen=True)
-class Categorical:
-    """One choice among ``size`` classes per step (a token, a pen state)."""
+class Binary(PartType):
+    """``size`` independent on/off bits per step (e.g. an 88-key piano-roll frame)."""
 
-    size: int
+
+@dataclass(frozen=True)
+class Categorical(PartType):
+    """One choice among ``size`` classes per step (a token, a pen state): one index column, one-hot features."""
 
     @property
     def storage_width(self) -> int:
         return 1
 
-    @property
-    def feature_width(self) -> int:
-        return self.size
+    def to_features(self, values: torch.Tensor) -> torch.Tensor:
+        index = values[..., 0].long().clamp(0, self.size - 1)
+        return F.one_hot(index, self.size).to(torch.float32)
 
 
 @dataclass(frozen=True)
-class Real:
+class Real(PartType):
     """``size`` real values per step (e.g. pen offsets dx, dy)."""
-
-    size: int
-
-    @property
-    def storage_width(self) -> int:
-        return self.size
-
-    @property
-    def feature_width(self) -> int:
-        return self.size
 
 
 Part = Union[Binary, Categorical, Real]
-_PART_TYPES = {"binary": Binary, "categorical": Categorical, "real": Real}
+PART_TYPES: dict[str, type[PartType]] = {"binary": Binary, "categorical": Categorical, "real": Real}
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class FeatureSpec:
         if not parts:
             raise ValueError("a FeatureSpec needs at least one part")
         for part in parts:
-            if not isinstance(part, (Binary, Categorical, Real)) or part.size < 1:
+            if type(part) not in PART_TYPES.values() or part.size < 1:
                 raise ValueError(f"invalid FeatureSpec part: {part!r}")
         object.__setattr__(self, "parts", parts)
 
@@ -102,14 +103,7 @@ class FeatureSpec:
 
     def to_features(self, x: torch.Tensor) -> torch.Tensor:
         """Storage layout ``[..., storage_width]`` -> feature layout ``[..., feature_width]`` (float)."""
-        pieces = []
-        for part, cols in self.storage_slices():
-            values = x[..., cols]
-            if isinstance(part, Categorical):
-                index = values[..., 0].long().clamp(0, part.size - 1)
-                pieces.append(F.one_hot(index, part.size).to(torch.float32))
-            else:
-                pieces.append(values.to(torch.float32))
+        pieces = [part.to_features(x[..., cols]) for part, cols in self.storage_slices()]
         return torch.cat(pieces, dim=-1) if len(pieces) > 1 else pieces[0]
 
     def to_dict(self) -> list[dict]:
@@ -117,7 +111,7 @@ class FeatureSpec:
 
     @classmethod
     def from_dict(cls, items: list[dict]) -> "FeatureSpec":
-        return cls(_PART_TYPES[item["type"]](int(item["size"])) for item in items)
+        return cls(PART_TYPES[item["type"]](int(item["size"])) for item in items)
 
     def __str__(self) -> str:
         return "[" + ", ".join(f"{type(p).__name__}({p.size})" for p in self.parts) + "]"

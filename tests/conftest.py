@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -9,11 +10,22 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from seqstudio import registry
 from seqstudio.cli import main
 
-# Small models so the whole suite stays fast on two CPU cores; the code paths are the full-size ones.
-TINY = ["--set", "backend.encoder_size=24", "--set", "backend.decoder_size=24", "--set", "backend.latent_size=8",
-        "--set", "backend.decoder_layers=1", "--set", "train.valid_every=3", "--set", "train.samples=2",
+
+def tiny_backend_args(name: str) -> list[str]:
+    """``--set backend.KEY=VALUE`` for every option where backend NAME's own ``tiny_config()`` differs from its
+    defaults: the CLI tests train the configuration each backend declares small, never a guess from field names."""
+    cls = registry.load_backend(name)
+    tiny, default = cls.tiny_config(), cls.Config()
+    return [arg for f in dataclasses.fields(tiny) if getattr(tiny, f.name) != getattr(default, f.name)
+            for arg in ("--set", f"backend.{f.name}={getattr(tiny, f.name)}")]
+
+
+# Small models so the whole suite stays fast on two CPU cores; the code paths are the full-size ones. The default
+# backend (seqvae) at its tiny_config.
+TINY = [*tiny_backend_args("seqvae"), "--set", "train.valid_every=3", "--set", "train.samples=2",
         "--batch-size", "8", "--quiet"]
 
 

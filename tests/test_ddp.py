@@ -11,6 +11,7 @@ import pytest
 import torch
 
 
+@pytest.mark.slow  # two torchrun processes: the suite's longest test (13 s on an idle 2-core machine); make test-all
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not built")
 def test_two_process_gloo_training(chorales, tmp_path):
     run_dir = tmp_path / "ddp"

@@ -3,7 +3,6 @@ files generate writes, `seqstudio render`, and clear errors for files the domain
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -15,23 +14,16 @@ import torch
 from seqstudio import registry
 from seqstudio.data import make_codec
 
-from conftest import invoke
+from conftest import invoke, tiny_backend_args
 
 strokes = pytest.importorskip("seqstudio_strokes")
 from seqstudio_strokes import Ink, formats  # noqa: E402
 from seqstudio_strokes.codec import END, PEN_UP  # noqa: E402
 
 def tiny(backend: str) -> list[str]:
-    """Every ``*_size`` of the backend shrunk, three mixture components, short windows: fast, full code paths."""
-    args = ["--backend", backend, "--batch-size", "8", "--quiet", "--set", "backend.mixtures=3",
+    """The backend at its own tiny_config, short windows: fast, full code paths."""
+    return ["--backend", backend, *tiny_backend_args(backend), "--batch-size", "8", "--quiet",
             "--set", "codec.window=80", "--set", "train.valid_every=3", "--set", "train.samples=2"]
-    config = registry.load_backend(backend).Config
-    for f in dataclasses.fields(config):
-        if f.name.endswith("_size") and isinstance(getattr(config(), f.name), int):
-            args += ["--set", f"backend.{f.name}=12"]
-    if backend == "lstmgan":
-        args += ["--set", "backend.pretrain_steps=2"]
-    return args
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,6 @@
-"""The VRNN backend: its KL and IWAE maths, the three variants on real chorales, priming, the jsb-bl2012 recipe.
+"""The VRNN backend and its RNN baseline: KL and IWAE maths, the three benchmark variants (VRNN, VRNN-I, RNN) on
+real chorales, priming, old `latent: false` run directories, the jsb-bl2012 recipe. (That sampling runs the
+transition training runs is tested for every autoregressive backend in test_backends.py.)
 
 The likelihood test computes the exact log p(x) of a tiny model (one latent dimension, two steps) by numerical
 integration over (z_1, z_2), so "the IWAE bound is a lower bound that tightens towards log p(x) as K grows" is
@@ -19,23 +21,33 @@ import yaml
 from click.testing import CliRunner
 
 from seqstudio.backends.base import SamplingOptions
+from seqstudio.backends.rnn import RNN, RNNConfig
 from seqstudio.backends.vrnn import VRNN, VRNNConfig, gaussian_kl, gaussian_log_prob
+from seqstudio.cli import main
 from seqstudio.errors import ConfigError, DataError
 from seqstudio.spec import Binary, Categorical, FeatureSpec
+
+from conftest import tiny_backend_args
 
 JSB_JSON = Path(__file__).resolve().parents[2] / "shared/datasets/jsb-chorales-quarter.json"
 JSB_SHA256 = "2db9329f1881a1d3f49703ec556bf1d6f84b4f6c1d702c156536e93cf31e1c91"
 REPO = Path(__file__).resolve().parents[1]
 needs_jsb = pytest.mark.skipif(not JSB_JSON.is_file(), reason=f"{JSB_JSON} not present")
 
-VARIANTS = {"vrnn": {}, "vrnn-i": {"prior": "independent"}, "rnn": {"latent": False}}
+# The benchmark rows: (class, options beyond the shared sizes).
+VARIANTS = {"vrnn": (VRNN, {}), "vrnn-i": (VRNN, {"prior": "independent"}), "rnn": (RNN, {})}
+LATENT_ONLY = ("latent_size", "prior", "free_nats", "beta", "kl_warmup_steps", "iw_chunk")
 
 
-def tiny(spec=FeatureSpec([Binary(4)]), **kw) -> VRNN:
-    cfg = dict(hidden_size=8, latent_size=2, phi_size=8, phi_layers=1)
-    cfg.update(kw)
+def build(cls, spec, **kw):
+    """``cls`` with the VRNN-only options dropped for the RNN (the two share every other option)."""
+    config = cls.Config(**{k: v for k, v in kw.items() if cls is VRNN or k not in LATENT_ONLY})
     torch.manual_seed(0)
-    return VRNN(spec, VRNNConfig(**cfg))
+    return cls(spec, config)
+
+
+def tiny(spec=FeatureSpec([Binary(4)]), cls=VRNN, **kw):
+    return build(cls, spec, **{**dict(hidden_size=8, latent_size=2, phi_size=8, phi_layers=1), **kw})
 
 
 def jsb_frames(split: str, n: int) -> list[list[list[int]]]:
@@ -138,7 +150,7 @@ def test_evaluate_batch_reports_iwae_at_least_elbo_and_refuses_unknown_options()
     assert abs(summary["elbo_k"] - summary["elbo"]) < 0.5
     with pytest.raises(ConfigError, match="iw_samples"):
         model.evaluate_batch({"x": x, "mask": mask}, beam=3)
-    rnn = tiny(latent=False).eval()
+    rnn = tiny(cls=RNN).eval()
     s = rnn.summarize({k: float(v) for k, v in rnn.evaluate_batch({"x": x, "mask": mask}, iw_samples=4).items()})
     assert s["iwae"] == pytest.approx(s["elbo"])  # no latent: the bound is the exact likelihood
 
@@ -146,15 +158,46 @@ def test_evaluate_batch_reports_iwae_at_least_elbo_and_refuses_unknown_options()
 def test_config_is_validated():
     with pytest.raises(ConfigError, match="prior"):
         VRNNConfig(prior="learned")
+    with pytest.raises(ConfigError, match="dropout"):
+        RNNConfig(dropout=1.0)
+    with pytest.raises(ConfigError, match="--backend rnn"):
+        VRNNConfig(latent=False)
+
+
+# -- old run directories ----------------------------------------------------------------------------------------------
+def test_a_run_trained_with_latent_false_gets_a_one_line_error_that_says_how_to_load_it(chorales, tmp_path):
+    """Run directories from before the split say ``backend: {name: vrnn, latent: false, ...}``. Loading one is a
+    clear error naming ``--backend rnn``; done as the message says, the run loads as ``rnn`` (same weights)."""
+    run = tmp_path / "old"
+    r = CliRunner().invoke(main, ["train", str(chorales), "--backend", "rnn", *tiny_backend_args("rnn"),
+                                  "--run-dir", str(run), "--max-steps", "2", "--batch-size", "8", "-q",
+                                  "--set", "train.samples=0", "--set", "train.workers=1"])
+    assert r.exit_code == 0, r.output
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    new_backend = cfg["backend"]
+    old_backend = {**VRNNConfig().__dict__, **new_backend, "name": "vrnn", "latent": False}
+    (run / "config.yaml").write_text(yaml.safe_dump({**cfg, "backend": old_backend}, sort_keys=False))
+    r = CliRunner().invoke(main, ["generate", str(run), "-n", "1", "-o", str(tmp_path / "out"), "--length", "4"])
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.output  # cli's clean exit, no crash
+    assert len(lines) == 1 and lines[0].startswith("Error") and "--backend rnn" in lines[0], r.output
+    for key in ["latent", *LATENT_ONLY]:  # what the message says to do
+        assert key in lines[0]
+        old_backend.pop(key)
+    (run / "config.yaml").write_text(yaml.safe_dump({**cfg, "backend": {**old_backend, "name": "rnn"}},
+                                                    sort_keys=False))
+    r = CliRunner().invoke(main, ["generate", str(run), "-n", "1", "-o", str(tmp_path / "out"), "--length", "4",
+                                  "--no-pictures"])
+    assert r.exit_code == 0, r.output
 
 
 # -- real data ----------------------------------------------------------------------------------------------------------
 @needs_jsb
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_variants_train_on_chorales_without_nan(variant):
-    torch.manual_seed(0)
-    model = VRNN(FeatureSpec([Binary(88)]), VRNNConfig(hidden_size=32, latent_size=8, phi_size=32, phi_layers=2,
-                                                       dropout=0.1, free_nats=0.05, **VARIANTS[variant]))
+    cls, options = VARIANTS[variant]
+    model = build(cls, FeatureSpec([Binary(88)]), hidden_size=32, latent_size=8, phi_size=32, phi_layers=2,
+                  dropout=0.1, free_nats=0.05, **options)
     batch = batch_of(jsb_frames("train", 6))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
@@ -174,7 +217,8 @@ def test_variants_train_on_chorales_without_nan(variant):
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_priming_keeps_the_prime_and_continues(variant):
     spec = FeatureSpec([Binary(3), Categorical(5)])
-    model = tiny(spec, **VARIANTS[variant]).eval()
+    cls, options = VARIANTS[variant]
+    model = tiny(spec, cls=cls, **options).eval()
     prime = torch.tensor([[[1, 0, 1, 4], [0, 0, 1, 2], [1, 1, 0, 0]]], dtype=torch.float32)
     g = torch.Generator().manual_seed(0)
     out = model.sample(4, SamplingOptions(length=6, temperature=0.8, prime=prime), generator=g)
@@ -186,15 +230,14 @@ def test_priming_keeps_the_prime_and_continues(variant):
 
 
 def test_code_is_device_agnostic():
-    for path in (REPO / "seqstudio/backends/vrnn.py", REPO / "seqstudio/backends/vrnn_loop.py",
-                 REPO / "bench/vrnn_throughput.py"):
+    for path in [*(REPO / "seqstudio/backends").glob("*.py"), REPO / "seqstudio/heads.py",
+                 REPO / "bench/vrnn_throughput.py"]:
         assert not re.search(r"\.cuda\(|device=['\"]cuda", path.read_text()), path
 
 
 # -- the jsb-bl2012 recipe and the CLI ------------------------------------------------------------------------------------
 @needs_jsb
 def test_recipe_gives_back_the_json_frames_and_trains_evaluates_generates(tmp_path, monkeypatch):
-    from seqstudio.cli import main
     from seqstudio_midi import MidiDomain, PianoRollCodec
 
     monkeypatch.setenv("SEQSTUDIO_CACHE", str(tmp_path / "cache"))

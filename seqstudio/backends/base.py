@@ -23,6 +23,11 @@ The trainer calls ``configure_optimizers`` once, ``training_step`` for every bat
 forward to use, the step, the process's place under DDP), ``evaluate_batch`` on the validation split and
 ``summarize`` / ``validation_score`` on the summed stats. It never writes into the backend.
 
+Shared pieces, so a family writes only what is its own: ``autoregressive.py`` (``AutoregressiveBackend``: the
+prime-then-loop sampler driven by the family's ``step``; teacher forcing's ``shift_right``; the likelihood stats;
+an LSTM state from a vector) and ``latent.py`` (``LatentBackend``: the KL schedule, free bits, the ELBO report;
+``ImportanceWeighted``: ``--iw-samples``).
+
 Statistics convention: stats are *sums* over the batch as detached tensors (no ``.item()``, so no host sync per
 step) and always a ``"steps"`` count. Sums are added across batches (and processes) and divided once, by
 ``summarize``; a key ``foo_num`` pairs with ``foo_den`` into a ratio ``foo``.
@@ -71,6 +76,20 @@ class SamplingOptions:
             raise ConfigError(f"--temperature must be >= 0, got {self.temperature}")
         if self.bias < 0:
             raise ConfigError(f"--bias must be >= 0, got {self.bias}")
+
+
+def check_positive(config, names) -> None:
+    """Config validation shared by the families: each of ``names`` must be a count of at least 1."""
+    for name in names:
+        if getattr(config, name) < 1:
+            raise ConfigError(f"backend.{name} must be >= 1, got {getattr(config, name)}")
+
+
+def check_in_range(config, name: str, low: float, high: float) -> None:
+    """``low <= config.NAME < high``, or a ConfigError saying so."""
+    value = getattr(config, name)
+    if not low <= value < high:
+        raise ConfigError(f"backend.{name} must be in [{low:g}, {high:g}), got {value}")
 
 
 class Backend(nn.Module):

@@ -31,7 +31,8 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..heads import build_head
-from .base import Backend, SamplingOptions
+from .autoregressive import AutoregressiveBackend, LSTMStateFromVector, likelihood_stats, shift_right
+from .base import check_in_range, check_positive
 
 log = logging.getLogger("seqstudio")
 RELAXATIONS = ("st-gumbel", "gumbel", "soft")
@@ -64,12 +65,9 @@ class LSTMGANConfig:
             raise ConfigError(f"backend.decision must be 'step' or 'pooled', got {self.decision!r}")
         if self.relaxation not in RELAXATIONS:
             raise ConfigError(f"backend.relaxation must be one of {', '.join(RELAXATIONS)}, got {self.relaxation!r}")
-        for name in ("noise_size", "generator_size", "generator_layers", "discriminator_size",
-                     "discriminator_layers", "balance_every", "check_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"backend.{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 <= self.label_smoothing < 0.5:
-            raise ConfigError(f"backend.label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
+        check_positive(self, ("noise_size", "generator_size", "generator_layers", "discriminator_size",
+                              "discriminator_layers", "balance_every", "check_every"))
+        check_in_range(self, "label_smoothing", 0.0, 0.5)
         if self.tau <= 0:
             raise ConfigError(f"backend.tau must be positive, got {self.tau}")
 
@@ -93,7 +91,7 @@ class Discriminator(nn.Module):
         return (per_step * mask).sum(1) / mask.sum(1).clamp(min=1), pooled
 
 
-class LSTMGAN(Backend):
+class LSTMGAN(AutoregressiveBackend):
     name = "lstmgan"
     description = "LSTM-GAN (C-RNN-GAN): noise-driven LSTM generator vs bidirectional LSTM discriminator"
     Config = LSTMGANConfig
@@ -104,7 +102,7 @@ class LSTMGAN(Backend):
         super().__init__(spec, config)
         c = config
         width = spec.feature_width
-        self.to_initial_state = nn.Linear(c.noise_size, 2 * c.generator_layers * c.generator_size)
+        self.to_initial_state = LSTMStateFromVector(c.noise_size, c.generator_layers, c.generator_size)
         self.generator = nn.LSTM(c.noise_size + width, c.generator_size, num_layers=c.generator_layers,
                                  batch_first=True)
         self.head = build_head(spec, c.generator_size, c.mixtures)
@@ -115,6 +113,11 @@ class LSTMGAN(Backend):
         self.register_buffer("frozen", torch.zeros(2))  # [D frozen, G frozen] as 0/1
         self.register_buffer("watch", torch.zeros(5))  # d_real prob, d_fake prob, count, fake div, real div
         self._warned = set()
+
+    @classmethod
+    def tiny_config(cls):
+        # pretrain_steps=1: a two-step test run takes one MLE step, then one adversarial (D and G) step
+        return cls.Config(noise_size=4, generator_size=16, discriminator_size=8, pretrain_steps=1, mixtures=3)
 
     def generator_parameters(self):
         return [*self.to_initial_state.parameters(), *self.generator.parameters(), *self.head.parameters()]
@@ -127,11 +130,14 @@ class LSTMGAN(Backend):
 
     # -- generator ------------------------------------------------------------------------------------------------
     def _initial_state(self, n, device, generator=None):
-        c = self.config
-        z = torch.randn(n, c.noise_size, device=device, generator=generator)
-        state = torch.tanh(self.to_initial_state(z)).view(n, 2, c.generator_layers, c.generator_size)
-        h, cell = state.permute(1, 2, 0, 3).contiguous()
-        return h, cell
+        z = torch.randn(n, self.config.noise_size, device=device, generator=generator)
+        return self.to_initial_state(z)
+
+    def _advance(self, noise, previous, state):
+        """One generator step, ``[B, 1, .]`` in and out: LSTM on [noise | previous step], then the head's parameters.
+        The one transition of adversarial training (relaxed previous steps) and of sampling (drawn ones)."""
+        out, state = self.generator(torch.cat([noise, previous], dim=-1), state)
+        return self.head(out), state
 
     def generate_relaxed(self, n: int, steps: int) -> torch.Tensor:
         """Free-running generator, differentiable: feature-layout ``[n, steps, feature_width]``."""
@@ -143,15 +149,14 @@ class LSTMGAN(Backend):
         hard, add_noise = c.relaxation == "st-gumbel", c.relaxation != "soft"
         outputs = []
         for t in range(steps):
-            out, state = self.generator(torch.cat([noise[:, t : t + 1], previous.to(noise.dtype)], dim=-1), state)
-            previous = self.head.relaxed(self.head(out), c.tau, hard=hard, noise=add_noise)
+            params, state = self._advance(noise[:, t : t + 1], previous.to(noise.dtype), state)
+            previous = self.head.relaxed(params, c.tau, hard=hard, noise=add_noise)
             outputs.append(previous)
         return torch.cat(outputs, dim=1)
 
     def teacher_forced_nll(self, x, mask):
         """Summed NLL of real ``x`` under the generator fed the real previous steps (MLE pretraining)."""
-        features = self.spec.to_features(x)
-        shifted = torch.cat([torch.zeros_like(features[:, :1]), features[:, :-1]], dim=1)
+        shifted = shift_right(self.spec.to_features(x))
         noise = torch.randn(x.shape[0], x.shape[1], self.config.noise_size, device=x.device)
         out, _ = self.generator(torch.cat([noise, shifted], dim=-1), self._initial_state(x.shape[0], x.device))
         params = self.head(out)
@@ -171,11 +176,7 @@ class LSTMGAN(Backend):
     def _mle(self, batch):
         x, mask = batch["x"], batch["mask"]
         nll, params = self.teacher_forced_nll(x, mask)
-        steps = mask.sum()
-        acc_num, acc_den = self.head.accuracy_stats(params, x, mask)
-        stats = {"nll": nll.detach(), "steps": steps.detach().float(),
-                 "accuracy_num": acc_num.detach().float(), "accuracy_den": acc_den.detach().float()}
-        return nll / steps.clamp(min=1), stats
+        return nll / mask.sum().clamp(min=1), likelihood_stats(self.head, params, x, mask, nll)
 
     def _adversarial(self, batch, mode, step=None):
         c = self.config
@@ -235,28 +236,15 @@ class LSTMGAN(Backend):
         opt_d, opt_g = optimizers
         step = ctx.step
         if step < c.pretrain_steps:
-            opt_g.zero_grad(set_to_none=True)
-            loss, stats = ctx.forward(batch, mode="mle")
-            loss.backward()
-            self._clip(self.generator_parameters(), ctx)
-            opt_g.step()
-            return stats
+            return self._update(opt_g, self.generator_parameters(), ctx, batch, mode="mle")
         if step % c.balance_every == 0:
             self._decide_freezing(ctx.dist)
         d_frozen, g_frozen = self._frozen_flags
         stats = None
         if not d_frozen:
-            opt_d.zero_grad(set_to_none=True)
-            loss, stats = ctx.forward(batch, mode="d", step=step)
-            loss.backward()
-            self._clip(self.discriminator.parameters(), ctx)
-            opt_d.step()
+            stats = self._update(opt_d, self.discriminator.parameters(), ctx, batch, mode="d", step=step)
         if not g_frozen:
-            opt_g.zero_grad(set_to_none=True)
-            loss, stats = ctx.forward(batch, mode="g", step=step)
-            loss.backward()
-            self._clip(self.generator_parameters(), ctx)
-            opt_g.step()
+            stats = self._update(opt_g, self.generator_parameters(), ctx, batch, mode="g", step=step)
             opt_d.zero_grad(set_to_none=True)  # G's loss also reached D's weights; those gradients are not D's
         one = torch.ones((), device=batch["x"].device)
         stats.update(d_frozen_num=one * d_frozen, d_frozen_den=one, g_frozen_num=one * g_frozen, g_frozen_den=one)
@@ -265,9 +253,15 @@ class LSTMGAN(Backend):
         return stats
 
     @staticmethod
-    def _clip(params, ctx):
+    def _update(optimizer, params, ctx, batch, **forward_options):
+        """One player's update: its loss through ``ctx.forward``, clipped to that player's parameters."""
+        optimizer.zero_grad(set_to_none=True)
+        loss, stats = ctx.forward(batch, **forward_options)
+        loss.backward()
         if ctx.clip_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(list(params), ctx.clip_grad_norm)
+        optimizer.step()
+        return stats
 
     @property
     def _frozen_flags(self) -> tuple[bool, bool]:
@@ -314,30 +308,19 @@ class LSTMGAN(Backend):
         return float("inf")
 
     # -- generation ----------------------------------------------------------------------------------------------------
-    @torch.no_grad()
-    def sample(self, n, options=SamplingOptions(), generator=None):
-        c = self.config
-        device = self.device
-        prime = options.prime
-        state = self._initial_state(n, device, generator)
-        previous = torch.zeros(n, 1, self.spec.feature_width, device=device)
-        outputs = []
-        if prime is not None:
-            prime = prime.to(device)
-            prime = prime.expand(n, -1, -1) if prime.shape[0] == 1 else prime
-            features = self.spec.to_features(prime)
-            shifted = torch.cat([previous, features[:, :-1]], dim=1)
-            noise = torch.randn(n, prime.shape[1], c.noise_size, device=device, generator=generator)
-            _, state = self.generator(torch.cat([noise, shifted], dim=-1), state)
-            previous = features[:, -1:]
-            outputs.append(prime)
-        for _ in range(options.length):
-            noise = torch.randn(n, 1, c.noise_size, device=device, generator=generator)
-            out, state = self.generator(torch.cat([noise, previous], dim=-1), state)
-            x_t = self.head.sample(self.head(out), options.temperature, generator, options.bias)
-            outputs.append(x_t)
-            previous = self.spec.to_features(x_t)
-        return torch.cat(outputs, dim=1)
+    def start(self, n, prime, options, generator):
+        state = self._initial_state(n, self.device, generator)
+        if prime is None:
+            return state, torch.zeros(n, self.spec.feature_width, device=self.device)
+        features = self.spec.to_features(prime)
+        noise = torch.randn(n, prime.shape[1], self.config.noise_size, device=self.device, generator=generator)
+        _, state = self.generator(torch.cat([noise, shift_right(features)], dim=-1), state)  # all but the last
+        return state, features[:, -1]
+
+    def step(self, state, pending, options, generator):
+        noise = torch.randn(pending.shape[0], 1, self.config.noise_size, device=pending.device, generator=generator)
+        params, state = self._advance(noise, pending.unsqueeze(1), state)
+        return params[:, 0], state
 
 
 def _marginal_gap(real, fake, mask):

@@ -14,7 +14,9 @@ import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from ..heads import build_head
-from .base import Backend, SamplingOptions
+from .autoregressive import AutoregressiveBackend, LSTMStateFromVector, likelihood_stats, shift_right
+from .base import SamplingOptions
+from .latent import LatentBackend, standard_normal_kl
 
 
 @dataclasses.dataclass
@@ -30,7 +32,7 @@ class SeqVAEConfig:
     mixtures: int = 20  # Gaussian-mixture components for real-valued parts (e.g. pen offsets)
 
 
-class SeqVAE(Backend):
+class SeqVAE(LatentBackend, AutoregressiveBackend):
     name = "seqvae"
     description = "sequence VAE (MusicVAE): BiLSTM encoder, latent z, LSTM decoder; interpolation in z"
     Config = SeqVAEConfig
@@ -42,11 +44,15 @@ class SeqVAE(Backend):
         width = spec.feature_width
         self.encoder = nn.LSTM(width, c.encoder_size, batch_first=True, bidirectional=True)
         self.to_posterior = nn.Linear(2 * c.encoder_size, 2 * c.latent_size)
-        self.to_initial_state = nn.Linear(c.latent_size, 2 * c.decoder_layers * c.decoder_size)
+        self.to_initial_state = LSTMStateFromVector(c.latent_size, c.decoder_layers, c.decoder_size)
         self.decoder = nn.LSTM(width + c.latent_size, c.decoder_size, num_layers=c.decoder_layers,
                                batch_first=True, dropout=c.dropout if c.decoder_layers > 1 else 0.0)
         self.dropout = nn.Dropout(c.dropout)
         self.head = build_head(spec, c.decoder_size, c.mixtures)
+
+    @classmethod
+    def tiny_config(cls):
+        return cls.Config(latent_size=8, encoder_size=24, decoder_size=24, decoder_layers=1, mixtures=3)
 
     # -- pieces -------------------------------------------------------------------------------------------------
     def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,87 +63,54 @@ class SeqVAE(Backend):
         mu, logvar = self.to_posterior(torch.cat([h[0], h[1]], dim=-1)).chunk(2, dim=-1)
         return mu, logvar.clamp(-12.0, 8.0)
 
-    def _initial_state(self, z):
-        c = self.config
-        state = torch.tanh(self.to_initial_state(z)).view(z.shape[0], 2, c.decoder_layers, c.decoder_size)
-        h, cell = state.permute(1, 2, 0, 3).contiguous()
-        return h, cell
-
     def _decoder_inputs(self, x, z):
-        features = self.spec.to_features(x)
-        shifted = torch.cat([torch.zeros_like(features[:, :1]), features[:, :-1]], dim=1)
+        shifted = shift_right(self.spec.to_features(x))
         return torch.cat([shifted, z.unsqueeze(1).expand(-1, x.shape[1], -1)], dim=-1)
 
     def decode_teacher_forced(self, x, z):
-        out, _ = self.decoder(self._decoder_inputs(x, z), self._initial_state(z))
+        out, _ = self.decoder(self._decoder_inputs(x, z), self.to_initial_state(z))
         return self.head(self.dropout(out))
 
     # -- training -----------------------------------------------------------------------------------------------
-    def kl_weight(self, step: int | None) -> float:
-        c = self.config
-        if c.kl_warmup_steps <= 0 or step is None:
-            return c.beta
-        return c.beta * min(1.0, step / c.kl_warmup_steps)
-
     def loss(self, batch, step=None):
         x, mask, lengths = batch["x"], batch["mask"], batch["lengths"]
         mu, logvar = self.encode(x, lengths)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         params = self.decode_teacher_forced(x, z)
         nll = -(self.head.log_prob(params, x) * mask).sum()
-        kl_per_seq = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
-        kl = kl_per_seq.sum()
-        penalised = torch.clamp(kl_per_seq, min=self.config.free_nats).sum()
-        steps = mask.sum()
-        loss = (nll + self.kl_weight(step) * penalised) / steps.clamp(min=1)
-        acc_num, acc_den = self.head.accuracy_stats(params, x, mask)
-        stats = {"nll": nll.detach(), "kl": kl.detach(), "steps": steps.detach().float(),
-                 "sequences": torch.tensor(float(x.shape[0]), device=x.device),
-                 "accuracy_num": acc_num.detach().float(), "accuracy_den": acc_den.detach().float()}
-        return loss, stats
-
-    def summarize(self, stats):
-        out = super().summarize(stats)
-        out["elbo"] = -(out["nll"] + out["kl"])
-        return out
+        kl_per_seq = standard_normal_kl(mu, logvar)
+        loss = self.elbo_loss(nll, kl_per_seq, mask.sum(), step)
+        return loss, likelihood_stats(self.head, params, x, mask, nll, kl_per_seq.sum())
 
     # -- generation ---------------------------------------------------------------------------------------------
     @torch.no_grad()
     def decode(self, z: torch.Tensor, options: SamplingOptions, prime: torch.Tensor | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:
         """Autoregressively decode latents ``z`` into ``options.length`` steps (storage layout), after an optional
-        prime."""
-        state = self._initial_state(z)
-        n = z.shape[0]
-        z_step = z.unsqueeze(1)
-        previous = torch.zeros(n, 1, self.spec.feature_width, device=z.device)
-        outputs = []
-        if prime is not None:
-            # Run the prime through the decoder teacher-forced, keep it verbatim in the output.
-            inputs = self._decoder_inputs(prime, z)
-            _, state = self.decoder(inputs, state)
-            previous = self.spec.to_features(prime[:, -1:])
-            outputs.append(prime)
-        for _ in range(options.length):
-            out, state = self.decoder(torch.cat([previous, z_step], dim=-1), state)
-            x_t = self.head.sample(self.head(out), options.temperature, generator, options.bias)
-            outputs.append(x_t)
-            previous = self.spec.to_features(x_t)
-        return torch.cat(outputs, dim=1)
+        prime (``[n, T0, D]``, kept verbatim)."""
+        return self.continue_from(*self._start_from(z, prime), options, generator, prime)
 
-    @torch.no_grad()
-    def sample(self, n, options=SamplingOptions(), generator=None):
-        device = self.device
-        prime = options.prime
+    def _start_from(self, z, prime):
+        state = self.to_initial_state(z)
+        if prime is None:
+            return (state, z), torch.zeros(z.shape[0], self.spec.feature_width, device=z.device)
+        _, state = self.decoder(self._decoder_inputs(prime, z), state)  # teacher-forced: all but the last step
+        return (state, z), self.spec.to_features(prime[:, -1])
+
+    def start(self, n, prime, options, generator):
         if prime is not None:
-            prime = prime.to(device)
-            lengths = torch.full((prime.shape[0],), prime.shape[1], dtype=torch.long)
-            mu, _ = self.encode(prime, lengths)
-            z = mu.expand(n, -1) if mu.shape[0] == 1 else mu
-            prime = prime.expand(n, -1, -1) if prime.shape[0] == 1 else prime
+            rows = prime[:1] if prime.stride(0) == 0 else prime  # one prime for all n: encode it once
+            z, _ = self.encode(rows, torch.full((rows.shape[0],), prime.shape[1], dtype=torch.long))
+            z = z.expand(n, -1)
         else:
-            z = torch.randn(n, self.config.latent_size, generator=generator, device=device)
-        return self.decode(z, options, prime=prime, generator=generator)
+            z = torch.randn(n, self.config.latent_size, generator=generator, device=self.device)
+        return self._start_from(z, prime)
+
+    def step(self, state, pending, options, generator):
+        """The decoder's step: one LSTM step on [previous step | z], then the head (z conditions every step)."""
+        lstm_state, z = state
+        out, lstm_state = self.decoder(torch.cat([pending, z], dim=-1).unsqueeze(1), lstm_state)
+        return self.head(self.dropout(out[:, 0])), (lstm_state, z)
 
     @torch.no_grad()
     def interpolate(self, a, b, points, options=SamplingOptions(), generator=None):

@@ -1,4 +1,4 @@
-"""Variational RNN (Chung et al. 2015), with its VRNN-I and plain-RNN ablations as config switches.
+"""Variational RNN (Chung et al. 2015), with its VRNN-I ablation as a config switch.
 
 Per step t, with h_{t-1} the LSTM state before x_t:
 
@@ -7,8 +7,8 @@ Per step t, with h_{t-1} the LSTM state before x_t:
     generation  p(x_t | phi_z(z_t), h_{t-1})         through the FeatureSpec's output heads
     recurrence  h_t = LSTM([phi_x(x_t), phi_z(z_t)], h_{t-1})
 
-and the loss is sum_t KL(q || p) - log p(x_t | ...). ``latent: false`` drops z entirely: p(x_t | h_{t-1}) with
-h_t = LSTM(phi_x(x_t), h_{t-1}), the RNN baseline of the same size (run as one cuDNN/oneDNN ``nn.LSTM`` call).
+and the loss is sum_t KL(q || p) - log p(x_t | ...). Without z it is the ``rnn`` backend (``rnn.py``): the
+baseline of the same size, which until 0.1 was this class's ``latent: false``.
 
 Why the code is shaped the way it is (speed): only what truly needs h_{t-1} runs in the step loop — the
 h-dependent half of the posterior's first layer, the posterior's remaining layers, the reparameterised sample,
@@ -27,7 +27,6 @@ log p(x) that tightens as K grows — the figure to compare with published log-l
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 import torch.nn as nn
@@ -35,10 +34,13 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..heads import build_head
-from .base import Backend, SamplingOptions
+from .autoregressive import AutoregressiveBackend, likelihood_stats
+from .base import check_in_range, check_positive
+from .latent import LOG_2PI, ImportanceWeighted, LatentBackend, gaussian_kl, gaussian_log_prob
+from .rnn import mlp
 from .vrnn_loop import MIN_STD, fused_filter
 
-LOG_2PI = math.log(2 * math.pi)
+__all__ = ["VRNN", "VRNNConfig", "gaussian_kl", "gaussian_log_prob"]
 
 
 @dataclasses.dataclass
@@ -48,7 +50,7 @@ class VRNNConfig:
     phi_size: int = 256  # width of every feature extractor / prior / posterior / decoder layer
     phi_layers: int = 1  # hidden layers in each of those MLPs
     prior: str = "conditional"  # conditional: p(z_t | h_{t-1}) (VRNN) | independent: N(0, I) (VRNN-I)
-    latent: bool = True  # false: the plain RNN baseline (no z), same LSTM and feature extractor sizes
+    latent: bool = True  # removed: false is now the `rnn` backend; kept only to say so to old configs and runs
     dropout: float = 0.0  # on phi_x outputs and on the decoder's input
     beta: float = 1.0  # final KL weight
     kl_warmup_steps: int = 0  # KL weight rises linearly from 0 to beta over this many optimisation steps
@@ -57,31 +59,15 @@ class VRNNConfig:
     mixtures: int = 20  # Gaussian-mixture components for real-valued parts (e.g. pen offsets)
 
     def __post_init__(self):
+        if not self.latent:
+            raise ConfigError("backend.latent=false is now its own backend: use --backend rnn (same hidden_size, "
+                              "phi_size, phi_layers, dropout, mixtures); for a run directory trained with it, set "
+                              "`backend: name: rnn` in its config.yaml and delete latent, latent_size, prior, beta, "
+                              "kl_warmup_steps, free_nats and iw_chunk there")
         if self.prior not in ("conditional", "independent"):
             raise ConfigError(f"backend.prior must be 'conditional' or 'independent', got {self.prior!r}")
-        for name in ("hidden_size", "latent_size", "phi_size", "phi_layers", "iw_chunk"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"backend.{name} must be >= 1, got {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"backend.dropout must be in [0, 1), got {self.dropout}")
-
-
-def mlp(in_features: int, width: int, layers: int) -> nn.Sequential:
-    """``layers`` x (Linear, ReLU), ``in_features`` -> ``width``."""
-    mods = []
-    for i in range(layers):
-        mods += [nn.Linear(in_features if i == 0 else width, width), nn.ReLU()]
-    return nn.Sequential(*mods)
-
-
-def gaussian_kl(mu_q, logvar_q, mu_p, logvar_p) -> torch.Tensor:
-    """KL(N(mu_q, exp(logvar_q)) || N(mu_p, exp(logvar_p))), summed over the last dimension."""
-    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p).pow(2)) / logvar_p.exp() - 1.0).sum(-1)
-
-
-def gaussian_log_prob(z, mu, logvar) -> torch.Tensor:
-    """log N(z; mu, exp(logvar)), summed over the last dimension."""
-    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
+        check_positive(self, ("hidden_size", "latent_size", "phi_size", "phi_layers", "iw_chunk"))
+        check_in_range(self, "dropout", 0.0, 1.0)
 
 
 def _stats(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,11 +77,10 @@ def _stats(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mu, 2.0 * torch.log(std)
 
 
-class VRNN(Backend):
+class VRNN(LatentBackend, ImportanceWeighted, AutoregressiveBackend):
     name = "vrnn"
     description = "variational RNN (Chung et al. 2015): per-step latent with conditional prior; ELBO + IWAE"
     Config = VRNNConfig
-    evaluate_options = ("iw_samples",)
 
     def __init__(self, spec, config: VRNNConfig):
         super().__init__(spec, config)
@@ -103,26 +88,26 @@ class VRNN(Backend):
         H, P, L = c.hidden_size, c.phi_size, c.latent_size
         self.phi_x = mlp(spec.feature_width, P, c.phi_layers)
         self.dropout = nn.Dropout(c.dropout)
-        if not c.latent:
-            self.rnn = nn.LSTM(P, H, batch_first=True)
-            self.decoder = mlp(H, P, c.phi_layers)
-        else:
-            self.phi_z = mlp(L, P, c.phi_layers)
-            # Posterior's first layer on [phi_x(x_t), h_{t-1}], split so the x half runs before the loop.
-            self.post_x = nn.Linear(P, P)
-            self.post_rest = nn.Sequential(nn.ReLU(), mlp(P, P, c.phi_layers - 1), nn.Linear(P, 2 * L))
-            # LSTM gates = W_x phi_x(x_t) + W_z phi_z(z_t) + W_h h_{t-1} + b, the x part precomputed.
-            self.gates_x = nn.Linear(P, 4 * H)
-            self.gates_z = nn.Linear(P, 4 * H, bias=False)
-            # Everything applied to h_{t-1} inside the loop, as one matmul: [posterior part | gate part].
-            self.from_h = nn.Linear(H, P + 4 * H, bias=False)
-            if c.prior == "conditional":
-                self.prior_net = nn.Sequential(mlp(H, P, c.phi_layers), nn.Linear(P, 2 * L))
-            self.decoder = mlp(P + H, P, c.phi_layers)
-            with torch.no_grad():  # forget-gate bias 1: the usual LSTM initialisation
-                self.gates_x.bias.zero_()
-                self.gates_x.bias[H : 2 * H].fill_(1.0)
+        self.phi_z = mlp(L, P, c.phi_layers)
+        # Posterior's first layer on [phi_x(x_t), h_{t-1}], split so the x half runs before the loop.
+        self.post_x = nn.Linear(P, P)
+        self.post_rest = nn.Sequential(nn.ReLU(), mlp(P, P, c.phi_layers - 1), nn.Linear(P, 2 * L))
+        # LSTM gates = W_x phi_x(x_t) + W_z phi_z(z_t) + W_h h_{t-1} + b, the x part precomputed.
+        self.gates_x = nn.Linear(P, 4 * H)
+        self.gates_z = nn.Linear(P, 4 * H, bias=False)
+        # Everything applied to h_{t-1} inside the loop, as one matmul: [posterior part | gate part].
+        self.from_h = nn.Linear(H, P + 4 * H, bias=False)
+        if c.prior == "conditional":
+            self.prior_net = nn.Sequential(mlp(H, P, c.phi_layers), nn.Linear(P, 2 * L))
+        self.decoder = mlp(P + H, P, c.phi_layers)
+        with torch.no_grad():  # forget-gate bias 1: the usual LSTM initialisation
+            self.gates_x.bias.zero_()
+            self.gates_x.bias[H : 2 * H].fill_(1.0)
         self.head = build_head(spec, P, c.mixtures)
+
+    @classmethod
+    def tiny_config(cls):
+        return cls.Config(hidden_size=16, latent_size=4, phi_size=16, mixtures=3)
 
     # -- pieces -------------------------------------------------------------------------------------------------------
     def _cell(self, gates: torch.Tensor, c_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -176,26 +161,9 @@ class VRNN(Backend):
     def _decode_params(self, pz, h_prev):
         return self.head(self.dropout(self.decoder(torch.cat([pz, h_prev], dim=-1))))
 
-    def _rnn_params(self, x):
-        """Plain RNN: head parameters for p(x_t | h_{t-1}) at every step, from one nn.LSTM call."""
-        px = self.dropout(self.phi_x(self.spec.to_features(x)))
-        out, _ = self.rnn(px[:, :-1])
-        h_prev = torch.cat([out.new_zeros(x.shape[0], 1, out.shape[-1]), out], dim=1)
-        return self.head(self.dropout(self.decoder(h_prev)))
-
     # -- training -----------------------------------------------------------------------------------------------------
-    def kl_weight(self, step: int | None) -> float:
-        c = self.config
-        if c.kl_warmup_steps <= 0 or step is None:
-            return c.beta
-        return c.beta * min(1.0, step / c.kl_warmup_steps)
-
     def _terms(self, x, mask, eps=None):
         """Per-step log p(x_t | .), KL and the IWAE log-weight terms (all [B, T]), plus head parameters."""
-        if not self.config.latent:
-            params = self._rnn_params(x)
-            ll = self.head.log_prob(params, x)
-            return ll, torch.zeros_like(ll), None, params
         out = self.filter(x, eps)
         params = self._decode_params(out["pz"], out["h_prev"])
         ll = self.head.log_prob(params, x)
@@ -208,24 +176,14 @@ class VRNN(Backend):
         ll, kl, _, params = self._terms(x, mask)
         m = mask.to(ll.dtype)
         nll = -(ll * m).sum()
-        kl_sum = (kl * m).sum()
-        penalised = (torch.clamp(kl, min=self.config.free_nats) * m).sum() if self.config.free_nats > 0 else kl_sum
-        steps = mask.sum()
-        loss = (nll + self.kl_weight(step) * penalised) / steps.clamp(min=1)
-        acc_num, acc_den = self.head.accuracy_stats(params, x, mask)
-        stats = {"nll": nll.detach(), "kl": kl_sum.detach(), "steps": steps.detach().float(),
-                 "sequences": torch.tensor(float(x.shape[0]), device=x.device),
-                 "accuracy_num": acc_num.detach().float(), "accuracy_den": acc_den.detach().float()}
-        return loss, stats
+        loss = self.elbo_loss(nll, kl, mask.sum(), step, weights=m)
+        return loss, likelihood_stats(self.head, params, x, mask, nll, (kl * m).sum())
 
     # -- evaluation ---------------------------------------------------------------------------------------------------
     @torch.no_grad()
     def log_weights(self, x: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
         """``[k, B]`` importance log-weights log p(x, z) - log q(z | x), one per posterior trajectory."""
         B = x.shape[0]
-        if not self.config.latent:  # no latent: the "bound" is the exact log-likelihood
-            ll = (self.head.log_prob(self._rnn_params(x), x) * mask).sum(-1)
-            return ll.unsqueeze(0).expand(k, B)
         rows = max(1, self.config.iw_chunk // B)
         out = []
         for start in range(0, k, rows):
@@ -239,66 +197,31 @@ class VRNN(Backend):
             out.append(w.view(n, B))
         return torch.cat(out, dim=0)
 
-    @torch.no_grad()
-    def evaluate_batch(self, batch, iw_samples: int | None = None, **options):
-        """Loss statistics; with ``iw_samples=K`` also ``iwae`` (sum over sequences of the K-sample bound)
-        and ``elbo_k`` (the ELBO averaged over the same K trajectories)."""
-        self.check_evaluate_options(options)
-        stats = self.loss(batch)[1]
-        if iw_samples is not None:
-            k = int(iw_samples)
-            if k < 1:
-                raise ConfigError(f"iw_samples must be >= 1, got {k}")
-            w = self.log_weights(batch["x"], batch["mask"], k)
-            stats["iwae"] = (torch.logsumexp(w, dim=0) - math.log(k)).sum()
-            stats["elbo_k"] = w.mean(0).sum()
-        return stats
-
-    def summarize(self, stats):
-        out = super().summarize(stats)
-        out["elbo"] = -(out["nll"] + out["kl"])
-        return out
-
     # -- generation ---------------------------------------------------------------------------------------------------
-    @torch.no_grad()
-    def sample(self, n, options=SamplingOptions(), generator=None):
-        """``n`` sequences of ``steps`` new steps; with ``prime`` [1 or n, T0, D] the output is the prime
-        (unchanged) followed by ``steps`` generated steps: the prime is run through the posterior and the
-        recurrence, and the model continues from the state it leaves."""
-        device = self.device
-        c = self.config
-        H = c.hidden_size
-        prime, temperature = options.prime, options.temperature
-        h = torch.zeros(n, H, device=device)
-        cell = torch.zeros(n, H, device=device)
-        outputs = []
+    def start(self, n, prime, options, generator):
+        """The prime (if any) is run through the posterior and the recurrence; generation continues from the state
+        it leaves, which has consumed every prime step."""
+        h = torch.zeros(n, self.config.hidden_size, device=self.device)
+        cell = torch.zeros_like(h)
         if prime is not None:
-            prime = prime.to(device)
-            prime = prime.expand(n, -1, -1) if prime.shape[0] == 1 else prime
-            if c.latent:
-                eps = torch.randn(prime.shape[1], n, c.latent_size, device=device, generator=generator)
-                h, cell = self.filter(prime, eps)["state"]
-            else:
-                _, (h1, c1) = self.rnn(self.phi_x(self.spec.to_features(prime)))
-                h, cell = h1[0], c1[0]
-            outputs.append(prime)
-        for _ in range(options.length):
-            if c.latent:
-                mu, logvar = self._prior(h)
-                if temperature > 0:
-                    noise = torch.randn(mu.shape, device=device, generator=generator)
-                    z = mu + noise * torch.exp(0.5 * logvar)
-                else:
-                    z = mu
-                pz = self.phi_z(z)
-                x_t = self.head.sample(self._decode_params(pz, h), temperature, generator, options.bias)
-                px = self.phi_x(self.spec.to_features(x_t))
-                gates = self.gates_x(px) + self.from_h(h)[:, c.phi_size :] + self.gates_z(pz)
-                h, cell = self._cell(gates, cell)
-            else:
-                x_t = self.head.sample(self.head(self.decoder(h)), temperature, generator, options.bias)
-                _, (h1, c1) = self.rnn(self.phi_x(self.spec.to_features(x_t)).unsqueeze(1),
-                                       (h.unsqueeze(0), cell.unsqueeze(0)))
-                h, cell = h1[0], c1[0]
-            outputs.append(x_t.unsqueeze(1))
-        return torch.cat(outputs, dim=1)
+            eps = torch.randn(prime.shape[1], n, self.config.latent_size, device=self.device, generator=generator)
+            h, cell = self.filter(prime, eps)["state"]
+        return (h, cell, None), None
+
+    def draw_latent(self, h: torch.Tensor, options, generator) -> torch.Tensor:
+        """z_t from the prior p(z_t | h_{t-1}) (its mean at temperature 0)."""
+        mu, logvar = self._prior(h)
+        if options.temperature <= 0:
+            return mu
+        return mu + torch.randn(mu.shape, device=mu.device, generator=generator) * torch.exp(0.5 * logvar)
+
+    def step(self, state, pending, options, generator):
+        """The generative half of the fused loop's step, on the same weights: the recurrence on the pending step
+        and the last z, then z_t from the prior and the decoder's parameters."""
+        h, cell, pz = state
+        if pending is not None:
+            px = self.dropout(self.phi_x(pending))
+            gates = self.gates_x(px) + self.from_h(h)[:, self.config.phi_size :] + self.gates_z(pz)
+            h, cell = self._cell(gates, cell)
+        pz = self.phi_z(self.draw_latent(h, options, generator))
+        return self._decode_params(pz, h), (h, cell, pz)

@@ -108,6 +108,18 @@ class MidiDomain(Domain):
         fig.savefig(path, dpi=100)
         plt.close(fig)
 
+    def example_samples(self) -> list[pretty_midi.PrettyMIDI]:
+        """Three short piano pieces at 120 bpm: a scale with a repeated note, a I-IV-V-I cadence under a melody,
+        and broken chords with a held bass (for tests and docs)."""
+        scale = [(60 + step, 0.5 * i, 0.5) for i, step in enumerate([0, 2, 4, 5, 7, 7, 9, 11, 12])]
+        cadence = [(p, 2.0 * bar, 2.0) for bar, chord in enumerate([(48, 52, 55), (53, 57, 60), (55, 59, 62),
+                                                                    (48, 52, 55)]) for p in chord]
+        cadence += [(p, 0.5 * i, 0.5) for i, p in enumerate([72, 71, 72, 74, 72, 69, 67, 65, 67, 71, 74, 72,
+                                                            72, 71, 72, 72])]
+        arpeggio = [(36, 0.0, 4.0), (43, 4.0, 4.0)]
+        arpeggio += [(p, 0.25 * i, 0.25) for i, p in enumerate([60, 64, 67, 72] * 4 + [62, 65, 69, 74] * 4)]
+        return [_piano(notes) for notes in (scale, cadence, arpeggio)]
+
     def sample_steps(self, sample: pretty_midi.PrettyMIDI) -> int:
         """Number of notes: a size that means the same for every codec."""
         return sum(len(inst.notes) for inst in sample.instruments)
@@ -117,6 +129,15 @@ class MidiDomain(Domain):
         from .metrics import compute_all
 
         return compute_all(sample)
+
+
+def _piano(notes: list[tuple[int, float, float]]) -> pretty_midi.PrettyMIDI:
+    """A one-piano PrettyMIDI from ``(pitch, start, duration)`` triples (seconds)."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    piano = pretty_midi.Instrument(program=0, name="piano")
+    piano.notes = [pretty_midi.Note(velocity=80, pitch=p, start=s, end=s + d) for p, s, d in notes]
+    pm.instruments.append(piano)
+    return pm
 
 
 def _notation_to_midi_bytes(path: Path) -> bytes:

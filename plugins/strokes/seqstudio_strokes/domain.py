@@ -79,6 +79,19 @@ class StrokesDomain(Domain):
         formats.write_npz(samples, npz)
         return [svg, png, npz]
 
+    def example_samples(self) -> list[Ink]:
+        """Four small drawings in KanjiVG-like units (y down): a square, a cross, a circle and the character
+        三 (three strokes), for tests and docs."""
+        t = np.linspace(0.0, 2 * np.pi, 25)
+        circle = np.stack([50 + 30 * np.cos(t), 50 + 30 * np.sin(t)], axis=1)
+        return [
+            Ink([[[20, 20], [80, 20], [80, 80], [20, 80], [20, 20]]], label="square"),
+            Ink([[[50, 10], [50, 50], [50, 90]], [[10, 50], [50, 50], [90, 50]]], label="cross"),
+            Ink([circle], label="circle"),
+            Ink([[[30, 25], [50, 24], [70, 25]], [[35, 50], [50, 49], [65, 50]],
+                 [[15, 80], [35, 79], [55, 79], [85, 80]]], label="三"),
+        ]
+
     # -- reporting -----------------------------------------------------------------------------------------------------
     def sample_steps(self, sample: Ink) -> int:
         return sample.num_points

@@ -48,6 +48,16 @@ class TextDomain(Domain):
     def write(self, sample: str, path: Path) -> None:
         Path(path).write_text(str(sample), encoding="utf-8", newline="\n")
 
+    def example_samples(self) -> list[Document]:
+        """Three short texts (lines, a paragraph break, non-ASCII letters) and one ABC tune, cleaned as ``read``
+        cleans ``.abc`` files (no title), for tests and docs."""
+        return [
+            Document("The quick brown fox\njumps over the lazy dog.\n\nA second paragraph, with commas; and more.\n"),
+            Document("Lines of text\nwith  double spaces\tand tabs\nend here.\n"),
+            Document("Ünïcödé is text too: café, naïve, 音楽.\n"),
+            Document("X:1\nM:4/4\nL:1/4\nK:C\nCDEF | GABc | cBAG | FEDC |]\n", "abc"),
+        ]
+
     def output_extension_for(self, sample) -> str:
         """``.abc`` for ABC tunes (what a run trained on tunes generates), else ``.txt``."""
         return ".abc" if getattr(sample, "format", "") == "abc" else self.output_extension

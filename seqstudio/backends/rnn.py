@@ -1,0 +1,109 @@
+"""The LSTM language model: the baseline row of every benchmark (JSB Chorales, KanjiVG as RNN-GMM, text).
+
+    h_t = LSTM(phi_x(x_t), h_{t-1}),  h_{-1} = 0,   p(x_t | x_<t) = head(decoder(h_{t-1}))
+
+``phi_x`` and ``decoder`` are MLPs of ``phi_layers`` x ``phi_size`` (ReLU), as in the VRNN, so the two compare
+at equal size: this is the VRNN with its latent removed (until 0.1 its ``latent: false`` switch; checkpoints
+of such runs load here unchanged). Training is one ``nn.LSTM`` call over the whole window (cuDNN / oneDNN).
+
+The model has no latent, so its ELBO is its exact log-likelihood: it reports ``kl`` = 0 and ``elbo``, and with
+``iw_samples`` the "importance-weighted bound" (which is that likelihood again), so a benchmark table has the
+same columns for this row as for the latent models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn as nn
+
+from ..heads import build_head
+from .autoregressive import AutoregressiveBackend, likelihood_stats
+from .base import check_in_range, check_positive
+from .latent import ImportanceWeighted, with_elbo
+
+
+@dataclasses.dataclass
+class RNNConfig:
+    hidden_size: int = 256  # LSTM state
+    phi_size: int = 256  # width of the input feature extractor and of the decoder's layers
+    phi_layers: int = 1  # hidden layers in each of those MLPs
+    dropout: float = 0.0  # on phi_x outputs and on the decoder's input
+    mixtures: int = 20  # Gaussian-mixture components for real-valued parts (e.g. pen offsets)
+
+    def __post_init__(self):
+        check_positive(self, ("hidden_size", "phi_size", "phi_layers"))
+        check_in_range(self, "dropout", 0.0, 1.0)
+
+
+def mlp(in_features: int, width: int, layers: int) -> nn.Sequential:
+    """``layers`` x (Linear, ReLU), ``in_features`` -> ``width``."""
+    mods = []
+    for i in range(layers):
+        mods += [nn.Linear(in_features if i == 0 else width, width), nn.ReLU()]
+    return nn.Sequential(*mods)
+
+
+class RNN(ImportanceWeighted, AutoregressiveBackend):
+    name = "rnn"
+    description = "LSTM language model, the VRNN's sizes without the latent: the baseline row of the benchmarks"
+    Config = RNNConfig
+
+    def __init__(self, spec, config: RNNConfig):
+        super().__init__(spec, config)
+        c = config
+        self.phi_x = mlp(spec.feature_width, c.phi_size, c.phi_layers)
+        self.dropout = nn.Dropout(c.dropout)
+        self.rnn = nn.LSTM(c.phi_size, c.hidden_size, batch_first=True)
+        self.decoder = mlp(c.hidden_size, c.phi_size, c.phi_layers)
+        self.head = build_head(spec, c.phi_size, c.mixtures)
+
+    @classmethod
+    def tiny_config(cls):
+        return cls.Config(hidden_size=16, phi_size=16, mixtures=3)
+
+    def _params(self, h_prev: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.decoder(h_prev)))
+
+    def teacher_forced(self, x: torch.Tensor) -> torch.Tensor:
+        """Head parameters for p(x_t | h_{t-1}) at every step ``[B, T, n_params]``, from one nn.LSTM call."""
+        px = self.dropout(self.phi_x(self.spec.to_features(x)))
+        out, _ = self.rnn(px[:, :-1])
+        h_prev = torch.cat([out.new_zeros(x.shape[0], 1, out.shape[-1]), out], dim=1)
+        return self._params(h_prev)
+
+    # -- training and evaluation ----------------------------------------------------------------------------------
+    def loss(self, batch, step=None):
+        x, mask = batch["x"], batch["mask"]
+        params = self.teacher_forced(x)
+        ll = self.head.log_prob(params, x)
+        nll = -(ll * mask.to(ll.dtype)).sum()
+        loss = nll / mask.sum().clamp(min=1)
+        return loss, likelihood_stats(self.head, params, x, mask, nll, kl=torch.zeros_like(nll))
+
+    @torch.no_grad()
+    def log_weights(self, x, mask, k):
+        """No latent: every "importance weight" is the exact log-likelihood of the sequence."""
+        ll = (self.head.log_prob(self.teacher_forced(x), x) * mask).sum(-1)
+        return ll.unsqueeze(0).expand(k, -1)
+
+    def summarize(self, stats):
+        return with_elbo(super().summarize(stats))
+
+    # -- generation ---------------------------------------------------------------------------------------------
+    def start(self, n, prime, options, generator):
+        h = torch.zeros(n, self.config.hidden_size, device=self.device)
+        state = (h, torch.zeros_like(h))
+        if prime is not None:
+            _, (h1, c1) = self.rnn(self.dropout(self.phi_x(self.spec.to_features(prime))))
+            state = (h1[0], c1[0])
+        return state, None
+
+    def step(self, state, pending, options, generator):
+        h, cell = state
+        if pending is not None:
+            px = self.dropout(self.phi_x(pending)).unsqueeze(1)
+            _, (h1, c1) = self.rnn(px, (h.unsqueeze(0), cell.unsqueeze(0)))
+            h, cell = h1[0], c1[0]
+        return self._params(h), (h, cell)
