@@ -30,7 +30,7 @@ def abc_validity(run_dir: str | Path, n: int = 100, seed: int = 0, temperature: 
     report = validity_report(tunes)
     # A tune shorter than the generated token count stopped at <eos>; one as long was cut off by the limit.
     steps = [run.codec.encode(t).shape[0] for t in tunes]
-    report.update(run_dir=str(run_dir), backend=run.config["backend"]["name"], codec=run.config["codec"]["name"],
+    report.update(run_dir=str(run_dir), backend=run.spec.backend_name, codec=run.spec.codec_name,
                   temperature=temperature, seed=seed, length=length,
                   finished=sum(s < length for s in steps) / n,
                   mean_chars=sum(len(t) for t in tunes) / n)

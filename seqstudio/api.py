@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -19,9 +17,10 @@ import torch
 from . import config as config_mod
 from . import data, registry
 from .backends.base import Backend, SamplingOptions
-from .distributed import add_stats
+from .distributed import add_stats, init_distributed, leave
 from .errors import ConfigError, DataError, RunDirError
-from .rundir import Run, build_parts, load_config, load_run, write_run_files
+from .rundir import Run, load_codec, load_run, load_spec, write_run_files
+from .runspec import RunSpec
 
 log = logging.getLogger("seqstudio")
 
@@ -29,13 +28,12 @@ log = logging.getLogger("seqstudio")
 # -- configuration ------------------------------------------------------------------------------------------------
 def resolve_config(data_dir: Path | None, backend: str | None = None, domain: str | None = None,
                    codec: str | None = None, config_file: Path | None = None, overrides: list[str] = (),
-                   train_options: dict[str, Any] | None = None, base: dict[str, Any] | None = None
-                   ) -> dict[str, Any]:
-    """Defaults < data folder's recorded codec < run's saved config (resume) < config file < --set < explicit
-    options; validated."""
+                   train_options: dict[str, Any] | None = None, base: RunSpec | None = None) -> RunSpec:
+    """Defaults < data folder's recorded codec < run's saved spec (resume) < config file < --set < explicit
+    options, typed and validated once."""
     file_cfg = config_mod.load_yaml(config_file) if config_file else {}
     lines = file_cfg.pop("_lines", {})
-    cfg = config_mod.merge(base or {}, file_cfg, config_mod.parse_overrides(list(overrides)))
+    cfg = config_mod.merge(base.to_dict() if base else {}, file_cfg, config_mod.parse_overrides(list(overrides)))
     if data_dir is not None:
         cfg["data"] = {**cfg.get("data", {}), "path": str(Path(data_dir).resolve())}
     if "path" not in cfg.get("data", {}):
@@ -56,21 +54,14 @@ def resolve_config(data_dir: Path | None, backend: str | None = None, domain: st
     backend_values.pop("name", None)
     train_values = {**cfg.get("train", {}), **{k: v for k, v in (train_options or {}).items() if v is not None}}
     try:
-        codec_obj = data.make_codec(domain_obj, codec_name, codec_values)
-        backend_cls = registry.load_backend(backend_name)
-        backend_cfg = config_mod.build(backend_cls.Config, backend_values, "backend")
-        train_cfg = config_mod.build(config_mod.TrainConfig, train_values, "train")
+        return RunSpec.build(domain_name, codec_name, codec_values, backend_name, backend_values, train_values,
+                             cfg["data"])
     except ConfigError as exc:
         raise config_mod.with_line(exc, lines, config_file) if config_file else exc
-    return {"domain": domain_name,
-            "codec": {"name": codec_name, **vars(codec_obj.config)},
-            "backend": {"name": backend_name, **dataclasses.asdict(backend_cfg)},
-            "train": dataclasses.asdict(train_cfg),
-            "data": cfg["data"]}
 
 
-def _default_run_dir(cfg: dict[str, Any]) -> Path:
-    stem = f"{Path(cfg['data']['path']).name}-{cfg['backend']['name']}"
+def _default_run_dir(spec: RunSpec) -> Path:
+    stem = f"{spec.data_path.name}-{spec.backend_name}"
     candidate, i = Path("runs") / stem, 1
     while candidate.exists():
         i += 1
@@ -79,29 +70,29 @@ def _default_run_dir(cfg: dict[str, Any]) -> Path:
 
 
 # -- data -----------------------------------------------------------------------------------------------------------
-def prepare_data(cfg: dict[str, Any], codec=None, progress: bool = True, splits=("train", "valid")):
-    """Encode the configured folder's splits into WindowSets (fitting the codec on train when needed)."""
-    domain, fresh_codec, _, _ = build_parts(cfg)
-    codec = codec or fresh_codec
-    t = cfg["train"]
-    fractions = (t["valid_fraction"], t["test_fraction"])
-    files = data.split_files(Path(cfg["data"]["path"]), domain, *fractions)
+def prepare_data(spec: RunSpec, codec=None, progress: bool = True, splits=("train", "valid"), domain=None):
+    """Encode the spec's folder's splits into WindowSets (fitting the codec on train when it is not fitted)."""
+    domain = domain or spec.make_domain()
+    codec = codec or spec.make_codec()
+    t = spec.train
+    fractions = (t.valid_fraction, t.test_fraction)
+    files = data.split_files(spec.data_path, domain, *fractions)
     # A many-sample file contributes to every split, whichever split the file itself landed in.
     collections = [f for s in data.SPLITS for f in files[s] if domain.is_collection(f)]
-    if codec.needs_fit and not codec.state_dict():
+    if not codec.is_fitted:
         train_files = sorted(set(files["train"]) | set(collections))
         samples = data.read_samples(train_files, domain, "train", fractions)
         if not samples:
             raise DataError(f"none of the {len(train_files)} training files could be read")
         codec.fit(samples)
     wanted = sorted({f for s in splits for f in files[s]} | set(collections))
-    encoded = data.encode_files(wanted, cfg["domain"], codec, workers=t["workers"], progress=progress,
+    encoded = data.encode_files(wanted, spec.domain, codec, workers=t.workers, progress=progress,
                                 fractions=fractions)
     sets = {}
     for split in splits:
         pieces = data.pieces_for_split(encoded, files, split)
         if split == "train" and not pieces:
-            raise DataError(f"none of the {len(files['train'])} training files in {cfg['data']['path']} "
+            raise DataError(f"none of the {len(files['train'])} training files in {spec.data['path']} "
                             f"could be read (see the warnings above)")
         sets[split] = data.WindowSet.from_pieces(pieces, codec)
     return domain, codec, files, sets
@@ -112,60 +103,65 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
           codec: str | None = None, run_dir: str | Path | None = None, config: str | Path | None = None,
           overrides: list[str] = (), resume: bool = False, progress: bool = True, **train_options) -> Path:
     """Train a backend on a folder of files; returns the run directory."""
-    from .trainer import Trainer
+    from .training import Trainer, use_threads
 
     base = None
     if resume:
         if run_dir is None:
             raise ConfigError("--resume needs --run-dir pointing at the run to continue")
-        base = load_config(Path(run_dir))
-        if data_dir is not None and Path(data_dir).resolve() != Path(base["data"]["path"]):
-            raise ConfigError(f"--resume continues the run on its own data ({base['data']['path']}); "
+        base = load_spec(Path(run_dir))
+        if data_dir is not None and Path(data_dir).resolve() != base.data_path:
+            raise ConfigError(f"--resume continues the run on its own data ({base.data['path']}); "
                               f"omit DATA_DIR or start a new run")
-    cfg = resolve_config(Path(data_dir) if data_dir else None, backend, domain, codec, config, overrides,
-                         train_options, base)
-    run_dir = Path(run_dir) if run_dir else _default_run_dir(cfg)
+    spec = resolve_config(Path(data_dir) if data_dir else None, backend, domain, codec, config, overrides,
+                          train_options, base)
+    run_dir = Path(run_dir) if run_dir else _default_run_dir(spec)
     if not resume and run_dir.exists() and any(run_dir.iterdir()):
         raise RunDirError(f"run directory {run_dir} already exists and is not empty; "
                           f"use --resume to continue it or choose another --run-dir")
-    saved_codec = None
-    if resume:
-        _, saved_codec, _, _ = build_parts(cfg)
-        saved_codec.load_state_dict(json.loads((run_dir / "codec.json").read_text()))
-    domain_obj, codec_obj, files, sets = prepare_data(cfg, codec=saved_codec, progress=progress)
+    use_threads(spec.train.threads)
+    domain_obj = spec.make_domain()
+    saved_codec = load_codec(run_dir, spec) if resume else None
+    _, codec_obj, files, sets = prepare_data(spec, codec=saved_codec, progress=progress, domain=domain_obj)
     log.info("data: %d train / %d valid files -> %d / %d windows of up to %d steps",
              len(files["train"]), len(files["valid"]), len(sets["train"]), len(sets["valid"]),
              sets["train"].x.shape[1])
-    train_cfg = config_mod.build(config_mod.TrainConfig, cfg["train"], "train")
-    torch.manual_seed(train_cfg.seed)
-    _, _, backend_cls, backend_cfg = build_parts(cfg)
-    model = backend_cls(codec_obj.spec, backend_cfg)
-    if not resume and train_cfg.init_output_bias:
+    torch.manual_seed(spec.train.seed)
+    model = spec.make_backend(codec_obj.spec)
+    if not resume and spec.train.init_output_bias:
         windows = sets["train"]
         first = slice(0, 4096)  # plenty for marginals, bounded for huge datasets
         lengths = windows.lengths[first]
         model.init_from_data(windows.x[first], torch.arange(windows.x.shape[1]) < lengths.unsqueeze(1))
-    trainer = Trainer(model, codec_obj, sets["train"], sets["valid"], train_cfg, run_dir, progress=progress)
-    if trainer.info.is_main:
-        write_run_files(run_dir, cfg, codec_obj)
+    dist = init_distributed()
+    trainer = Trainer(model, codec_obj, sets["train"], sets["valid"], spec.train, run_dir, dist=dist,
+                      progress=progress)
     if resume:
-        trainer.resume()
+        trainer.resume()  # before config.yaml is rewritten: a refused resume leaves the run as it was
+    if dist.is_main:
+        write_run_files(run_dir, spec, codec_obj)
     state = trainer.fit()
     log.info("stopped after %d steps (%s)", state.step, state.stopped_because or "done")
-    if trainer.info.is_main and cfg["train"]["samples"] > 0:
+    if dist.is_main and spec.train.samples > 0:
         run = load_run(run_dir, device=trainer.device)
-        write_samples(run, generate(run, n=cfg["train"]["samples"], seed=cfg["train"]["seed"]),
-                      run_dir / "samples")
-    trainer.close()
+        write_samples(run, generate(run, n=spec.train.samples, seed=spec.train.seed), run_dir / "samples")
+    leave(dist)
     return run_dir
 
 
 # -- using a trained run ----------------------------------------------------------------------------------------------
 def load(run_dir: str | Path, device: str = "cpu", which: str = "best") -> Run:
     """Load a run directory for generation, evaluation or encoding."""
-    from .trainer import resolve_device
+    from .training import resolve_device
 
     return load_run(Path(run_dir), which=which, device=resolve_device(device))
+
+
+def _use_threads(run: Run) -> None:
+    """Generation and evaluation compute with the run's ``train.threads`` too."""
+    from .training import use_threads
+
+    use_threads(run.spec.train.threads)
 
 
 def _generator(run: Run, seed: int | None) -> torch.Generator:
@@ -192,6 +188,7 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
     """
     if n < 1:
         raise ConfigError("-n must be at least 1")
+    _use_threads(run)
     prime_x = encode_file(run, prime).unsqueeze(0) if prime else None
     options = SamplingOptions(length=length or run.codec.window_length or 64, temperature=temperature, bias=bias,
                               prime=prime_x)
@@ -208,9 +205,10 @@ def interpolate(run: Run, a: str | Path, b: str | Path, steps: int = 5, length: 
                 temperature: float = 0.0, seed: int | None = None) -> list:
     """Samples along the latent path from file ``a`` to file ``b`` (backends with an encoder only)."""
     if not run.backend.can_interpolate:
-        raise ConfigError(f"backend {run.config['backend']['name']!r} has no latent space to interpolate in")
+        raise ConfigError(f"backend {run.spec.backend_name!r} has no latent space to interpolate in")
     if steps < 2:
         raise ConfigError("--steps must be at least 2")
+    _use_threads(run)
     options = SamplingOptions(length=length or run.codec.window_length or 64, temperature=temperature)
     xa = _crop(encode_file(run, a), options.length)
     xb = _crop(encode_file(run, b), options.length)
@@ -233,16 +231,10 @@ def write_samples(run: Run, samples: list, out_dir: str | Path, prefix: str = "s
         path = out_dir / f"{prefix}-{i:03d}{run.domain.output_extension_for(sample)}"
         run.domain.write(sample, path)
         paths.append(path)
-        if render:
-            try:
-                run.domain.render(sample, path.with_suffix(".png"))
-            except NotImplementedError:
-                render = False
-    if render and len(samples) > 1:
-        try:
-            run.domain.write_sheet(samples, out_dir / f"{prefix}-sheet")
-        except NotImplementedError:
-            pass
+        if render and run.domain.can_render:
+            run.domain.render(sample, path.with_suffix(".png"))
+    if render and run.domain.can_write_sheet and len(samples) > 1:
+        run.domain.write_sheet(samples, out_dir / f"{prefix}-sheet")
     return paths
 
 
@@ -260,16 +252,17 @@ def render_file(path: str | Path, out: str | Path | None = None, domain: str | N
     out = Path(out) if out else Path(path.stem + ".png")
     if out.suffix.lower() != ".png":
         raise ConfigError(f"--out must name a .png file, got {out}")
+    collection = domain_obj.is_collection(path)
+    if not (domain_obj.can_write_sheet if collection else domain_obj.can_render):
+        raise ConfigError(f"domain {domain_obj.name!r} has no sample sheet" if collection else
+                          f"domain {domain_obj.name!r} cannot draw samples")
     out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        if domain_obj.is_collection(path):
-            samples = [x for split in domain_obj.read_collection(path).values() for x in split][:limit]
-            if not samples:
-                raise DataError(f"{path.name} holds no samples")
-            return domain_obj.write_sheet(samples, out.with_suffix(""))
-        domain_obj.render(domain_obj.read(path), out)
-    except NotImplementedError as exc:
-        raise ConfigError(str(exc)) from None
+    if collection:
+        samples = [x for split in domain_obj.read_collection(path).values() for x in split][:limit]
+        if not samples:
+            raise DataError(f"{path.name} holds no samples")
+        return domain_obj.write_sheet(samples, out.with_suffix(""))
+    domain_obj.render(domain_obj.read(path), out)
     return [out]
 
 
@@ -305,15 +298,14 @@ def _held_out_windows(run: Run, data_dir, split: str, progress: bool):
     """``split`` of ``data_dir`` (default: the run's training folder) encoded into windows by the run's codec."""
     if split not in data.SPLITS:
         raise ConfigError(f"unknown split {split!r}; valid: {', '.join(data.SPLITS)}")
-    cfg = dict(run.config)
-    if data_dir is not None:
-        cfg["data"] = {**cfg["data"], "path": str(Path(data_dir).resolve())}
-    _, _, files, sets = prepare_data(cfg, codec=run.codec, progress=progress, splits=(split,))
+    _use_threads(run)
+    spec = run.spec.with_data_path(data_dir) if data_dir is not None else run.spec
+    _, _, files, sets = prepare_data(spec, codec=run.codec, progress=progress, splits=(split,), domain=run.domain)
     windows = sets[split]
     if len(windows) == 0:
-        raise DataError(f"the {split} split of {cfg['data']['path']} holds no usable {run.domain.name} files "
+        raise DataError(f"the {split} split of {spec.data['path']} holds no usable {run.domain.name} files "
                         f"({len(files[split])} files)")
-    return cfg, files, windows
+    return spec, files, windows
 
 
 @torch.no_grad()
@@ -325,7 +317,7 @@ def evaluate(run: Run, data_dir: str | Path | None = None, split: str = "test", 
     """
     backend: Backend = run.backend
     backend.check_evaluate_options(options)
-    cfg, files, windows = _held_out_windows(run, data_dir, split, progress)
+    spec, files, windows = _held_out_windows(run, data_dir, split, progress)
     torch.manual_seed(seed)
     backend.eval()
     total: dict[str, torch.Tensor] = {}
@@ -334,7 +326,7 @@ def evaluate(run: Run, data_dir: str | Path | None = None, split: str = "test", 
     stats = {k: float(v) for k, v in total.items()}
     result = backend.summarize(stats)
     result.update(split=split, files=len(files[split]), windows=len(windows), steps=int(stats.get("steps", 0)),
-                  backend=run.config["backend"]["name"], run_dir=str(run.path), data=cfg["data"]["path"])
+                  backend=spec.backend_name, run_dir=str(run.path), data=spec.data["path"])
     return result
 
 
@@ -379,10 +371,10 @@ def evaluate_samples(run: Run, data_dir: str | Path | None = None, split: str = 
     result = compare_samples(run.domain, samples, reference)
     return {"mean_overlap": result["mean_overlap"], "sample_metrics": result["metrics"], "samples": n,
             "reference_windows": len(reference), "temperature": temperature, "split": split,
-            "backend": run.config["backend"]["name"], "run_dir": str(run.path),
-            "data": str(Path(data_dir).resolve()) if data_dir is not None else run.config["data"]["path"]}
+            "backend": run.spec.backend_name, "run_dir": str(run.path),
+            "data": str(Path(data_dir).resolve()) if data_dir is not None else run.spec.data["path"]}
 
 
 __all__ = ["train", "load", "generate", "interpolate", "write_samples", "render_file", "convert_file", "evaluate",
            "evaluate_samples", "reference_samples", "compare_samples", "encode_file", "decode_tensor",
-           "resolve_config", "Run", "RunDirError"]
+           "resolve_config", "Run", "RunSpec", "RunDirError"]

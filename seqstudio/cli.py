@@ -80,10 +80,14 @@ def main():
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Default: auto (CUDA when present).")
 @click.option("--seed", type=int, help="Random seed (data order, initialisation, sampling).")
-@click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint.")
+@click.option("--threads", type=click.IntRange(min=0),
+              help="PyTorch CPU threads (train.threads; generate and evaluate use it too). Default 0 = PyTorch's "
+                   "choice, one per core, which can be 20-40x slower than 1-2 when other jobs share the CPU.")
+@click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint "
+                                             "(with its saved options; change only budgets or --threads).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or info lines.")
 def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max_steps, epochs, max_minutes,
-          batch_size, lr, device, seed, resume, quiet):
+          batch_size, lr, device, seed, threads, resume, quiet):
     """Train a generator on DATA_DIR (a folder of files, or one with train/ valid/ test/ subfolders).
 
     With neither --max-steps, --epochs nor --max-minutes, training runs 20 epochs (stopping early when the
@@ -96,7 +100,7 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
     if data_dir is None and not resume:
         raise click.UsageError("missing DATA_DIR (only --resume may omit it)")
     options = dict(max_steps=max_steps, epochs=epochs, max_minutes=max_minutes, batch_size=batch_size, lr=lr,
-                   device=device, seed=seed)
+                   device=device, seed=seed, threads=threads)
     path = api.train(data_dir, backend=backend, domain=domain, codec=codec, run_dir=run_dir, config=config_file,
                      overrides=list(overrides), resume=resume, progress=not quiet, **options)
     click.echo(f"run directory: {path}")
@@ -218,7 +222,7 @@ def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samp
     if n_samples is None:
         n_samples = 0 if likelihood else 100
     if not likelihood and n_samples == 0:
-        raise click.UsageError(f"backend {run.config['backend']['name']!r} has no likelihood; "
+        raise click.UsageError(f"backend {run.spec.backend_name!r} has no likelihood; "
                                f"evaluate it with --samples N (N >= 1)")
     options = {"iw_samples": iw_samples} if iw_samples else {}
     result = (api.evaluate(run, data_dir, split=split, progress=not as_json, seed=seed, **options)

@@ -19,8 +19,10 @@ from .errors import ConfigError
 SECTIONS = ("codec", "backend", "train")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class TrainConfig:
+    """The ``train:`` section: optimisation, budgets, devices. Frozen: a run's specification is decided once."""
+
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -31,7 +33,7 @@ class TrainConfig:
     # gave the VRNN and the RNN better best-on-valid likelihoods (BENCHMARKS.md), at the cost of a slower start.
     init_output_bias: bool = True
     max_steps: int = 0  # 0 = no limit
-    epochs: float = 0  # 0 = no limit; when no limit at all is given, 20 epochs
+    epochs: float = 0.0  # 0 = no limit; when no limit at all is given, 20 epochs
     max_minutes: float = 0.0  # wall-time budget, so models can be compared at equal time
     valid_every: int = 200  # steps between validations (and checkpoints)
     patience: int = 10  # validations without improvement before stopping; 0 = never stop early
@@ -42,6 +44,17 @@ class TrainConfig:
     workers: int = 0  # processes for reading files (0 = one per core)
     valid_fraction: float = 0.1  # used only when the data folder has no train/valid/test subfolders
     test_fraction: float = 0.1
+    # PyTorch CPU threads in this process for training, evaluation and generation; 0 = PyTorch's default (one
+    # per core), which on a CPU shared with other jobs made training 20-40x slower than 1-2 threads.
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.lr_warmup_steps < 0:
+            raise ConfigError(f"train.lr_warmup_steps must be >= 0, got {self.lr_warmup_steps}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ConfigError(f"unknown precision {self.precision!r}; valid: auto, fp32, bf16")
+        if self.threads < 0:
+            raise ConfigError(f"train.threads must be >= 0 (0 = PyTorch's default), got {self.threads}")
 
 
 def _field_types(cls) -> dict[str, Any]:

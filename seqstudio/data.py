@@ -139,7 +139,9 @@ def assign_collection(items: dict[str, list], file_hash: str, valid_fraction: fl
 
 # -- reading and encoding ---------------------------------------------------------------------------------------
 def _codec_key(domain_name: str, codec: Codec, fractions: tuple[float, float]) -> str:
-    blob = json.dumps([CACHE_VERSION, domain_name, codec.name, vars(codec.config), codec.state_dict(),
+    """What the cached encodings depend on: not the windowing or augmentation options (``encoding_config``), so
+    changing ``codec.window`` re-cuts cached pieces instead of re-reading every file."""
+    blob = json.dumps([CACHE_VERSION, domain_name, codec.name, codec.encoding_config(), codec.state_dict(),
                        list(fractions)], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -194,14 +196,20 @@ def _read_and_encode(domain_name: str, codec_name: str, codec_config: dict, code
         return "error", f"{Path(path).name}: {type(exc).__name__}: {exc}"
 
 
-def make_codec(domain: Domain, codec_name: str, config_values: dict | None = None) -> Codec:
-    from . import config as config_mod
+def codec_class(domain: Domain | type[Domain], codec_name: str) -> type[Codec]:
+    """The domain's codec class called ``codec_name``; PluginError listing the domain's codecs if none."""
     from .errors import PluginError
 
     if codec_name not in domain.codecs:
         raise PluginError(f"domain {domain.name!r} has no codec {codec_name!r}; "
                           f"available: {', '.join(sorted(domain.codecs))}")
-    cls = domain.codecs[codec_name]
+    return domain.codecs[codec_name]
+
+
+def make_codec(domain: Domain, codec_name: str, config_values: dict | None = None) -> Codec:
+    from . import config as config_mod
+
+    cls = codec_class(domain, codec_name)
     return cls(config_mod.build(cls.Config, config_values or {}, "codec"))
 
 

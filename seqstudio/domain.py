@@ -37,14 +37,25 @@ class CodecConfig:
 class Codec:
     """Encoder and decoder in one object, because the two must agree.
 
-    Subclasses set ``name``, ``Config`` and implement ``spec``, ``encode`` and ``decode``. ``fit`` is for
-    anything learned from the training data (vocabularies, normalisation scales); whatever it learns must be
-    returned by ``state_dict`` so a run directory can rebuild the codec without the data.
+    Subclasses set ``name``, ``Config`` and implement ``spec``, ``encode`` and ``decode``.
+
+    The fit contract: a codec that learns from the training data (vocabularies, normalisation scales) declares
+    ``needs_fit = True``. Before encoding, the loader calls ``fit`` once, on the training split's samples, unless
+    ``is_fitted`` already holds (a codec restored from a run directory). Whatever ``fit`` learns must be returned
+    by ``state_dict`` (JSON) and restored by ``load_state_dict``, so a run directory rebuilds the codec without
+    the data; the learned state is also part of the encoding cache's key.
+
+    Encoding cache: encoded pieces are cached by file content and ``encoding_config()``, which leaves out the
+    fields that only cut pieces into windows (``windowing_fields``) or only augment training windows
+    (``augmentation_fields``). A codec whose ``encode`` reads another field only for windowing or augmentation
+    adds it to those lists; one whose ``encode`` reads a windowing field must take it out.
     """
 
     name: ClassVar[str] = "codec"
     Config: ClassVar[type] = CodecConfig
     needs_fit: ClassVar[bool] = False
+    windowing_fields: ClassVar[tuple[str, ...]] = ("window", "hop", "min_length")
+    augmentation_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: CodecConfig | None = None):
         self.config = config if config is not None else self.Config()
@@ -75,6 +86,16 @@ class Codec:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what ``state_dict`` returned."""
+
+    @property
+    def is_fitted(self) -> bool:
+        """Ready to encode: nothing to learn, or learned state present (from ``fit`` or ``load_state_dict``)."""
+        return not self.needs_fit or bool(self.state_dict())
+
+    def encoding_config(self) -> dict[str, Any]:
+        """The configuration values that change what ``encode`` returns (the encoding cache's key)."""
+        skip = set(self.windowing_fields) | set(self.augmentation_fields)
+        return {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config) if f.name not in skip}
 
     # -- conversion ---------------------------------------------------------------------------------------------
     def encode(self, sample: Any) -> torch.Tensor:
@@ -107,6 +128,10 @@ class Domain:
     Must implement ``read``, ``write`` and ``example_samples``. ``read`` must raise
     ``seqstudio.errors.DataError`` (naming the file) for a broken file, so the data loader can skip it with a
     warning while the other files are used.
+
+    The optional abilities are declared, never probed: a domain that implements ``render`` sets
+    ``can_render = True``, one that implements ``write_sheet`` sets ``can_write_sheet = True``; ``generate`` and
+    ``seqstudio render`` look at the flags only.
     """
 
     name: ClassVar[str] = "domain"
@@ -115,6 +140,8 @@ class Domain:
     output_extension: ClassVar[str] = ""
     codecs: ClassVar[dict[str, type[Codec]]] = {}
     default_codec: ClassVar[str] = ""
+    can_render: ClassVar[bool] = False  # implements ``render`` (a picture of one sample)
+    can_write_sheet: ClassVar[bool] = False  # implements ``write_sheet`` (an overview of many samples)
 
     def read(self, path: Path) -> Any:
         raise NotImplementedError

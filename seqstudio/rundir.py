@@ -2,7 +2,7 @@
 
 Layout::
 
-    config.yaml      resolved configuration (domain, codec, backend, train, data provenance)
+    config.yaml      the run's specification (``RunSpec.to_dict``: domain, codec, backend, train, data provenance)
     codec.json       the codec's learned state (vocabulary, scales...)
     spec.json        the FeatureSpec the backend was built for
     last.pt best.pt  checkpoints, written atomically, loaded with ``weights_only=True``
@@ -20,22 +20,20 @@ from typing import Any
 import torch
 import yaml
 
-from . import config as config_mod
-from . import registry
 from .atomic import atomic_write
 from .backends.base import Backend
-from .data import make_codec
 from .domain import Codec, Domain
 from .errors import RunDirError
+from .runspec import RunSpec
 from .spec import FeatureSpec
 
 
 @dataclasses.dataclass
 class Run:
-    """A loaded run: the objects ``generate`` and ``evaluate`` need."""
+    """A loaded run: the objects ``generate`` and ``evaluate`` need, and the specification they were made from."""
 
     path: Path
-    config: dict[str, Any]
+    spec: RunSpec
     domain: Domain
     codec: Codec
     backend: Backend
@@ -46,14 +44,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """A crash mid-write never leaves a truncated checkpoint."""
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
-
-
-def write_run_files(path: Path, cfg: dict[str, Any], codec: Codec) -> None:
+def write_run_files(path: Path, spec: RunSpec, codec: Codec) -> None:
     path.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path / "config.yaml", yaml.safe_dump(cfg, sort_keys=False).encode())
+    atomic_write_bytes(path / "config.yaml", yaml.safe_dump(spec.to_dict(), sort_keys=False).encode())
     atomic_write_bytes(path / "codec.json", json.dumps(codec.state_dict()).encode())
     atomic_write_bytes(path / "spec.json", json.dumps(codec.spec.to_dict()).encode())
 
@@ -67,37 +60,33 @@ def is_run_dir(path: Path) -> bool:
     return (Path(path) / "config.yaml").is_file() and (Path(path) / "codec.json").is_file()
 
 
-def load_config(path: Path) -> dict[str, Any]:
+def load_spec(path: Path) -> RunSpec:
+    """The run's specification, from its ``config.yaml`` (any version's: missing options take defaults)."""
     path = Path(path)
     if not path.is_dir():
         raise RunDirError(f"{path} is not a directory (expected a run directory written by `seqstudio train`)")
     if not is_run_dir(path):
         raise RunDirError(f"{path} is not a seqstudio run directory (no config.yaml/codec.json)")
     try:
-        return yaml.safe_load((path / "config.yaml").read_text())
+        values = yaml.safe_load((path / "config.yaml").read_text())
     except yaml.YAMLError as exc:
         raise RunDirError(f"{path / 'config.yaml'} is damaged: {exc}") from None
+    return RunSpec.from_dict(values, where=str(path / "config.yaml"))
 
 
-def build_parts(cfg: dict[str, Any]) -> tuple[Domain, Codec, type[Backend], Any]:
-    """Domain, unfitted codec, backend class and backend config from a resolved config dict."""
-    domain = registry.load_domain(cfg["domain"])()
-    codec_values = dict(cfg["codec"])
-    codec = make_codec(domain, codec_values.pop("name"), codec_values)
-    backend_values = dict(cfg["backend"])
-    backend_cls = registry.load_backend(backend_values.pop("name"))
-    backend_cfg = config_mod.build(backend_cls.Config, backend_values, "backend")
-    return domain, codec, backend_cls, backend_cfg
+def load_codec(path: Path, spec: RunSpec) -> Codec:
+    """The run's codec with the state it learned when training began (``codec.json``)."""
+    codec = spec.make_codec()
+    codec.load_state_dict(json.loads((Path(path) / "codec.json").read_text()))
+    return codec
 
 
 def load_run(path: Path, which: str = "best", device: str | torch.device = "cpu") -> Run:
     """Rebuild domain, codec and backend from a run directory and load a checkpoint into it."""
     path = Path(path)
-    cfg = load_config(path)
-    domain, codec, backend_cls, backend_cfg = build_parts(cfg)
-    codec.load_state_dict(json.loads((path / "codec.json").read_text()))
-    spec = FeatureSpec.from_dict(json.loads((path / "spec.json").read_text()))
-    backend = backend_cls(spec, backend_cfg)
+    spec = load_spec(path)
+    codec = load_codec(path, spec)
+    backend = spec.make_backend(FeatureSpec.from_dict(json.loads((path / "spec.json").read_text())))
     ckpt_path = path / f"{which}.pt"
     if not ckpt_path.exists():
         ckpt_path = path / "last.pt"
@@ -109,4 +98,4 @@ def load_run(path: Path, which: str = "best", device: str | torch.device = "cpu"
     except Exception as exc:
         raise RunDirError(f"cannot load {ckpt_path}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
     backend.to(device).eval()
-    return Run(path, cfg, domain, codec, backend, checkpoint)
+    return Run(path, spec, spec.make_domain(), codec, backend, checkpoint)

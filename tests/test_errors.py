@@ -136,3 +136,16 @@ def test_cuda_requested_without_gpu(chorales, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     assert_clean_error(invoke("train", chorales, "--device", "cuda", "--run-dir", tmp_path / "r", *TINY), "cuda")
+
+
+def test_resume_on_other_data_is_refused(trained_run, tmp_path):
+    assert_clean_error(invoke("train", tmp_path, "--resume", "--run-dir", trained_run), "its own data",
+                       "omit DATA_DIR")
+
+
+def test_bad_train_values_are_refused_before_any_file_is_read(chorales, tmp_path, monkeypatch):
+    from seqstudio import data
+
+    monkeypatch.setattr(data, "split_files", lambda *a, **k: pytest.fail("data read before the options were checked"))
+    assert_clean_error(invoke("train", chorales, "--set", "train.precision=fp16"), "unknown precision", "bf16")
+    assert_clean_error(invoke("train", chorales, "--set", "train.lr_warmup_steps=-2"), "lr_warmup_steps must be >= 0")

@@ -223,8 +223,8 @@ def test_every_backend_trains_on_a_text_folder(backend, text_folder, tmp_path):
     assert result.exit_code == 0, result.output
     records = read_metrics(run_dir)
     assert records and all(math.isfinite(v) for r in records for k, v in r.items() if isinstance(v, float))
-    config = seqstudio.load(run_dir).config
-    assert config["domain"] == "text" and config["codec"]["name"] == "char"
+    spec = seqstudio.load(run_dir).spec
+    assert spec.domain == "text" and spec.codec_name == "char"
     samples = sorted((run_dir / "samples").glob("sample-*.txt"))
     assert len(samples) == 2 and all(isinstance(p.read_text(encoding="utf-8"), str) for p in samples)
 
@@ -246,7 +246,7 @@ def test_essen_recipe_trains_text_without_domain_flag(essen_abc, abc_run, tmp_pa
     tune = sorted(essen_abc.glob("*.abc"))[0].read_text()
     assert tune.startswith("X:1\nM:") and "T:" not in tune and "\nK:" in tune
     run = seqstudio.load(abc_run)
-    assert run.config["domain"] == "text" and run.codec.format == "abc"
+    assert run.spec.domain == "text" and run.codec.format == "abc"
     assert sorted(p.suffix for p in (abc_run / "samples").iterdir()) == [".abc", ".abc"]
     samples = seqstudio.generate(run, n=3, seed=0, length=20)
     assert all(isinstance(s, Document) and s.format == "abc" for s in samples)

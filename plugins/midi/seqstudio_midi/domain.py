@@ -33,6 +33,7 @@ class MidiDomain(Domain):
     output_extension = ".mid"
     codecs = {"pianoroll": PianoRollCodec, "events": EventCodec}
     default_codec = "pianoroll"
+    can_render = True
 
     def accepts(self, path: Path) -> bool:
         """By extension; a plain ``.xml`` only when it looks like MusicXML (IAM-OnDB pen strokes are ``.xml``

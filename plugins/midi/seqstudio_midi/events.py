@@ -30,6 +30,7 @@ class EventCodec(Codec):
     """One categorical token per step, stored as its index in a single float column."""
 
     name = "events"
+    augmentation_fields = ("transpose",)
 
     @dataclasses.dataclass
     class Config(GridConfig):

@@ -26,6 +26,8 @@ class PianoRollCodec(Codec):
     """``[T, n]`` key bits, or ``[T, 2n]`` key bits then onset bits, with ``n = pitch_high - pitch_low + 1``."""
 
     name = "pianoroll"
+    windowing_fields = Codec.windowing_fields + ("window_bars", "hop_bars")
+    augmentation_fields = ("transpose",)
 
     @dataclasses.dataclass
     class Config(GridConfig):

@@ -49,6 +49,7 @@ class Stroke5Codec(Codec):
     name = "stroke5"
     Config = Stroke5Config
     needs_fit = True
+    augmentation_fields = ("scale_jitter", "drop_points")
 
     def __init__(self, config: Stroke5Config | None = None):
         super().__init__(config)

@@ -31,6 +31,8 @@ class StrokesDomain(Domain):
     output_extension = ".svg"
     codecs = {"stroke5": Stroke5Codec}
     default_codec = "stroke5"
+    can_render = True
+    can_write_sheet = True
 
     def accepts(self, path: Path) -> bool:
         suffix = path.suffix.lower()

@@ -1,0 +1,90 @@
+"""What stops training: the step, epoch and wall-time budgets, and early stopping on the validation score.
+
+Every decision reads only the ``TrainState`` (and, for time, ``state.elapsed``, whose clock pauses during
+validation), so a resumed run stops exactly where an uninterrupted one would. Under DDP every process must stop
+at the same step: steps and epochs agree by construction, and the processes' clocks are reconciled every
+``sync_every`` steps (steps where the log reduces statistics anyway, so no extra host sync per step).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+
+import torch
+
+from ..config import TrainConfig
+from ..distributed import DistInfo
+from .state import TrainState
+
+DEFAULT_EPOCHS = 20  # when no budget at all is given
+
+
+class Budget:
+    def __init__(self, config: TrainConfig, per_epoch: int, dist: DistInfo, device: torch.device,
+                 sync_every: int):
+        self.config = config
+        self.per_epoch = per_epoch
+        self.dist = dist
+        self.device = device
+        self.sync_every = sync_every
+        no_limit = not (config.max_steps or config.max_minutes)
+        self.epochs = config.epochs or (DEFAULT_EPOCHS if no_limit else math.inf)
+        self._clock = time.perf_counter()
+
+    @property
+    def total_steps(self) -> int | None:
+        """Steps the run will take when a step or epoch budget says (for the progress bar)."""
+        if self.config.max_steps:
+            return self.config.max_steps
+        return int(math.ceil(self.epochs * self.per_epoch)) if math.isfinite(self.epochs) else None
+
+    def stop_reason(self, s: TrainState) -> str:
+        """Why no further step may be taken ("" = go on); epochs first when two limits meet at one step."""
+        c = self.config
+        if s.epoch + s.batch / self.per_epoch >= self.epochs:
+            return "epochs"
+        if c.max_steps and s.step >= c.max_steps:
+            return "max_steps"
+        if c.max_minutes and self._out_of_time(s):
+            return "max_minutes"
+        return ""
+
+    def _out_of_time(self, s: TrainState) -> bool:
+        self.tick(s)
+        over = s.elapsed >= self.config.max_minutes * 60
+        if self.dist.world > 1:
+            if s.step % self.sync_every:
+                return False
+            over = bool(self.dist.all_reduce_max(torch.tensor(float(over), device=self.device)).item())
+        return over
+
+    def tick(self, s: TrainState) -> None:
+        """Move the time since the last tick into ``state.elapsed`` (which survives resumes)."""
+        now = time.perf_counter()
+        s.elapsed += now - self._clock
+        self._clock = now
+
+    @contextlib.contextmanager
+    def paused(self, s: TrainState):
+        """Time spent inside (validation, checkpoints) is not training time."""
+        self.tick(s)
+        yield
+        self._clock = time.perf_counter()
+
+    def record_validation(self, s: TrainState, score: float | None) -> bool:
+        """Note a validation score (lower is better; None: no validation data); whether it is a new best.
+
+        ``train.patience`` validations in a row without a new best stop the run (``early_stopping``).
+        """
+        if score is None:
+            return True
+        improved = score < s.best_score
+        if improved:
+            s.best_score, s.bad_validations = score, 0
+        else:
+            s.bad_validations += 1
+        if self.config.patience and s.bad_validations >= self.config.patience and not s.stopped_because:
+            s.stopped_because = "early_stopping"
+        return improved

@@ -1,0 +1,64 @@
+"""What training reports: a ``train`` record in ``metrics.jsonl`` every few steps and a ``valid`` record at every
+validation, and the progress bar.
+
+Batch statistics are summed on the device and reduced over processes only when a record is due, so there is no
+host sync per step; the reduction is collective (every process calls ``train_step``), the writing is the main
+process's alone.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..backends.base import Backend
+from ..config import TrainConfig
+from ..distributed import DistInfo, add_stats, reduce_stats
+from ..rundir import append_metrics
+from .state import TrainState
+
+
+def log_every(config: TrainConfig) -> int:
+    """Steps between train records: at most 50, and at least one record per validation interval."""
+    return max(1, min(50, config.valid_every))
+
+
+class TrainLog:
+    def __init__(self, run_dir: Path, dist: DistInfo, backend: Backend, every: int, per_epoch: int,
+                 progress: bool, total: int | None, initial: int):
+        from tqdm.auto import tqdm
+
+        self.run_dir = Path(run_dir)
+        self.dist = dist
+        self.backend = backend
+        self.every = every
+        self.per_epoch = per_epoch
+        self.bar = tqdm(total=total, initial=initial, desc="training", unit="step",
+                        disable=not (progress and dist.is_main), dynamic_ncols=True)
+        self._running: dict = {}
+        self._window_started = time.perf_counter()
+
+    def train_step(self, stats: dict, s: TrainState, lr: float) -> None:
+        """Count one step's statistics; write a record when ``every`` steps have passed."""
+        add_stats(self._running, stats)
+        self.bar.update()
+        if s.step % self.every:
+            return
+        now = time.perf_counter()
+        summary = reduce_stats(self._running, self.dist)
+        record = self.backend.summarize(summary)
+        rate = summary.get("steps", 0.0) / max(now - self._window_started, 1e-9)
+        record.update(step=s.step, epoch=round(s.epoch + s.batch / self.per_epoch, 3), split="train",
+                      tokens_per_s=round(rate, 1), lr=lr)
+        self._running, self._window_started = {}, now
+        if self.dist.is_main:
+            append_metrics(self.run_dir, record)
+            self.bar.set_postfix(loss=f"{self.backend.validation_score(record):.3f}", tok_s=f"{rate:.0f}")
+
+    def validation(self, summary: dict[str, float], s: TrainState) -> None:
+        if self.dist.is_main:
+            append_metrics(self.run_dir, {**summary, "step": s.step, "split": "valid",
+                                          "elapsed_s": round(s.elapsed, 2)})
+
+    def close(self) -> None:
+        self.bar.close()
