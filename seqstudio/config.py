@@ -96,8 +96,22 @@ def convert(value: Any, target: Any, where: str) -> Any:
 
 
 def build(cls, values: dict[str, Any], section: str):
-    """Instantiate dataclass ``cls`` from ``values``, refusing unknown keys."""
+    """Instantiate dataclass ``cls`` from ``values``, refusing unknown keys.
+
+    An option a plugin has retired is declared in the class's ``retired_options``: ``{key: (value, message)}``.
+    Old run directories still hold such keys; at their old ``value`` (the one that is now the only behaviour)
+    they are dropped silently, so the run loads; any other value is refused with ``message`` (what to do
+    instead), or with the ordinary unknown-option error when ``message`` is empty.
+    """
     types = _field_types(cls)
+    retired = getattr(cls, "retired_options", {})
+    values = dict(values)
+    for key in sorted(set(values) & set(retired) - set(types)):
+        old_value, message = retired[key]
+        if convert(values[key], type(old_value), f"{section}.{key}") == old_value:
+            del values[key]
+        elif message:
+            raise ConfigError(f"{section}.{key}={values[key]!r}: {message}")
     unknown = sorted(set(values) - set(types))
     if unknown:
         raise ConfigError(f"unknown {section} option {unknown[0]!r}; valid options: {', '.join(types)}")

@@ -32,6 +32,8 @@ class CodecConfig:
     window: int = 64
     hop: int = 0
     min_length: int = 4
+    # Every codec had ``transpose`` (default 0) before it moved to the music codecs: old runs load.
+    retired_options: ClassVar[dict] = {"transpose": (0, "")}
 
 
 class Codec:

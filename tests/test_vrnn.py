@@ -20,10 +20,12 @@ import torch
 import yaml
 from click.testing import CliRunner
 
+from seqstudio import config as config_mod
 from seqstudio.backends.base import SamplingOptions
 from seqstudio.backends.rnn import RNN, RNNConfig
 from seqstudio.backends.vrnn import VRNN, VRNNConfig, gaussian_kl, gaussian_log_prob
 from seqstudio.cli import main
+from seqstudio.domain import CodecConfig
 from seqstudio.errors import ConfigError, DataError
 from seqstudio.spec import Binary, Categorical, FeatureSpec
 
@@ -161,7 +163,11 @@ def test_config_is_validated():
     with pytest.raises(ConfigError, match="dropout"):
         RNNConfig(dropout=1.0)
     with pytest.raises(ConfigError, match="--backend rnn"):
-        VRNNConfig(latent=False)
+        config_mod.build(VRNNConfig, {"latent": "false"}, "backend")
+    assert config_mod.build(VRNNConfig, {"latent": True}, "backend") == VRNNConfig()  # an old run's default loads
+    with pytest.raises(ConfigError, match="unknown codec option 'transpose'"):  # text, strokes: music codecs only
+        config_mod.build(CodecConfig, {"transpose": 5}, "codec")
+    assert config_mod.build(CodecConfig, {"transpose": 0}, "codec") == CodecConfig()
 
 
 # -- old run directories ----------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ log p(x) that tightens as K grows — the figure to compare with published log-l
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import torch
 import torch.nn as nn
@@ -50,20 +51,19 @@ class VRNNConfig:
     phi_size: int = 256  # width of every feature extractor / prior / posterior / decoder layer
     phi_layers: int = 1  # hidden layers in each of those MLPs
     prior: str = "conditional"  # conditional: p(z_t | h_{t-1}) (VRNN) | independent: N(0, I) (VRNN-I)
-    latent: bool = True  # removed: false is now the `rnn` backend; kept only to say so to old configs and runs
     dropout: float = 0.0  # on phi_x outputs and on the decoder's input
     beta: float = 1.0  # final KL weight
     kl_warmup_steps: int = 0  # KL weight rises linearly from 0 to beta over this many optimisation steps
     free_nats: float = 0.0  # per-step KL below this is not penalised (free bits, in nats per time step)
     iw_chunk: int = 1024  # sequences (copies x batch) processed at once by the importance-weighted bound
     mixtures: int = 20  # Gaussian-mixture components for real-valued parts (e.g. pen offsets)
+    # ``latent: false`` was the plain RNN baseline until it became the ``rnn`` backend (old runs say true).
+    retired_options: ClassVar[dict] = {"latent": (True, (
+        "the plain RNN is now its own backend: use --backend rnn (same hidden_size, phi_size, phi_layers, dropout, "
+        "mixtures); for a run directory trained with it, set `backend: name: rnn` in its config.yaml and delete "
+        "latent, latent_size, prior, beta, kl_warmup_steps, free_nats and iw_chunk there"))}
 
     def __post_init__(self):
-        if not self.latent:
-            raise ConfigError("backend.latent=false is now its own backend: use --backend rnn (same hidden_size, "
-                              "phi_size, phi_layers, dropout, mixtures); for a run directory trained with it, set "
-                              "`backend: name: rnn` in its config.yaml and delete latent, latent_size, prior, beta, "
-                              "kl_warmup_steps, free_nats and iw_chunk there")
         if self.prior not in ("conditional", "independent"):
             raise ConfigError(f"backend.prior must be 'conditional' or 'independent', got {self.prior!r}")
         check_positive(self, ("hidden_size", "latent_size", "phi_size", "phi_layers", "iw_chunk"))
