@@ -34,9 +34,9 @@ ABC_MAX_NUMBER = {"length": 128, "metre": 64, "unit": 256, "voices": 32, "tuplet
 
 
 def parse_budget(notes: int) -> float:
-    """Seconds music21 may take for a score of ``notes`` notes: 30 s + 10 ms per note (a 20,000-note quartet
-    takes about 90 s on a busy 2-core machine), never more than ``safe_io.read_timeout()``."""
-    budget = 30.0 + round(0.01 * max(notes, 0))
+    """Seconds music21 may take for a score of ``notes`` notes: 60 s + 20 ms per note (a 12,000-note quartet
+    took 55-130 s on a busy 2-core machine), never more than ``safe_io.read_timeout()``."""
+    budget = 60.0 + round(0.02 * max(notes, 0))
     limit = safe_io.read_timeout()
     return min(budget, limit) if limit else budget
 
