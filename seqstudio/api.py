@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from . import config as config_mod
-from . import data, registry
+from . import data, registry, safe_io
 from .backends.base import Backend, SamplingOptions
 from .distributed import add_stats
 from .errors import ConfigError, DataError, RunDirError
@@ -258,6 +258,8 @@ def render_file(path: str | Path, out: str | Path | None = None, domain: str | N
     out = Path(out) if out else Path(path.stem + ".png")
     if out.suffix.lower() != ".png":
         raise ConfigError(f"--out must name a .png file, got {out}")
+    if out.resolve() == path.resolve():
+        raise ConfigError(f"--out {out} is the input file itself; choose another name")
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         if domain_obj.is_collection(path):
@@ -281,6 +283,7 @@ def convert_file(src: str | Path, dest: str | Path, domain: str | None = None) -
     from .errors import PluginError
 
     src, dest = Path(src), Path(dest)
+    safe_io.check_regular_file(src)  # a FIFO or device would block or never end
     if domain:
         names = [domain]
     else:

@@ -40,10 +40,13 @@ class MidiDomain(Domain):
     def accepts(self, path: Path) -> bool:
         """By extension; a plain ``.xml`` only when its root element is MusicXML's (IAM-OnDB pen strokes are
         ``.xml`` too, and must go to the strokes domain). The root is found by a streaming XML parser, so a long
-        prolog and UTF-16 files are recognised; a FIFO or device is never opened."""
+        prolog and UTF-16 files are recognised. A FIFO or device is never opened: it is claimed by name, so that
+        reading it reports why it cannot be read instead of "no domain reads it"."""
         suffix = Path(path).suffix.lower()
         if suffix != ".xml":
             return suffix in self.extensions
+        if safe_io.special_file_reason(path) and Path(path).exists():
+            return True
         return safe_io.xml_root(path) in MUSICXML_ROOTS
 
     def read(self, path: Path) -> pretty_midi.PrettyMIDI:
