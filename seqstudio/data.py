@@ -196,9 +196,9 @@ def _warn_empty(splits: dict[str, list[Path]], root: Path, domain: Domain) -> No
         return  # a many-sample file feeds every split
     empty = [s for s in ("valid", "test") if not splits[s]]
     if empty:
-        log.warning("%s: the %s split%s no files (%d file(s) in all); %s", root, " and ".join(empty),
-                    " holds" if len(empty) == 1 else "s hold", sum(len(v) for v in splits.values()),
-                    "add files or train/ valid/ test/ folders to validate and test on held-out data")
+        log.warning("%s: the %s split%s empty (%d file(s) in all); add files, or train/ valid/ test/ folders, to "
+                    "validate and test on held-out data", root, " and ".join(empty),
+                    " is" if len(empty) == 1 else "s are", sum(len(v) for v in splits.values()))
 
 
 def given_split(path: Path) -> str | None:
