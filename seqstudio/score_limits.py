@@ -200,8 +200,6 @@ def checked_mido(data: bytes, where: str):
     brings it under, each event rounded to the nearest new tick (10,080 ticks per quarter divided by up to 21 still
     leave 480 per quarter). Returns the ``mido.MidiFile``."""
     midi, absolute, last = _load(data)
-    if midi.type == 2:
-        raise DataError(f"{where}: type 2 MIDI files (independent sequences) are not supported")
     if midi.ticks_per_beat <= 0:
         raise DataError(f"{where}: SMPTE-timed MIDI files are not supported")
     notes = sum(1 for track in midi.tracks for m in track if m.type == "note_on" and m.velocity > 0)
