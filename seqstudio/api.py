@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from . import config as config_mod
-from . import data, registry
+from . import data, registry, safe_io
 from .backends.base import Backend, SamplingOptions
 from .distributed import add_stats, init_distributed, leave
 from .errors import ConfigError, DataError, RunDirError
@@ -252,6 +252,8 @@ def render_file(path: str | Path, out: str | Path | None = None, domain: str | N
     out = Path(out) if out else Path(path.stem + ".png")
     if out.suffix.lower() != ".png":
         raise ConfigError(f"--out must name a .png file, got {out}")
+    if out.resolve() == path.resolve():
+        raise ConfigError(f"--out {out} is the input file itself; choose another name")
     collection = domain_obj.is_collection(path)
     if not (domain_obj.can_write_sheet if collection else domain_obj.can_render):
         raise ConfigError(f"domain {domain_obj.name!r} has no sample sheet" if collection else
@@ -275,6 +277,7 @@ def convert_file(src: str | Path, dest: str | Path, domain: str | None = None) -
     from .domain import ConversionUnsupported
 
     src, dest = Path(src), Path(dest)
+    safe_io.check_regular_file(src)  # a FIFO or device would block or never end
     if domain:
         names = [domain]
     else:

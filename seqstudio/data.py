@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from . import registry
+from . import registry, safe_io
 from .atomic import atomic_write
 from .domain import Codec, Domain
 from .errors import DataError
@@ -73,29 +73,73 @@ def write_folder_info(root: Path, **info) -> None:
 
 
 # -- discovery and splits ---------------------------------------------------------------------------------------
+class SplitFiles(dict):
+    """``{"train": [...], "valid": [...], "test": [...]}``; ``by_folder`` is True when the folder's own
+    ``train/ valid/ test/`` subfolders gave the splits (then a many-sample file feeds only its folder's split)."""
+
+    by_folder: bool = False
+
+
 def find_files(root: Path, domain: Domain) -> list[Path]:
+    """The files under ``root`` that ``domain`` reads, sorted. Only regular files inside ``root`` count: a
+    symlink leading out of the folder, a FIFO, a device or a ``/proc``/``/sys`` file is skipped (one warning
+    names them), and no symlinked folder is entered; ``root`` itself being such a file is a ``DataError``."""
     root = Path(root)
     if not root.exists():
         raise DataError(f"data path {root} does not exist")
-    if root.is_file():
+    if not root.is_dir():
+        safe_io.check_regular_file(root)
         return [root] if domain.accepts(root) else []
-    return sorted(p for p in root.rglob("*") if p.is_file() and domain.accepts(p) and not p.name.startswith("."))
+    real_root = os.path.realpath(root)
+    found, refused = [], []
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        dirs.sort()
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            path = Path(folder) / name
+            reason = None
+            if path.is_symlink():
+                target = os.path.realpath(path)
+                if os.path.commonpath([real_root, target]) != real_root:
+                    reason = f"a link to {target}, outside the data folder"
+            reason = reason or safe_io.special_file_reason(path)
+            if reason:
+                if Path(name).suffix.lower() in domain.extensions:  # only files the domain would have read
+                    refused.append(f"{path} ({reason})")
+            elif domain.accepts(path):
+                found.append(path)
+    if refused:
+        shown = "; ".join(refused[:5]) + (f"; and {len(refused) - 5} more" if len(refused) > 5 else "")
+        log.warning("skipped %d file(s) that are not regular files inside %s: %s", len(refused), root, shown)
+    return sorted(found)
 
 
 def _content_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+SMALL_TRAIN = 4  # a train split this small is checked for a readable file when the codec must fit on it
 
 
 def split_files(root: Path, domain: Domain, valid_fraction: float = 0.1,
-                test_fraction: float = 0.1) -> dict[str, list[Path]]:
-    """``{"train": [...], "valid": [...], "test": [...]}`` for the files under ``root``."""
+                test_fraction: float = 0.1) -> SplitFiles:
+    """``{"train": [...], "valid": [...], "test": [...]}`` for the files under ``root``.
+
+    With ``train/ valid/ test/`` subfolders, each file's split is its folder's (``SplitFiles.by_folder``);
+    otherwise a hash of its content decides. A tiny folder is arranged so that train holds a file the domain can
+    read (the codec may have to fit on it), and an empty valid or test split is reported with a warning.
+    """
     root = Path(root)
     if not root.exists():
         raise DataError(f"data folder {root} does not exist")
     if root.is_dir() and (root / "train").is_dir():
-        splits = {s: find_files(root / s, domain) if (root / s).is_dir() else [] for s in SPLITS}
+        splits = SplitFiles({s: find_files(root / s, domain) if (root / s).is_dir() else [] for s in SPLITS})
+        splits.by_folder = True
         if not splits["train"]:
             raise DataError(f"{root / 'train'} holds no {domain.name} files ({', '.join(domain.extensions)})")
+        _warn_empty(splits, root, domain)
         return splits
     files = find_files(root, domain)
     if not files:
@@ -115,7 +159,65 @@ def split_files(root: Path, domain: Domain, valid_fraction: float = 0.1,
     if not splits["train"]:
         donor = "test" if splits["test"] else "valid"
         splits["train"].append(splits[donor].pop())
-    return {s: sorted(v) for s, v in splits.items()}
+    _readable_train(splits, domain)
+    splits = SplitFiles({s: sorted(v) for s, v in splits.items()})
+    _warn_empty(splits, root, domain)
+    return splits
+
+
+def _readable(domain: Domain, path: Path) -> bool:
+    from .errors import SeqStudioError
+
+    try:
+        with safe_io.time_limit(safe_io.read_timeout(), str(path)):
+            if domain.is_collection(path):
+                return any(domain.read_collection(path).values())
+            domain.read(path)
+        return True
+    except SeqStudioError:
+        return False
+    except Exception:  # a parser crash: that file cannot be read either
+        return False
+
+
+def _readable_train(splits: dict[str, list[Path]], domain: Domain) -> None:
+    """When the codec of ``domain`` must fit on the training files and train holds only a few, make sure one of
+    them reads: else swap in a readable file from valid or test (a hash can put a tiny folder's only good file
+    in valid, and the run then failed with "none of the 1 training files could be read"). Domains whose codecs
+    need no fit are rescued later, without extra reads, by ``pieces_for_split``."""
+    if len(splits["train"]) > SMALL_TRAIN or not any(c.needs_fit for c in domain.codecs.values()):
+        return
+    if any(_readable(domain, f) for f in splits["train"]):
+        return
+    for donor in ("valid", "test"):
+        for f in splits[donor]:
+            if _readable(domain, f):
+                splits[donor].remove(f)
+                bad = splits["train"].pop(0)
+                splits["train"].append(f)
+                splits[donor].append(bad)
+                log.warning("none of the training files could be read; training on %s (from the %s split) instead",
+                            f, donor)
+                return
+
+
+def _warn_empty(splits: dict[str, list[Path]], root: Path, domain: Domain) -> None:
+    if any(domain.is_collection(f) for s in SPLITS for f in splits[s]):
+        return  # a many-sample file feeds every split
+    empty = [s for s in ("valid", "test") if not splits[s]]
+    if empty:
+        log.warning("%s: the %s split%s empty (%d file(s) in all); add files, or train/ valid/ test/ folders, to "
+                    "validate and test on held-out data", root, " and ".join(empty),
+                    " is" if len(empty) == 1 else "s are", sum(len(v) for v in splits.values()))
+
+
+def given_split(path: Path) -> str | None:
+    """The split a ``train/ valid/ test/`` folder gives ``path`` (the nearest enclosing folder named after a
+    split whose parent has a ``train/`` folder), or None."""
+    for ancestor in Path(path).parents:
+        if ancestor.name in SPLITS and (ancestor.parent / "train").is_dir():
+            return ancestor.name
+    return None
 
 
 def _score(hex_digest: str) -> float:
@@ -154,39 +256,50 @@ def _encode_one(codec: Codec, sample) -> torch.Tensor:
 
 
 def _encode_collection(domain: Domain, codec: Codec, path: Path, fractions: tuple[float, float]):
-    """A many-sample file as ``{split: [tensors]}``; samples the codec cannot encode are skipped and counted."""
+    """A many-sample file as ``{split: [tensors]}``; samples the codec cannot encode are skipped and counted.
+
+    Each split's list holds the file's own samples of that split first, then those placed there by position;
+    ``"own"`` counts the first (so that a file in a ``valid/`` folder can feed valid alone, see
+    ``pieces_for_split``)."""
     from .errors import SeqStudioError
 
-    items = assign_collection(domain.read_collection(path), _content_hash(path), *fractions)
-    out, failed = {}, 0
-    for split, samples in items.items():
-        out[split] = []
-        for sample in samples:
+    items = domain.read_collection(path)
+    own_counts = {s: len(items.get(s, [])) for s in SPLITS}
+    assigned = assign_collection(items, _content_hash(path), *fractions)
+    out, own, failed = {}, {}, 0
+    for split, samples in assigned.items():
+        out[split], own[split] = [], 0
+        for i, sample in enumerate(samples):
             try:
                 out[split].append(_encode_one(codec, sample))
+                own[split] += i < own_counts[split]
             except SeqStudioError:
                 failed += 1
     if failed:
         log.warning("%s: %d of its samples could not be encoded and were skipped", path, failed)
     if not any(out.values()):
         raise DataError(f"{path.name}: none of its samples could be encoded")
+    out["own"] = own
     return out
 
 
 def _read_and_encode(domain_name: str, codec_name: str, codec_config: dict, codec_state: dict,
                      fractions: tuple[float, float], path: str, cache_path: str | None):
     """Worker: returns ``("ok", tensor or {split: [tensors]})`` or ``("error", message)``; never raises for a
-    bad file."""
+    bad file. Reading and encoding one file stop after ``safe_io.read_timeout()`` seconds (the worker runs this
+    in its main thread; in-process callers in other threads are limited too)."""
     from .errors import SeqStudioError
 
     try:
         domain = registry.load_domain(domain_name)()
         codec = make_codec(domain, codec_name, codec_config)
         codec.load_state_dict(codec_state)
-        if domain.is_collection(Path(path)):
-            x = _encode_collection(domain, codec, Path(path), fractions)
-        else:
-            x = _encode_one(codec, domain.read(Path(path)))
+        safe_io.check_regular_file(path)
+        with safe_io.time_limit(safe_io.read_timeout(), str(path)):
+            if domain.is_collection(Path(path)):
+                x = _encode_collection(domain, codec, Path(path), fractions)
+            else:
+                x = _encode_one(codec, domain.read(Path(path)))
         if cache_path:
             atomic_write(Path(cache_path), lambda tmp: torch.save(x, tmp))
         return "ok", x
@@ -278,28 +391,71 @@ def _collect(path: Path, outcome, results) -> None:
 def pieces_for_split(encoded: dict[Path, torch.Tensor | dict], files: dict[str, list[Path]],
                      split: str) -> list[torch.Tensor]:
     """The encoded pieces of ``split``: its single-sample files, plus that split's share of every many-sample
-    file (whichever split the file itself landed in)."""
+    file (whichever split the file itself landed in).
+
+    When folders gave the splits (``SplitFiles.by_folder``) a file's split is its folder's, also inside a
+    many-sample file: one in ``valid/`` feeds valid with its own ``valid`` samples and those it leaves to the
+    loader, and feeds no other split (its ``train`` array would otherwise leak into training).
+
+    When none of the training files could be encoded and folders did not fix the splits, a readable valid or
+    test file is moved into train (``files`` is updated) with a warning, rather than failing the run.
+    """
+    if getattr(files, "by_folder", False):
+        pieces = []
+        for f in files[split]:
+            value = encoded.get(f)
+            if isinstance(value, torch.Tensor):
+                pieces.append(value)
+            elif isinstance(value, dict):
+                pieces.extend(_folder_share(value, split))
+        return pieces
     pieces = [encoded[f] for f in files[split] if f in encoded and isinstance(encoded[f], torch.Tensor)]
     for value in encoded.values():
         if isinstance(value, dict):
             pieces.extend(value.get(split, []))
+    if split == "train" and not pieces:
+        for donor in ("valid", "test"):
+            good = [f for f in files[donor] if isinstance(encoded.get(f), torch.Tensor)]
+            if good:
+                files[donor].remove(good[0])
+                files["train"].append(good[0])
+                log.warning("none of the training files could be read; training on %s (from the %s split) "
+                            "instead%s", good[0], donor, "" if files[donor] else f", leaving {donor} empty")
+                return [encoded[good[0]]]
     return pieces
+
+
+def _folder_share(value: dict, split: str) -> list[torch.Tensor]:
+    """What a many-sample file in ``split``'s folder gives that split: its own samples of the split, and every
+    sample the loader placed by position (in whichever split)."""
+    own = value.get("own") or {s: len(value.get(s, [])) for s in SPLITS}  # older cache entries: own only
+    share = list(value.get(split, [])[: own.get(split, 0)])
+    for s in SPLITS:
+        share.extend(value.get(s, [])[own.get(s, 0):])
+    return share
 
 
 def read_samples(files: list[Path], domain: Domain, split: str = "train",
                  fractions: tuple[float, float] = (0.1, 0.1)) -> list:
     """Read raw samples (for codecs that must ``fit`` on data before encoding), skipping broken files.
 
-    For a many-sample file only its ``split`` share is returned."""
+    For a many-sample file only its ``split`` share is returned; one inside a ``train/ valid/ test/`` folder
+    (``given_split``) gives only its folder's split, as in ``pieces_for_split``."""
     from .errors import SeqStudioError
 
     samples = []
     for f in files:
         try:
-            if domain.is_collection(f):
-                samples.extend(assign_collection(domain.read_collection(f), _content_hash(f), *fractions)[split])
-            else:
-                samples.append(domain.read(f))
+            with safe_io.time_limit(safe_io.read_timeout(), str(f)):
+                if domain.is_collection(f):
+                    folder = given_split(f)
+                    items = domain.read_collection(f)
+                    if folder is None:
+                        samples.extend(assign_collection(items, _content_hash(f), *fractions)[split])
+                    elif folder == split:
+                        samples.extend(list(items.get(split, [])) + list(items.get("", [])))
+                else:
+                    samples.append(domain.read(f))
         except SeqStudioError as exc:
             log.warning("skipped %s: %s", f, exc)
     return samples

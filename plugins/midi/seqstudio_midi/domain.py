@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 
+from seqstudio import safe_io, score_limits
 from seqstudio.domain import Domain
 from seqstudio.errors import DataError
 
@@ -22,6 +23,8 @@ from .pianoroll import PianoRollCodec
 
 MIDI_EXTENSIONS = (".mid", ".midi")
 NOTATION_EXTENSIONS = (".mxl", ".musicxml", ".xml", ".abc", ".krn")
+MUSICXML_ROOTS = ("score-partwise", "score-timewise", "opus")
+RENDER_COLUMNS = 20_000  # most columns of a piano-roll picture: a long piece is drawn coarser, not bigger
 
 
 class MidiDomain(Domain):
@@ -36,34 +39,40 @@ class MidiDomain(Domain):
     can_render = True
 
     def accepts(self, path: Path) -> bool:
-        """By extension; a plain ``.xml`` only when it looks like MusicXML (IAM-OnDB pen strokes are ``.xml``
-        too, and must go to the strokes domain)."""
-        suffix = path.suffix.lower()
+        """By extension; a plain ``.xml`` only when its root element is MusicXML's (IAM-OnDB pen strokes are
+        ``.xml`` too, and must go to the strokes domain). The root is found by a streaming XML parser, so a long
+        prolog and UTF-16 files are recognised. A FIFO or device is never opened: it is claimed by name, so that
+        reading it reports why it cannot be read instead of "no domain reads it"."""
+        suffix = Path(path).suffix.lower()
         if suffix != ".xml":
             return suffix in self.extensions
-        try:
-            with open(path, "rb") as f:
-                head = f.read(4096)
-        except OSError:
-            return False
-        return any(tag in head for tag in (b"<score-partwise", b"<score-timewise", b"<opus"))
+        if safe_io.special_file_reason(path) and Path(path).exists():
+            return True
+        return safe_io.xml_root(path) in MUSICXML_ROOTS
 
     def read(self, path: Path) -> pretty_midi.PrettyMIDI:
         """Load one file; any problem becomes a one-line ``DataError`` naming the file.
 
-        The libraries' own warnings and stderr chatter are silenced: the loader reads many files in worker
-        processes, and only a file it has to skip deserves a message.
+        Only regular files are read. Sizes are bounded before anything is expanded (``seqstudio.score_limits``:
+        notes, measures, lengths, zip members) and parsing runs under a time limit proportional to the score's
+        size, so one absurd file costs seconds, never the run. The libraries' own warnings and stderr chatter
+        are silenced: the loader reads many files in worker processes, and only a file it has to skip deserves a
+        message.
         """
         path = Path(path)
         try:
-            if path.stat().st_size == 0:
+            if safe_io.check_regular_file(path).st_size == 0:
                 raise DataError(f"{path}: empty file")
             with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
                 warnings.simplefilter("ignore")
                 if path.suffix.lower() in MIDI_EXTENSIONS:
-                    pm = pretty_midi.PrettyMIDI(str(path))
+                    data = safe_io.read_bytes_limited(path, score_limits.MAX_MIDI_BYTES, "MIDI file")
+                    with safe_io.time_limit(safe_io.read_timeout(120.0), str(path)):
+                        pm = _pretty_midi(data, path)
                 else:
-                    pm = pretty_midi.PrettyMIDI(io.BytesIO(_notation_to_midi_bytes(path)))
+                    score, notes = _checked_notation(path)
+                    with safe_io.time_limit(score_limits.parse_budget(notes), str(path)):
+                        pm = _pretty_midi(_notation_to_midi_bytes(score), path)
         except DataError:
             raise
         except Exception as exc:  # the parsers raise anything from EOFError to KeyError on bad input
@@ -86,14 +95,16 @@ class MidiDomain(Domain):
         import matplotlib.pyplot as plt
 
         path = Path(path)
-        fs = 20  # columns per second
         end = max(sample.get_end_time(), 1.0)
-        roll = np.zeros((128, int(np.ceil(end * fs)) + 1))
+        fs = min(20.0, RENDER_COLUMNS / end)  # columns per second; bounded, so an hour-long note costs no more
+        roll = np.zeros((128, int(np.ceil(end * fs)) + 1), dtype=np.float32)
         for inst in sample.instruments:
-            if inst.is_drum or not inst.notes:
+            if inst.is_drum:
                 continue
-            part = inst.get_piano_roll(fs=fs)[:, : roll.shape[1]]
-            roll[:, : part.shape[1]] = np.maximum(roll[:, : part.shape[1]], part)
+            for note in inst.notes:
+                start, stop = int(note.start * fs), max(int(note.end * fs), int(note.start * fs) + 1)
+                cells = roll[note.pitch, start:stop]
+                np.maximum(cells, note.velocity, out=cells)
         pitches = np.flatnonzero(roll.any(axis=1))
         low, high = (int(pitches.min()), int(pitches.max())) if pitches.size else (48, 72)
         fig, ax = plt.subplots(figsize=(min(max(6.0, end / 2), 24.0), 5.0))
@@ -141,14 +152,49 @@ def _piano(notes: list[tuple[int, float, float]]) -> pretty_midi.PrettyMIDI:
     return pm
 
 
-def _notation_to_midi_bytes(path: Path) -> bytes:
-    """Parse a score with music21 and render it to MIDI bytes in memory (first score of a multi-score file)."""
+def _checked_notation(path: Path):
+    """``(source, notes)``: what music21 is to parse (the path, or for ABC the text of the file's first tune)
+    after ``score_limits`` found its size within bounds, and its note count (for the time budget)."""
+    suffix = path.suffix.lower()
+    if suffix in (".xml", ".musicxml", ".mxl"):
+        return path, score_limits.check_musicxml(path)
+    data = safe_io.read_bytes_limited(path, score_limits.MAX_TEXT_BYTES, "score")
+    text = _decode(data)
+    if suffix == ".abc":
+        tune = score_limits.first_abc_tune(text)
+        return tune, score_limits.check_abc(tune, str(path))
+    return path, score_limits.check_kern(text, str(path))
+
+
+def _decode(data: bytes) -> str:
+    """ABC / Humdrum text: UTF-16 with a byte-order mark, else UTF-8, else Latin-1 (old collections)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _pretty_midi(data: bytes, path: Path) -> pretty_midi.PrettyMIDI:
+    """MIDI bytes as ``PrettyMIDI`` after ``score_limits.checked_mido`` bounded them (and rescaled the ticks of a
+    long score past pretty_midi's 10^7-tick limit)."""
+    return pretty_midi.PrettyMIDI(mido_object=score_limits.checked_mido(data, str(path)))
+
+
+def _notation_to_midi_bytes(source) -> bytes:
+    """Parse a score with music21 and render it to MIDI bytes in memory (first score of a multi-score file).
+
+    ``source`` is a path, or the text of one ABC tune."""
     from music21 import converter, repeat, stream
     from music21.midi import translate
 
     # forceSource/storePickle: always parse the file itself and never write cache pickles next to the user's
     # music21 scratch dir from many workers at once; parsing a chorale this way is as fast as the cache.
-    score = converter.parse(path, forceSource=True, storePickle=False)
+    if isinstance(source, str):
+        score = converter.parseData(source, format="abc")
+    else:
+        score = converter.parse(source, forceSource=True, storePickle=False)
     if isinstance(score, stream.Opus):
         scores = list(score.scores)
         if not scores:

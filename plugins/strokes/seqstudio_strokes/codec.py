@@ -22,6 +22,8 @@ from .formats import simplify_ink
 from .ink import Ink, from_stroke3, to_stroke3
 
 PEN_DOWN, PEN_UP, END = 0, 1, 2
+OUTLIER_DRAWING = 100.0  # a drawing whose RMS offset is this many times the median drawing's is left out of the fit
+OUTLIER_VALUE = 100.0  # so is an offset this many times the 90th percentile of all |offsets|
 
 
 @dataclasses.dataclass
@@ -61,11 +63,28 @@ class Stroke5Codec(Codec):
 
     # -- learned state --------------------------------------------------------------------------------------------
     def fit(self, samples: list[Ink]) -> None:
-        offsets = [to_stroke3(self._simplified(ink))[:, :2] for ink in samples if ink.num_points]
-        offsets = np.concatenate(offsets) if offsets else np.zeros((0, 2))
-        if len(offsets) < 2:
+        """The scale: the standard deviation of all offsets (dx and dy together), computed robustly.
+
+        Computed in float64 (float32 offsets of 3e38 overflow), over finite drawings only, leaving out drawings
+        whose RMS offset is ``OUTLIER_DRAWING`` times the median drawing's and single offsets ``OUTLIER_VALUE``
+        times the 90th percentile of |offset|: one corrupt drawing (int16 extremes, 1e30 coordinates) no longer
+        sets the scale for the whole run. Ordinary data has no such outliers, so its scale is the plain
+        standard deviation, as before (KanjiVG: BENCHMARKS.md, "Reader fuzzing").
+        """
+        per = [to_stroke3(self._simplified(ink))[:, :2].astype(np.float64) for ink in samples if ink.num_points]
+        per = [o for o in per if len(o) and np.isfinite(o).all()]
+        if sum(len(o) for o in per) < 2:
             raise DataError("too few pen points in the training data to fit the stroke scale")
-        self.scale = float(np.std(offsets)) or 1.0
+        rms = np.array([np.sqrt(np.mean(np.square(o))) for o in per])
+        typical = float(np.median(rms))
+        if typical > 0:
+            per = [o for o, r in zip(per, rms) if r <= OUTLIER_DRAWING * typical]
+        values = np.concatenate(per).ravel()
+        fence = OUTLIER_VALUE * float(np.quantile(np.abs(values), 0.9))
+        if fence > 0:
+            values = values[np.abs(values) <= fence]
+        scale = float(np.std(values)) if len(values) >= 2 else 0.0
+        self.scale = scale if np.isfinite(scale) and scale > 0 else 1.0
 
     def state_dict(self) -> dict:
         return {"scale": self.scale} if self.scale else {}
@@ -85,6 +104,8 @@ class Stroke5Codec(Codec):
             raise DataError("drawing has no points")
         x = torch.from_numpy(data.astype(np.float32))
         x[:, :2] /= self.scale
+        if not torch.isfinite(x).all():
+            raise DataError("drawing has offsets that are not finite numbers")
         x[-1, 2] = END
         return x
 

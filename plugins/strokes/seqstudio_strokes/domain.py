@@ -7,6 +7,7 @@ them all; ``.npz`` (sketch-rnn's stroke-3) is written when asked for by file nam
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from . import formats, render
 from .codec import Stroke5Codec
 from .ink import Ink
 
+log = logging.getLogger("seqstudio")
 _MANY = (".npz", ".ndjson")  # files holding many drawings
 _SINGLE = {suffix: reader for suffix, reader in formats.READERS.items() if suffix not in _MANY}
 
@@ -34,6 +36,22 @@ class StrokesDomain(Domain):
     can_render = True
     can_write_sheet = True
 
+    def __init__(self):
+        super().__init__()
+        self._inputs: set[Path] = set()  # files this object read: its writers never replace one
+
+    def _remember(self, path: Path) -> None:
+        try:
+            self._inputs.add(Path(path).resolve())
+        except OSError:
+            pass
+
+    def _is_input(self, path: Path) -> bool:
+        try:
+            return Path(path).resolve() in self._inputs
+        except OSError:
+            return False
+
     def accepts(self, path: Path) -> bool:
         suffix = path.suffix.lower()
         if suffix == ".xml":  # MusicXML is .xml too: only IAM-OnDB stroke files are ours
@@ -48,6 +66,7 @@ class StrokesDomain(Domain):
             raise DataError(f"{path}: holds many drawings; it is read as a collection (read_collection)")
         if suffix not in _SINGLE:
             raise DataError(f"{path}: not a pen-strokes file ({', '.join(self.extensions)})")
+        self._remember(path)
         return _SINGLE[suffix](path)  # every reader refuses a drawing without points
 
     def is_collection(self, path: Path) -> bool:
@@ -55,6 +74,7 @@ class StrokesDomain(Domain):
 
     def read_collection(self, path: Path) -> dict[str, list[Ink]]:
         path = Path(path)
+        self._remember(path)
         if path.suffix.lower() == ".npz":
             return formats.read_npz(path)  # sketch-rnn's own train/valid/test split is kept
         return {"": formats.read_ndjson(path)}  # the loader splits these by position
@@ -62,6 +82,8 @@ class StrokesDomain(Domain):
     # -- writing and drawing -----------------------------------------------------------------------------------------
     def write(self, sample: Ink, path: Path) -> None:
         path = Path(path)
+        if self._is_input(path):
+            raise DataError(f"{path}: refusing to write over a file that was read as input")
         suffix = path.suffix.lower()
         if suffix == ".npz":
             formats.write_npz([sample], path)
@@ -74,12 +96,21 @@ class StrokesDomain(Domain):
         render.render_png(sample, path)
 
     def write_sheet(self, samples: list[Ink], path: Path) -> list[Path]:
-        """A grid of all samples as SVG and PNG, and all of them in one sketch-rnn ``.npz`` (stroke-3)."""
-        svg, png, npz = (Path(path).with_suffix(s) for s in (".svg", ".png", ".npz"))
-        render.write_svg_sheet(samples, svg)
-        render.render_png(samples, png)
-        formats.write_npz(samples, npz)
-        return [svg, png, npz]
+        """A grid of all samples as SVG and PNG, and all of them in one sketch-rnn ``.npz`` (stroke-3).
+
+        A sheet never replaces a file this domain object read: ``seqstudio render q.npz -o q.png`` draws the
+        sheet of ``q.npz`` as ``q.png`` and ``q.svg`` and leaves ``q.npz`` alone (with a warning), where it used to
+        rewrite it with only the drawn samples."""
+        written = []
+        for suffix, write in ((".svg", render.write_svg_sheet), (".png", render.render_png),
+                              (".npz", formats.write_npz)):
+            target = Path(path).with_suffix(suffix)
+            if self._is_input(target):
+                log.warning("not writing %s: it is the file being drawn", target)
+                continue
+            write(samples, target)
+            written.append(target)
+        return written
 
     def example_samples(self) -> list[Ink]:
         """Four small drawings in KanjiVG-like units (y down): a square, a cross, a circle and the character

@@ -24,10 +24,9 @@ import dataclasses
 import io
 import math
 import re
-import signal
-import threading
 import warnings
 
+from seqstudio import safe_io, score_limits
 from seqstudio.errors import DataError
 
 PARSE_TIMEOUT = 5.0  # seconds; a real Essen tune takes about 0.03 s
@@ -98,41 +97,37 @@ def _reason(exc: Exception) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-class _TimeUp(BaseException):
-    """Raised by the alarm; a BaseException so music21's own ``except Exception`` blocks let it through."""
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float | None):
-    """Interrupt the block after ``seconds`` (main thread on Unix; elsewhere, no limit)."""
-    if not seconds or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def alarm(signum, frame):
-        raise _TimeUp()
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def abc_to_midi_bytes(text: str, timeout: float | None = PARSE_TIMEOUT) -> bytes:
     """The first tune of ``text`` as a standard MIDI file (bytes); ``AbcInvalid`` when it does not parse.
 
-    The text is always parsed as data (``converter.parseData``), never taken for a file name. music21 can spend
-    minutes on absurd input (e.g. a note 8316 units long, which a generator may write), so parsing and conversion
-    stop after ``timeout`` seconds and the tune counts as invalid.
+    The text is always parsed as data (``converter.parseData``), never taken for a file name. Only the first
+    tune is handed to music21 (with the file header before it), after ``score_limits.check_abc`` found it
+    within bounds: music21 can spend minutes and gigabytes on absurd input (a note 8316 units long, a metre of
+    10^8 beats, thousands of voices, which a generator may write). What passes is parsed under a time limit of
+    ``timeout`` seconds (or the tune's size-based budget, if smaller; any thread), after which the tune counts as
+    invalid. The MIDI has its ticks rescaled when it is too long for pretty_midi (music21 writes 10,080 per
+    quarter).
     """
+    tune = score_limits.first_abc_tune(text)
+    if not re.search(r"(?m)^K:", tune):
+        raise AbcInvalid("not an ABC tune (no K: field)")
     try:
-        with _time_limit(timeout):
-            return _abc_to_midi_bytes(text)
-    except _TimeUp:
-        raise AbcInvalid(f"music21 did not finish parsing it within {timeout:g} s") from None
+        notes = score_limits.check_abc(tune, "the tune")
+    except DataError as exc:
+        raise AbcInvalid(str(exc).removeprefix("the tune: ")) from None
+    budget = score_limits.parse_budget(notes)
+    limit = min(timeout, budget) if timeout else budget
+    try:
+        with safe_io.time_limit(limit, "music21"):
+            midi = _abc_to_midi_bytes(tune)
+    except AbcInvalid:
+        raise
+    except DataError:
+        raise AbcInvalid(f"music21 did not finish parsing it within {limit:g} s") from None
+    try:
+        return score_limits.midi_bytes_fit_pretty_midi(midi)
+    except Exception as exc:
+        raise AbcInvalid(f"music21 wrote an unreadable MIDI file ({_reason(exc)})") from None
 
 
 def _abc_to_midi_bytes(text: str) -> bytes:
@@ -187,12 +182,13 @@ class AbcCheck:
 
 
 def midi_notes(midi: bytes) -> list[int]:
-    """Pitches of every pitched note in a MIDI file."""
-    import pretty_midi
+    """Pitches of every pitched note in a MIDI file (read with mido: no limit on the file's length in ticks)."""
+    import mido
 
     with _quiet():
-        pm = pretty_midi.PrettyMIDI(io.BytesIO(midi))
-    return [n.pitch for inst in pm.instruments if not inst.is_drum for n in inst.notes]
+        parsed = mido.MidiFile(file=io.BytesIO(midi))
+    return [m.note for track in parsed.tracks for m in track
+            if m.type == "note_on" and m.velocity > 0 and m.channel != 9]
 
 
 def check_abc(text: str, timeout: float | None = PARSE_TIMEOUT) -> AbcCheck:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from seqstudio import safe_io
 from seqstudio.errors import DataError
 
 FORMATS = ("text", "abc")
+MAX_TEXT_BYTES = 256 << 20  # one text file; a file is read whole, so this bounds a reader's memory
 
 
 class Document(str):
@@ -52,10 +54,8 @@ def decode_bytes(data: bytes, path: Path, latin1_fallback: bool = False) -> str:
 
 
 def read_text(path: Path, latin1_fallback: bool = False) -> str:
-    """The checked text of ``path`` (see :func:`decode_bytes`)."""
+    """The checked text of ``path`` (see :func:`decode_bytes`). Only a regular file of at most ``MAX_TEXT_BYTES``
+    is read: a FIFO, a device (``/dev/zero``) or a ``/proc`` file is a ``DataError``, never a hang."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    data = safe_io.read_bytes_limited(path, MAX_TEXT_BYTES, "text file")
     return decode_bytes(data, path, latin1_fallback)

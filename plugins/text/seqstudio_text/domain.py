@@ -82,6 +82,6 @@ class TextDomain(Domain):
         try:
             midi = abc_to_midi(read_text(src, latin1_fallback=True), timeout=CONVERT_TIMEOUT)
         except DataError as exc:
-            raise DataError(f"{src}: {exc}") from None
+            raise DataError(str(exc) if str(exc).startswith(str(src)) else f"{src}: {exc}") from None
         dest.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(dest, lambda tmp: Path(tmp).write_bytes(midi))

@@ -15,11 +15,16 @@ from xml.parsers import expat
 
 import numpy as np
 
+from seqstudio import safe_io
 from seqstudio.errors import DataError
 
 from ..ink import Ink
 
 log = logging.getLogger("seqstudio")
+
+MAX_FILE_BYTES = 64 << 20  # one SVG / IAM / InkML file
+MAX_COORD = 1e8  # largest |x| or |y| of a point: far past any tablet or canvas, far below float32 overflow
+MAX_POINTS = 200_000  # points in one drawing (an IAM-OnDB line has about 1,000-2,000)
 
 
 def _reader(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -48,8 +53,9 @@ def _short(exc: BaseException, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _read_bytes(path: Path) -> bytes:
-    data = Path(path).read_bytes()
+def _read_bytes(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes`` (a FIFO, device or ``/proc`` file is refused)."""
+    data = safe_io.read_bytes_limited(path, max_bytes, "pen-strokes file")
     if not data.strip():
         raise DataError(f"{path}: empty file")
     return data
@@ -63,15 +69,36 @@ def _points(path: Path, values: Any, where: str) -> np.ndarray:
         raise DataError(f"{path}: {where}: non-numeric coordinates ({_short(exc, 80)})") from None
     if arr.ndim != 2 or arr.shape[1] != 2:
         raise DataError(f"{path}: {where}: expected x, y pairs, got an array of shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise DataError(f"{path}: {where}: coordinates are not all finite numbers")
+    reason = coordinate_problem(arr)
+    if reason:
+        raise DataError(f"{path}: {where}: {reason}")
     return arr.astype(np.float32)
+
+
+def coordinate_problem(values: np.ndarray) -> str | None:
+    """Why these coordinates (or stroke-3 offsets, whose running sums must pass too) cannot be a drawing, or
+    ``None``. Checked on the float32 values a drawing is stored in: ``1e300`` is finite in float64 but ``inf``
+    in float32, and ``3e38`` is finite in float32 but its differences are not."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        stored = np.asarray(values).astype(np.float32)
+    if not np.isfinite(stored).all():
+        return "coordinates are not all finite numbers (in 32-bit floats)"
+    if stored.size and float(np.abs(stored).max()) > MAX_COORD:
+        return f"coordinates out of range (|value| up to {float(np.abs(stored).max()):.3g}; at most {MAX_COORD:g})"
+    return None
+
+
+def _check_size(path: Path, ink: Ink) -> Ink:
+    if ink.num_points > MAX_POINTS:
+        raise DataError(f"{path}: the drawing has {ink.num_points:,} points, more than the {MAX_POINTS:,} one "
+                        f"drawing may have")
+    return ink
 
 
 def _nonempty(path: Path, ink: Ink) -> Ink:
     if ink.num_points == 0:
         raise DataError(f"{path}: the drawing has no points")
-    return ink
+    return _check_size(path, ink)
 
 
 def _forbid_entities(*_args: Any) -> None:

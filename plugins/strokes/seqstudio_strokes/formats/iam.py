@@ -9,29 +9,26 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 
+from seqstudio import safe_io
 from seqstudio.errors import DataError
 
 from ..ink import Ink
 from ._common import _attr, _local, _nonempty, _parse_xml, _points, _reader, log
 
-SNIFF_BYTES = 4096
+SNIFF_BYTES = 1 << 20  # how far into a file the sniffer looks for <StrokeSet> (past any prolog)
 
 _IAM_LINE = re.compile(r"^(?P<form>.+)-(?P<line>\d+)$")
 
 
 def sniff_iam_xml(path: str | Path) -> bool:
-    """True when ``path`` looks like IAM-OnDB strokes XML, from its first few KB only.
+    """True when ``path`` looks like IAM-OnDB strokes XML: a ``<WhiteboardCaptureSession>`` or ``<StrokeSet>``
+    element starts within its first ``SNIFF_BYTES``.
 
-    ``.xml`` is shared with MusicXML and anything else, so the domain asks before claiming a file. An
-    unreadable file answers False (it is not recognisably ours); reading it would give the real error.
+    ``.xml`` is shared with MusicXML and anything else, so the domain asks before claiming a file. A streaming
+    XML parser looks, so UTF-16 files and long prologs are recognised. An unreadable or special file (a FIFO is
+    never opened) answers False (it is not recognisably ours); reading it would give the real error.
     """
-    try:
-        with open(path, "rb") as f:
-            head = f.read(SNIFF_BYTES)
-    except OSError:
-        return False
-    text = head.decode("latin-1")
-    return "<WhiteboardCaptureSession" in text or "<StrokeSet" in text
+    return safe_io.xml_has_element(path, {"WhiteboardCaptureSession", "StrokeSet"}, SNIFF_BYTES)
 
 
 def _iam_ascii_candidates(path: Path, form: str) -> Iterator[Path]:
@@ -68,7 +65,10 @@ def _iam_ascii_label(path: Path) -> str:
     index = int(match["line"])
     for candidate in _iam_ascii_candidates(path, match["form"]):
         if candidate.is_file():
-            raw = candidate.read_bytes()
+            try:
+                raw = safe_io.read_bytes_limited(candidate, 16 << 20, "transcription file")
+            except DataError:  # a FIFO, /proc file or huge file is no transcription
+                return ""
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:

@@ -10,13 +10,15 @@ from typing import Any
 
 import numpy as np
 
+from seqstudio import safe_io
 from seqstudio.atomic import atomic_write
 from seqstudio.errors import DataError
 
 from ..ink import Ink, from_stroke3, to_stroke3
-from ._common import _reader, _short, log
+from ._common import MAX_POINTS, _reader, _short, coordinate_problem, log
 
 NPZ_SPLITS = ("train", "valid", "test")
+MAX_NPZ_BYTES = 2 << 30  # what an .npz may expand to (QuickDraw's largest category files are ~100 MB)
 
 _NUMPY_CORE = getattr(np, "_core", None) or np.core  # numpy 2 renamed numpy.core to numpy._core
 _SAFE_GLOBALS = {
@@ -78,9 +80,18 @@ def _stroke3(path: Path, split: str, index: int, drawing: Any) -> np.ndarray:
         raise DataError(f"{path}: {where} is not numeric stroke-3 data") from None
     if data.ndim != 2 or data.shape[1] != 3:
         raise DataError(f"{path}: {where} has shape {data.shape}, expected (N, 3) rows of (dx, dy, pen_lifted)")
-    if not np.isfinite(data).all():
-        raise DataError(f"{path}: {where} holds non-finite values")
     return data
+
+
+def _drawing_problem(data: np.ndarray) -> str | None:
+    """Why one stroke-3 drawing cannot be used (values, not shape), or ``None``."""
+    if len(data) > MAX_POINTS:
+        return f"more than {MAX_POINTS:,} points"
+    if not np.isfinite(data).all():
+        return "non-finite values"
+    with np.errstate(over="ignore", invalid="ignore"):
+        positions = np.cumsum(data[:, :2], axis=0)
+    return coordinate_problem(data[:, :2]) or coordinate_problem(positions)
 
 
 @_reader
@@ -94,24 +105,28 @@ def read_npz(path: str | Path) -> dict[str, list[Ink]]:
     of different lengths) are pickles; they load through an unpickler that resolves only numpy's array
     constructors, so an npz from an untrusted source cannot run code - it fails with ``DataError`` instead.
 
-    A drawing with no rows is skipped with one warning per file (a dataset may hold a few); a drawing of the
-    wrong shape or with non-finite values means the file is not stroke-3 data and raises ``DataError``.
+    A drawing with no rows is skipped with one warning per file (a dataset may hold a few), and so is one whose
+    values cannot be a drawing: non-finite, or out of range once stored as float32 (``1e300``, or ``3e38``
+    whose running sums overflow), or with more than ``MAX_POINTS`` points. A drawing of the wrong shape means
+    the file is not stroke-3 data and raises ``DataError``. Only a regular file is opened, and an archive whose
+    directory declares more than ``MAX_NPZ_BYTES`` (or a zip bomb's ratio) is refused before decompressing.
     """
     path = Path(path)
-    if path.stat().st_size == 0:
+    if safe_io.check_regular_file(path).st_size == 0:
         raise DataError(f"{path}: empty file")
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
         raise DataError(f"{path}: not an .npz file (not a zip archive)") from None
     with archive:
+        safe_io.check_zip_members(path, archive, MAX_NPZ_BYTES)
         members = {name[:-4] if name.endswith(".npy") else name: name for name in archive.namelist()}
         present = [split for split in NPZ_SPLITS if split in members]
         if not present:
             found = ", ".join(sorted(members)) or "none"
             raise DataError(f"{path}: no 'train', 'valid' or 'test' array (keys found: {found})")
         splits: dict[str, list[Ink]] = {}
-        empty = 0
+        empty, bad, first_bad = 0, 0, ""
         for split in present:
             try:
                 with archive.open(members[split]) as member:
@@ -124,13 +139,21 @@ def read_npz(path: str | Path) -> dict[str, list[Ink]]:
                 if len(data) == 0:
                     empty += 1
                     continue
+                problem = _drawing_problem(data)
+                if problem:
+                    bad += 1
+                    first_bad = first_bad or f"{split}[{index}]: {problem}"
+                    continue
                 inks.append(from_stroke3(data, label=path.stem))
             if inks:
                 splits[split] = inks
     if empty:
         log.warning("%s: skipped %d empty drawing(s)", path, empty)
+    if bad:
+        log.warning("%s: skipped %d drawing(s) whose values cannot be a drawing (first: %s)", path, bad, first_bad)
     if not splits:
-        raise DataError(f"{path}: the {'/'.join(present)} arrays hold no drawings")
+        detail = f" usable (first problem: {first_bad})" if bad else ""
+        raise DataError(f"{path}: the {'/'.join(present)} arrays hold no drawings{detail}")
     return splits
 
 

@@ -11,7 +11,9 @@ import numpy as np
 from seqstudio.errors import DataError
 
 from ..ink import Ink
-from ._common import _read_bytes, _reader, _short, log
+from ._common import MAX_POINTS, _read_bytes, _reader, _short, coordinate_problem, log
+
+MAX_NDJSON_BYTES = 1 << 30  # one .ndjson file (QuickDraw's simplified category files are up to ~400 MB)
 
 
 def _quickdraw_ink(record: Any) -> Ink:
@@ -21,7 +23,7 @@ def _quickdraw_ink(record: Any) -> Ink:
     drawing = record["drawing"]
     if not isinstance(drawing, list):
         raise ValueError("'drawing' is not a list of strokes")
-    strokes = []
+    strokes, points_so_far = [], 0
     for i, stroke in enumerate(drawing):
         if not isinstance(stroke, list) or len(stroke) < 2:
             raise ValueError(f"stroke {i} is not [xs, ys] or [xs, ys, ts]")
@@ -32,9 +34,13 @@ def _quickdraw_ink(record: Any) -> Ink:
             points = np.asarray([xs, ys], dtype=np.float64).T
         except (TypeError, ValueError):
             raise ValueError(f"stroke {i}: non-numeric coordinates") from None
-        if not np.isfinite(points).all():
-            raise ValueError(f"stroke {i}: non-finite coordinates")
+        problem = coordinate_problem(points)  # checked as float32, the type a drawing is stored in
+        if problem:
+            raise ValueError(f"stroke {i}: {problem}")
         strokes.append(points)
+        points_so_far += len(points)
+        if points_so_far > MAX_POINTS:
+            raise ValueError(f"more than {MAX_POINTS:,} points")
     word = record.get("word", "")
     ink = Ink(strokes, label=word if isinstance(word, str) else str(word))
     if ink.num_points == 0:
@@ -55,7 +61,7 @@ def read_ndjson(path: str | Path) -> list[Ink]:
     download should not cost the whole file; a file with *no* readable drawing raises ``DataError``.
     """
     path = Path(path)
-    data = _read_bytes(path)
+    data = _read_bytes(path, MAX_NDJSON_BYTES)
     inks: list[Ink] = []
     bad = 0
     first_bad = ""

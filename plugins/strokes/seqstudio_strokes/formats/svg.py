@@ -13,7 +13,7 @@ import numpy as np
 from seqstudio.errors import DataError
 
 from ..ink import Ink
-from ._common import _local, _parse_xml, _points, _reader, _short
+from ._common import MAX_POINTS, _check_size, _local, _parse_xml, _points, _reader, _short
 
 _KANJIVG_NAME = re.compile(r"^(?P<code>[0-9a-fA-F]{5})(?:-[A-Za-z0-9]+)?$")
 _SVG_SKIP = {"defs", "clipPath", "mask", "symbol", "marker", "pattern", "metadata", "title", "desc", "text",
@@ -75,14 +75,16 @@ def _sample_segment(segment: Any, step: float) -> np.ndarray:
 
     if isinstance(segment, (Line, Close)):
         return np.array([[segment.end.real, segment.end.imag]])
-    if isinstance(segment, (CubicBezier, QuadraticBezier)):  # their point() takes an array of t
+    if isinstance(segment, (CubicBezier, QuadraticBezier)):  # Bernstein form, evaluated with numpy
         controls = [segment.start, segment.control, segment.end] if isinstance(segment, QuadraticBezier) \
             else [segment.start, segment.control1, segment.control2, segment.end]
         polygon = sum(abs(b - a) for a, b in zip(controls, controls[1:]))
         length = (polygon + abs(segment.end - segment.start)) / 2
+        weights = (1, 2, 1) if len(controls) == 3 else (1, 3, 3, 1)
 
         def at(ts: np.ndarray) -> np.ndarray:
-            return np.asarray(segment.point(ts))
+            degree = len(controls) - 1
+            return sum(w * (1 - ts) ** (degree - i) * ts ** i * c for i, (w, c) in enumerate(zip(weights, controls)))
     else:
         def at(ts: np.ndarray) -> np.ndarray:
             return np.array([segment.point(float(t)) for t in ts])
@@ -103,12 +105,16 @@ def _path_strokes(d: str, step: float) -> list[np.ndarray]:
 
     subpaths: list[list[np.ndarray]] = []
     current: list[np.ndarray] | None = None
+    total = 0
     for segment in parse_path(d):
         if isinstance(segment, Move) or current is None:
             current = [np.array([[segment.start.real, segment.start.imag]])]
             subpaths.append(current)
         if not isinstance(segment, Move):
             current.append(_sample_segment(segment, step))
+            total += len(current[-1])
+            if total > MAX_POINTS:  # checked while sampling: 50k curves of 1,000 points each would be 50M
+                raise _TooManyPoints(f"more than {MAX_POINTS:,} points, the most one drawing may have")
     strokes = []
     for pieces in subpaths:
         if len(pieces) < 2:
@@ -118,6 +124,10 @@ def _path_strokes(d: str, step: float) -> list[np.ndarray]:
     return strokes
 
 
+class _TooManyPoints(ValueError):
+    pass
+
+
 def _element_strokes(element: ET.Element, name: str, step: float) -> list[np.ndarray]:
     if name == "path":
         return _path_strokes(element.get("d") or "", step)
@@ -125,6 +135,8 @@ def _element_strokes(element: ET.Element, name: str, step: float) -> list[np.nda
         values = _numbers(element.get("points") or "")
         if len(values) % 2:
             raise ValueError("odd number of coordinates in points")
+        if len(values) // 2 > MAX_POINTS:
+            raise _TooManyPoints(f"{len(values) // 2:,} points, more than the {MAX_POINTS:,} one drawing may have")
         points = np.asarray(values, dtype=np.float64).reshape(-1, 2)
         if name == "polygon" and len(points):
             points = np.concatenate([points, points[:1]])
@@ -187,13 +199,19 @@ def _read_svg(path: Path, step: float) -> Ink:
     if _local(root.tag) != "svg":
         raise DataError(f"{path}: root element is <{_local(root.tag)}>, expected <svg>")
     strokes = []
+    total = 0
     for index, (element, name, matrix) in enumerate(_svg_elements(root), start=1):
         what = f"<{name}> #{index}" + (f" (id {element.get('id')})" if element.get("id") else "")
         try:
             pieces = _element_strokes(element, name, step)
+        except _TooManyPoints as exc:
+            raise DataError(f"{path}: {what}: {exc}") from None
         except Exception as exc:  # svg.path raises its own InvalidPathError, and IndexError on some input
             raise DataError(f"{path}: {what}: cannot parse ({_short(exc, 120)})") from None
         strokes.extend(_points(path, _apply(matrix, p), what) for p in pieces)
+        total += sum(len(p) for p in pieces)
+        if total > MAX_POINTS:
+            raise DataError(f"{path}: more than {MAX_POINTS:,} points, the most one drawing may have")
     if not strokes:
         raise DataError(f"{path}: no strokes (no <path>, <polyline>, <polygon> or <line> with points)")
-    return Ink(strokes, label=_svg_label(path, root))
+    return _check_size(path, Ink(strokes, label=_svg_label(path, root)))

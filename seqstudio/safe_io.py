@@ -1,0 +1,321 @@
+"""Bounded reading of untrusted files: one bad file may cost a few seconds and a little memory, never a run.
+
+Readers of every domain (and the CLI, for ``--prime``/``--config``) use these helpers so that
+
+* only *regular* files are opened: a FIFO would block forever, ``/dev/zero`` never ends, ``/proc`` and ``/sys``
+  files are not data (``check_regular_file``, ``special_file_reason``);
+* a file's size is checked *before* it is read or expanded (``read_bytes_limited``, ``check_zip_members``);
+* XML is looked at with a streaming parser that refuses entity declarations, finds the root element however
+  much comes before it and in whatever encoding the file declares (``xml_root``, ``count_xml_elements``);
+* parsing stops after a time limit that works in the main thread *and* in other threads, so it works in the
+  loader's spawned worker processes, in ``render``/``convert`` and in a library caller's threads alike
+  (``time_limit``, ``read_timeout``).
+
+Every refusal is a ``DataError`` whose message starts with the file's path and says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import stat
+import threading
+import time
+import zipfile
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .errors import DataError
+
+SPECIAL_ROOTS = ("/proc", "/sys", "/dev")
+DEFAULT_READ_TIMEOUT = 600.0  # seconds for one file; domains use less where they know the expected work
+MAX_ZIP_BYTES = 256 << 20  # uncompressed bytes in one archive (a MusicXML .mxl, a QuickDraw .npz)
+MAX_ZIP_RATIO = 200  # uncompressed / compressed; zeros compress ~1000:1, real MusicXML about 10-30:1
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    return "not a regular file"
+
+
+def _not_regular(mode: int) -> str:
+    kind = _kind(mode)
+    return kind if kind.startswith("not") else f"{kind}, not a regular file"
+
+
+def special_file_reason(path: str | Path) -> str | None:
+    """Why ``path`` is not an ordinary file to read (``None`` when it is one). Never opens the file.
+
+    Symlinks are followed: a link to ``/dev/zero`` is a character device, a link into ``/proc`` a special file.
+    """
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return f"cannot read ({exc.strerror or exc})"
+    if not stat.S_ISREG(st.st_mode):
+        return _not_regular(st.st_mode)
+    real = os.path.realpath(path)
+    if any(real == root or real.startswith(root + os.sep) for root in SPECIAL_ROOTS):
+        return f"a special file ({real}), not data"
+    return None
+
+
+def check_regular_file(path: str | Path) -> os.stat_result:
+    """``os.stat(path)`` when ``path`` is a regular data file; else a one-line ``DataError`` naming it."""
+    reason = special_file_reason(path)
+    if reason:
+        raise DataError(f"{path}: {reason}")
+    return os.stat(path)
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"  # unreachable
+
+
+def read_bytes_limited(path: str | Path, max_bytes: int, what: str = "file") -> bytes:
+    """The bytes of regular file ``path``, refusing (``DataError``) anything else or more than ``max_bytes``.
+
+    The file is opened non-blocking and checked again on the open descriptor, so a FIFO swapped in after the
+    first check cannot block, and at most ``max_bytes + 1`` bytes are ever read (a file that grows while being
+    read cannot swamp memory).
+    """
+    check_regular_file(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with open(fd, "rb", closefd=True) as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise DataError(f"{path}: {_not_regular(st.st_mode)}")
+        if st.st_size > max_bytes:
+            raise DataError(f"{path}: {_size(st.st_size)} is more than the {_size(max_bytes)} a {what} may have")
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise DataError(f"{path}: more than the {_size(max_bytes)} a {what} may have")
+    return data
+
+
+def check_zip_members(path: str | Path, archive: zipfile.ZipFile, max_bytes: int = MAX_ZIP_BYTES,
+                      max_ratio: float = MAX_ZIP_RATIO) -> None:
+    """Refuse a zip bomb from the archive's directory, before anything is decompressed.
+
+    ``zipfile`` never returns more bytes for a member than its directory entry declares, so bounding the
+    declared sizes bounds what a reader of the archive can be made to hold.
+    """
+    total = 0
+    for info in archive.infolist():
+        total += info.file_size
+        if info.file_size > 1 << 20 and info.file_size > max_ratio * max(info.compress_size, 1):
+            raise DataError(f"{path}: member {info.filename!r} expands {info.file_size // max(info.compress_size, 1)}"
+                            f" times ({_size(info.file_size)}); refusing a likely zip bomb")
+    if total > max_bytes:
+        raise DataError(f"{path}: the archive expands to {_size(total)}, more than the {_size(max_bytes)} allowed")
+
+
+# -- XML ----------------------------------------------------------------------------------------------------------
+class _Stop(Exception):
+    pass
+
+
+def _expat(on_start, forbid_entities: bool = True):
+    from xml.parsers import expat
+
+    parser = expat.ParserCreate()
+
+    def entity(*_args):
+        raise DataError("entity declarations are not allowed")
+
+    if forbid_entities:
+        parser.EntityDeclHandler = entity
+    parser.StartElementHandler = on_start
+    return parser
+
+
+def _feed(parser, chunks: Iterable[bytes]) -> None:
+    for chunk in chunks:
+        parser.Parse(chunk, False)
+    parser.Parse(b"", True)
+
+
+def _chunks(path: str | Path, limit: int, size: int = 1 << 16) -> Iterator[bytes]:
+    check_regular_file(path)
+    with open(path, "rb") as f:
+        read = 0
+        while read < limit:
+            chunk = f.read(min(size, limit - read))
+            if not chunk:
+                return
+            read += len(chunk)
+            yield chunk
+
+
+def xml_root(path: str | Path, max_bytes: int = 1 << 20) -> str | None:
+    """The local name of ``path``'s root element, or ``None`` (not XML, unreadable, special, or no root element
+    in the first ``max_bytes``). Streams with expat, so a long prolog (comments, a DOCTYPE with an internal
+    subset) and UTF-16 files are handled; entity declarations make the answer ``None``."""
+    found: list[str] = []
+
+    def start(name, _attrs):
+        found.append(name.rsplit("}", 1)[-1].rsplit(":", 1)[-1])
+        raise _Stop
+
+    try:
+        _feed(_expat(start), _chunks(path, max_bytes))
+    except _Stop:
+        pass
+    except Exception:  # not XML, a bomb, unreadable: not recognisably ours
+        return found[0] if found else None
+    return found[0] if found else None
+
+
+def xml_has_element(path: str | Path, names: set[str], max_bytes: int = 1 << 20) -> bool:
+    """Whether one of the elements ``names`` (local names) starts within the first ``max_bytes`` of ``path``."""
+    hit: list[bool] = []
+
+    def start(name, _attrs):
+        if name.rsplit("}", 1)[-1].rsplit(":", 1)[-1] in names:
+            hit.append(True)
+            raise _Stop
+
+    try:
+        _feed(_expat(start), _chunks(path, max_bytes))
+    except _Stop:
+        return True
+    except Exception:
+        return bool(hit)
+    return False
+
+
+def count_xml_elements(data: bytes, names: dict[str, int], where: str) -> dict[str, int]:
+    """Count the elements ``names`` (local name -> most allowed) in XML ``data``; ``DataError`` as soon as one
+    passes its limit, or for entity declarations and malformed XML. One expat pass, no tree built."""
+    from xml.parsers import expat
+
+    counts = dict.fromkeys(names, 0)
+
+    def start(name, _attrs):
+        local = name.rsplit("}", 1)[-1]
+        if local in counts:
+            counts[local] += 1
+            if counts[local] > names[local]:
+                raise DataError(f"{where}: more than {names[local]:,} <{local}> elements; too big to read "
+                                f"(the limit bounds the time and memory one file may take)")
+
+    parser = _expat(start)
+    try:
+        parser.Parse(data, True)
+    except DataError as exc:
+        raise DataError(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
+    except expat.ExpatError as exc:
+        raise DataError(f"{where}: not well-formed XML ({expat.ErrorString(exc.code)} at line {exc.lineno})") \
+            from None
+    return counts
+
+
+# -- time limits -----------------------------------------------------------------------------------------------------
+class _Expired(BaseException):
+    """Raised into the timed block; a BaseException so parsers' own ``except Exception`` let it through."""
+
+
+def read_timeout(default: float = DEFAULT_READ_TIMEOUT) -> float:
+    """Seconds one file may take to read: ``$SEQSTUDIO_READ_TIMEOUT`` when set (``0`` = no limit), else
+    ``default``."""
+    value = os.environ.get("SEQSTUDIO_READ_TIMEOUT", "").strip()
+    if not value:
+        return default
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return default
+
+
+def _async_exc(thread_id: int, exc) -> None:
+    """Raise ``exc`` in thread ``thread_id`` at its next bytecode; ``None`` withdraws one not raised yet."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
+                                               ctypes.py_object(exc) if exc is not None else None)
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float):
+    """Main thread: SIGALRM through ``setitimer``; nests (an outer limit keeps running, and wins if earlier)."""
+    token = object()
+
+    def handler(signum, frame):
+        raise _Expired(token)
+
+    start = time.monotonic()
+    outer_left, _ = signal.getitimer(signal.ITIMER_REAL)
+    previous = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, min(seconds, outer_left) if outer_left > 0 else seconds)
+    try:
+        yield token
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer_left > 0:
+            signal.setitimer(signal.ITIMER_REAL, max(outer_left - (time.monotonic() - start), 1e-3))
+
+
+@contextlib.contextmanager
+def _async(seconds: float):
+    """Any other thread: a timer thread raises into it (``PyThreadState_SetAsyncExc``) between bytecodes."""
+    token = object()
+    target = threading.get_ident()
+    lock = threading.Lock()
+    state = {"active": True, "fired": False}
+
+    def fire():
+        with lock:
+            if state["active"]:
+                state["fired"] = True
+                _async_exc(target, _Expired)
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield token
+    finally:
+        timer.cancel()
+        with lock:
+            state["active"] = False
+            if state["fired"]:
+                _async_exc(target, None)  # an exception not raised yet must not escape later, elsewhere
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None, what: str):
+    """Stop the block after ``seconds`` with ``DataError("{what}: gave up after N s ...")``.
+
+    Works in the main thread (a signal, which also interrupts a blocking ``open``/``read``) and in any other
+    thread (an asynchronous exception); both interrupt Python code, which is where parsers such as music21,
+    mido and svg.path spend their time. C code that never returns to Python is not interrupted, which is why
+    readers also bound sizes before parsing. ``None`` or ``0`` = no limit.
+    """
+    if not seconds or seconds <= 0:
+        yield
+        return
+    on_main = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    started = time.monotonic()
+    try:
+        with (_alarm if on_main else _async)(seconds):
+            yield
+    except _Expired:
+        raise DataError(f"{what}: gave up after {time.monotonic() - started:.1f} s (the limit for reading one "
+                        f"file is {seconds:g} s; $SEQSTUDIO_READ_TIMEOUT changes it)") from None
