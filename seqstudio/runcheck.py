@@ -120,18 +120,18 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
     st = _run_file(path)
     if st.st_size == 0:
-        raise RunDirError(f"{path} is empty (0 bytes): the checkpoint was not written completely")
+        raise RunDirError(f"cannot load {path}: it is empty (0 bytes), the checkpoint was not written completely")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         # weights_only refuses every global that is not a tensor type: this is where a malicious pickle stops.
-        raise RunDirError(f"{path} is not a seqstudio checkpoint: it holds objects other than weights, "
-                          f"which are never loaded ({first_line(exc)})") from None
+        raise RunDirError(f"cannot load {path}: not a seqstudio checkpoint, it holds objects other than "
+                          f"weights, which are never loaded ({first_line(exc)})") from None
     except Exception as exc:
-        raise RunDirError(f"{path} is not a readable checkpoint ({first_line(exc)})") from None
+        raise RunDirError(f"cannot load {path}: not a readable checkpoint ({first_line(exc)})") from None
     model = checkpoint.get("model") if isinstance(checkpoint, dict) else None
     if not isinstance(model, dict) or not model:
-        raise RunDirError(f"{path} is not a seqstudio checkpoint (no 'model' weights)")
+        raise RunDirError(f"cannot load {path}: not a seqstudio checkpoint (no 'model' weights)")
     for name, value in model.items():
         if not isinstance(value, torch.Tensor):
             raise RunDirError(f"{path}: weight {name!r} is a {type(value).__name__}, not a tensor")
