@@ -234,7 +234,7 @@ def _sample(run: Run, k: int, options: SamplingOptions, g: torch.Generator) -> t
         return run.backend.sample(k, options, generator=g)
     except RuntimeError as exc:
         text = str(exc)
-        if "inf" in text or "nan" in text:
+        if "probability tensor contains" in text:  # torch.multinomial on NaN/inf probabilities
             raise RunDirError(f"the model in {run.path} produces non-finite probabilities "
                               f"({text.splitlines()[0][:120]}); its checkpoint is unusable") from None
         raise
