@@ -33,6 +33,21 @@ class _Formatter(logging.Formatter):
         return prefix + record.getMessage()
 
 
+def _regular_file(ctx, param, value):
+    """Only regular files for options that are read whole: a FIFO or ``/dev/zero`` would hang the command."""
+    if value is None:
+        return value
+    from .errors import UnsafePathError
+    from .runcheck import regular_file
+
+    for path in value if isinstance(value, tuple) else (value,):
+        try:
+            regular_file(Path(path))
+        except UnsafePathError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return value
+
+
 def _setup_logging(quiet: bool = False) -> None:
     log = logging.getLogger("seqstudio")
     for handler in list(log.handlers):
@@ -69,7 +84,7 @@ def main():
                               "Default: the domain's default.")
 @click.option("--run-dir", type=click.Path(path_type=Path), help="Where to write the run. Default: runs/NAME-BACKEND.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              help="YAML file with codec:/backend:/train: sections.")
+              callback=_regular_file, help="YAML file with codec:/backend:/train: sections.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override one option, e.g. --set backend.latent_size=32 --set codec.transpose=5 (repeatable).")
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many optimisation steps.")
@@ -114,12 +129,13 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
               help="Output folder.")
 @click.option("--temperature", "-t", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Sampling temperature; 0 = most likely value at each step.")
-@click.option("--length", type=click.IntRange(min=1), help="Steps to generate. Default: the training window.")
+@click.option("--length", type=click.IntRange(min=1),
+              help="Steps to generate (at most 100000). Default: the training window (if at most 10000).")
 @click.option("--seed", type=int, help="Random seed for reproducible samples.")
-@click.option("--prime", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+@click.option("--prime", type=click.Path(path_type=Path, exists=True, dir_okay=False), callback=_regular_file,
               help="Start every sample with this file; the output holds the prime followed by the continuation.")
 @click.option("--interpolate", nargs=2, type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              metavar="A B", help="Decode points on the latent path between files A and B (seq-VAE).")
+              callback=_regular_file, metavar="A B", help="Decode points on the latent path between files A and B (seq-VAE).")
 @click.option("--steps", type=click.IntRange(min=2), default=5, show_default=True, help="Points for --interpolate.")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)

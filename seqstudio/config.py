@@ -135,9 +135,15 @@ def parse_overrides(pairs: list[str]) -> dict[str, dict[str, Any]]:
 
 def load_yaml(path: Path) -> dict[str, Any]:
     """Read a config file, checking section names; errors name the file, key and line."""
+    from .errors import UnsafePathError
+    from .runcheck import regular_file
+
     path = Path(path)
     try:
+        regular_file(path, f"config {path}")  # a FIFO or /dev/zero would never end
         text = path.read_text()
+    except UnsafePathError as exc:
+        raise ConfigError(str(exc)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
     try:

@@ -28,7 +28,7 @@ from .errors import DataError
 
 log = logging.getLogger("seqstudio")
 SPLITS = ("train", "valid", "test")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: entries carry a checksum (``_cache_entry``)
 
 
 def cache_dir() -> Path:
@@ -345,37 +345,42 @@ def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int
     key = _codec_key(domain_name, codec, fractions)
     results: dict[Path, torch.Tensor] = {}
     todo = []
+    cache = _Cache.open(key, codec, registry.load_domain(domain_name)()) if use_cache else None
     for f in files:
-        cache_path = None
-        if use_cache:
-            try:
-                cache_path = cache_dir() / key / f"{_content_hash(f)}.pt"
-            except OSError as exc:
-                log.warning("skipped %s: %s", f, exc.strerror)
+        try:
+            file_hash = _content_hash(f)
+        except OSError as exc:
+            log.warning("skipped %s: %s", f, exc.strerror)
+            continue
+        if cache is not None:
+            value = cache.load(f, file_hash)
+            if value is not None:
+                results[f] = value
                 continue
-            if cache_path.exists():
-                try:
-                    results[f] = torch.load(cache_path, weights_only=True)
-                    continue
-                except Exception:  # a damaged cache entry is simply rebuilt
-                    pass
-        todo.append((f, str(cache_path) if cache_path else None))
+        todo.append((f, file_hash))
     if not todo:
         return {f: results[f] for f in files if f in results}
     args = (domain_name, codec.name, vars(codec.config), codec.state_dict(), tuple(fractions))
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=len(todo), desc="encoding", unit="file", disable=not progress, leave=False)
+    hashes = dict(todo)
+
+    def collect(f, outcome):
+        _collect(f, outcome, results)
+        if cache is not None and f in results:  # the cache is written here, by this process, and checked
+            cache.store(f, hashes[f], results[f])
+        bar.update()
+
+    # Workers are given no cache path: entries are written by this process (``_Cache.store``), so a cache that
+    # cannot be written is one warning, never a reason to skip a file that was read and encoded.
     if workers == 1 or len(todo) < 4:
-        outcomes = ((f, _read_and_encode(*args, str(f), c)) for f, c in todo)
-        for f, outcome in outcomes:
-            _collect(f, outcome, results)
-            bar.update()
+        for f, _ in todo:
+            collect(f, _read_and_encode(*args, str(f), None))
     else:
         with _pool(min(workers, len(todo))) as pool:
-            jobs = {pool.submit(_read_and_encode, *args, str(f), c): f for f, c in todo}
+            jobs = {pool.submit(_read_and_encode, *args, str(f), None): f for f, _ in todo}
             for job in futures.as_completed(jobs):
-                _collect(jobs[job], job.result(), results)
-                bar.update()
+                collect(jobs[job], job.result())
     bar.close()
     return {f: results[f] for f in files if f in results}
 
@@ -386,6 +391,113 @@ def _collect(path: Path, outcome, results) -> None:
         results[path] = value
     else:
         log.warning("skipped %s: %s", path, value)
+
+
+class _Cache:
+    """The encoding cache of one codec key: ``cache_dir()/KEY/CONTENT_HASH.pt``, each entry
+    ``{"checksum", "value"}`` where ``value`` is the encoded tensor (or ``{split: [tensors]}`` for a many-sample
+    file) and ``checksum`` a SHA-256 of the file's content hash, the key and the tensors' bytes.
+
+    An entry is used only when it loads as plain tensors (``weights_only``), its checksum matches (an entry of
+    another file or codec, or a changed one, does not) and its tensors are float32 ``[T, storage_width]`` and
+    finite; otherwise the file is encoded again, with one warning. A cache folder that cannot be used (not a
+    folder, not writable, a full disk) is one warning and the run goes on without a cache: the cache only saves
+    time, it must never make readable data look unreadable.
+    """
+
+    def __init__(self, folder: Path, key: str, codec: Codec, domain: Domain):
+        self.folder, self.key, self.codec, self.domain = folder, key, codec, domain
+        self.writable = True
+
+    @classmethod
+    def open(cls, key: str, codec: Codec, domain: Domain) -> "_Cache | None":
+        from .errors import DiskFullError
+
+        root = cache_dir()
+        folder = root / key
+        where = f"{root} (SEQSTUDIO_CACHE)" if "SEQSTUDIO_CACHE" in os.environ else str(root)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / ".probe"
+            atomic_write(probe, lambda tmp: tmp.write_bytes(b"seqstudio cache probe\n"))
+            probe.unlink()
+        except DiskFullError:
+            log.warning("encoding cache %s: no space left on %s; encoding without a cache", where, folder)
+            return None
+        except OSError as exc:
+            reason = ("it is not a folder" if isinstance(exc, (NotADirectoryError, FileExistsError))
+                      else exc.strerror or str(exc))
+            log.warning("encoding cache %s cannot be used (%s); encoding without a cache", where, reason)
+            return None
+        return cls(folder, key, codec, domain)
+
+    def path(self, file_hash: str) -> Path:
+        return self.folder / f"{file_hash}.pt"
+
+    def checksum(self, file_hash: str, value) -> str:
+        h = hashlib.sha256(f"{CACHE_VERSION}:{self.key}:{file_hash}".encode())
+        tensors = [value] if isinstance(value, torch.Tensor) else [
+            t for split in sorted(value) for t in value[split]]
+        for t in tensors:
+            h.update(f"{t.dtype}:{tuple(t.shape)};".encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+    def problem(self, path: Path, file_hash: str, entry) -> str | None:
+        """Why ``entry`` cannot be used for ``path`` (None when it can)."""
+        if not isinstance(entry, dict) or set(entry) != {"checksum", "value"}:
+            return "not a seqstudio cache entry"
+        value = entry["value"]
+        width = self.codec.spec.storage_width
+        if self.domain.is_collection(path):
+            if not (isinstance(value, dict) and set(value) <= set(SPLITS)
+                    and all(isinstance(v, list) for v in value.values())):
+                return "not the pieces of a many-sample file"
+            tensors = [t for v in value.values() for t in v]
+        else:
+            tensors = [value]
+        for t in tensors:
+            if not isinstance(t, torch.Tensor):
+                return f"holds a {type(t).__name__}, not a tensor"
+            if t.dtype != torch.float32 or t.dim() != 2 or t.shape[1] != width:
+                return f"holds a {t.dtype} tensor of shape {tuple(t.shape)}, expected float32 [T, {width}]"
+            if not bool(torch.isfinite(t).all()):
+                return "holds NaN or infinite values"
+        if entry["checksum"] != self.checksum(file_hash, value):
+            return "its checksum does not match (it belongs to another file or was changed)"
+        return None
+
+    def load(self, path: Path, file_hash: str):
+        """The cached encoding of ``path``, or None (absent, or unusable: warned, then encoded again)."""
+        cache_path = self.path(file_hash)
+        if not cache_path.exists():
+            return None
+        try:
+            entry = torch.load(cache_path, weights_only=True)
+            why = self.problem(path, file_hash, entry)
+        except Exception as exc:
+            why = f"unreadable ({type(exc).__name__})"
+        if why is None:
+            return entry["value"]
+        log.warning("%s: its cached encoding %s is unusable (%s); encoding the file again", path, cache_path, why)
+        return None
+
+    def store(self, path: Path, file_hash: str, value) -> None:
+        """Write an entry; the first failure is one warning and ends caching for this run."""
+        from .errors import DiskFullError
+
+        if not self.writable:
+            return
+        entry = {"checksum": self.checksum(file_hash, value), "value": value}
+        try:
+            atomic_write(self.path(file_hash), lambda tmp: torch.save(entry, tmp))
+        except DiskFullError:
+            log.warning("encoding cache: no space left on %s; the remaining files are not cached", self.folder)
+            self.writable = False
+        except OSError as exc:
+            log.warning("encoding cache %s cannot be written (%s); the remaining files are not cached",
+                        self.folder, exc.strerror or exc)
+            self.writable = False
 
 
 def pieces_for_split(encoded: dict[Path, torch.Tensor | dict], files: dict[str, list[Path]],

@@ -24,3 +24,12 @@ class PluginError(SeqStudioError):
 
 class RunDirError(SeqStudioError):
     """A run directory is missing, incomplete or not a seqstudio run."""
+
+
+class DiskFullError(SeqStudioError):
+    """A write failed because the file system holding it is full (or over quota); nothing half-written is left."""
+
+
+class UnsafePathError(SeqStudioError):
+    """seqstudio was asked to write through a symbolic link, or to read something that is not a regular file
+    (a FIFO or a device would hang or never end)."""

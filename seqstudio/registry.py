@@ -67,18 +67,36 @@ def load(kind: str, name: str) -> type:
         raise PluginError(f"unknown {kind} {name!r}; available: {valid}")
     eps = candidates[name]
     if len(eps) > 1:
-        owners = ", ".join(f"{_dist(ep)[0]} ({ep.value})" for ep in eps)
-        raise PluginError(f"{kind} {name!r} is registered more than once: {owners}; uninstall one of them")
+        raise DuplicatePlugin(kind, name, eps)
     ep = eps[0]
-    try:
-        cls = ep.load()
-    except Exception as exc:  # a plugin's own bug must surface as a clear message, not a traceback
-        raise PluginError(f"{kind} plugin {name!r} ({ep.value}) failed to load: "
-                          f"{type(exc).__name__}: {exc}") from exc
+    cls = _import(ep, f"{kind} plugin {name!r} ({ep.value})")
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise PluginError(f"{kind} plugin {name!r} ({ep.value}) is not a subclass of {base.__module__}."
                           f"{base.__name__}")
     return cls
+
+
+class DuplicatePlugin(PluginError):
+    """Two distributions register the same name: using either would silently drop the other (a plugin that
+    registers ``midi`` must not disable the MIDI domain), so every command that needs the name refuses."""
+
+    def __init__(self, kind: str, name: str, eps: list[EntryPoint]):
+        owners = " and ".join(f"{_dist(ep)[0]} ({ep.value})" for ep in eps)
+        super().__init__(f"{kind} {name!r} is registered more than once, by {owners}; commands that use the "
+                         f"{kind} {name!r} (train, generate, evaluate, render, convert of its files) refuse to run "
+                         f"until one of them is uninstalled")
+
+
+def _import(ep: EntryPoint, what: str):
+    """``ep.load()``; any failure of the plugin's import, ``SystemExit`` included (a plugin that calls
+    ``sys.exit`` at import must not end the command), is a PluginError. ``KeyboardInterrupt`` still interrupts."""
+    try:
+        return ep.load()
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a plugin's own bug must surface as a clear message, not a traceback
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise PluginError(f"{what} failed to load: {detail}") from None
 
 
 def load_domain(name: str) -> type[Domain]:
@@ -115,7 +133,9 @@ def recipe_folders() -> list[Path]:
     for ep in sorted(entry_points(group=RECIPE_FOLDERS), key=lambda ep: (ep.name, ep.value)):
         try:
             folder = Path(str(importlib.resources.files(ep.module)))
-        except Exception as exc:  # a plugin's own import error must not break `data list`
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a plugin's own import error (even sys.exit) must not break `data list`
             log.warning("recipes of %s (%s) cannot be read: %s: %s", ep.name, ep.value, type(exc).__name__, exc)
             continue
         if folder.is_dir() and folder not in folders:
@@ -137,12 +157,18 @@ class AmbiguousDomain(PluginError):
 
 def _domain_counts(path) -> dict[str, int]:
     """Installed domain name -> how many files under ``path`` its ``accepts`` takes (broken plugins left out)."""
+    from .errors import DataError
+
     path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path} does not exist")
     files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
     counts = {}
     for name in names("domain"):
         try:
             domain = load_domain(name)()
+        except DuplicatePlugin:  # never silently: it would hide the domain the files are meant for
+            raise
         except PluginError:  # `seqstudio plugins` reports it; it reads nothing here
             continue
         count = sum(1 for f in files if domain.accepts(f))

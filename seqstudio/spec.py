@@ -115,3 +115,19 @@ class FeatureSpec:
 
     def __str__(self) -> str:
         return "[" + ", ".join(f"{type(p).__name__}({p.size})" for p in self.parts) + "]"
+
+
+def check_informative(spec: FeatureSpec, codec_name: str) -> None:
+    """Refuse a part that carries no information: a ``Categorical(1)`` has one possible value, so a model of it
+    learns nothing (loss 0.000) and every sample is that one value. It is what a codec that learns a vocabulary
+    describes before it is fitted; seen at training time, the codec broke the fit contract (``needs_fit = True``
+    and an empty ``state_dict()`` until ``fit``), so the loader never fitted it. ``Binary(1)`` and ``Real(1)``
+    are fine (a bit, a value)."""
+    from .errors import PluginError
+
+    for part in spec.parts:
+        if isinstance(part, Categorical) and part.size == 1:
+            raise PluginError(f"codec {codec_name!r} describes its data as {spec}: a Categorical(1) part carries "
+                              f"no information (one possible value), so nothing could be learned. A codec that "
+                              f"learns from data must declare needs_fit = True and return an empty state_dict() "
+                              f"until fit() (the fit contract, docs/writing-plugins.md)")
