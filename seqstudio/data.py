@@ -437,7 +437,9 @@ class _Cache:
     def checksum(self, file_hash: str, value) -> str:
         h = hashlib.sha256(f"{CACHE_VERSION}:{self.key}:{file_hash}".encode())
         tensors = [value] if isinstance(value, torch.Tensor) else [
-            t for split in sorted(value) for t in value[split]]
+            t for split in sorted(set(value) & set(SPLITS)) for t in value[split]]
+        if isinstance(value, dict):  # a many-sample file also records how many of each split are its own
+            h.update(json.dumps(value.get("own", {}), sort_keys=True).encode())
         for t in tensors:
             h.update(f"{t.dtype}:{tuple(t.shape)};".encode())
             h.update(t.detach().cpu().contiguous().numpy().tobytes())
@@ -450,10 +452,12 @@ class _Cache:
         value = entry["value"]
         width = self.codec.spec.storage_width
         if self.domain.is_collection(path):
-            if not (isinstance(value, dict) and set(value) <= set(SPLITS)
-                    and all(isinstance(v, list) for v in value.values())):
+            own = value.get("own", {}) if isinstance(value, dict) else None
+            if not (isinstance(value, dict) and set(value) <= {*SPLITS, "own"}
+                    and all(isinstance(value[s], list) for s in set(value) & set(SPLITS))
+                    and isinstance(own, dict) and all(isinstance(n, int) for n in own.values())):
                 return "not the pieces of a many-sample file"
-            tensors = [t for v in value.values() for t in v]
+            tensors = [t for s in set(value) & set(SPLITS) for t in value[s]]
         else:
             tensors = [value]
         for t in tensors:
