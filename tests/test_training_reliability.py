@@ -20,7 +20,7 @@ from conftest import TINY, invoke, read_metrics, tiny_backend_args
 from seqstudio import registry
 from test_errors import assert_clean_error
 
-STEPS = 400  # long enough that a signal sent after the first checkpoint (step 20) lands mid-training
+STEPS = 200  # long enough that a signal sent after the first checkpoint (step 20) lands mid-training
 
 
 def _args(backend: str, *extra) -> list[str]:
@@ -109,6 +109,7 @@ def test_sigterm_saves_last_pt_says_how_to_resume_and_resume_is_exact(chorales, 
     assert_same_checkpoint(reference("seqvae"), final)
 
 
+@pytest.mark.slow  # the same handler as SIGTERM's (the fast test above); one more subprocess each
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGHUP"])
 def test_sigint_and_sighup_save_last_pt_at_the_step_reached(chorales, tmp_path, signame):
     run_dir = tmp_path / "run"
