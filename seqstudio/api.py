@@ -18,7 +18,8 @@ from . import config as config_mod
 from . import data, registry, safe_io
 from .backends.base import Backend, SamplingOptions
 from .distributed import add_stats, init_distributed, leave
-from .errors import ConfigError, DataError, RunDirError
+from .errors import (ConfigError, DataError, NothingToDo, RunDirError, TrainingDiverged,
+                     TrainingInterrupted)
 from .rundir import Run, check_resumable, load_codec, load_run, load_spec, write_run_files
 from .runspec import RunSpec
 from .spec import check_informative
@@ -124,8 +125,16 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
                           train_options, base)
     run_dir = Path(run_dir) if run_dir else _default_run_dir(spec)
     if not resume and run_dir.exists() and any(run_dir.iterdir()):
-        raise RunDirError(f"run directory {run_dir} already exists and is not empty; "
-                          f"use --resume to continue it or choose another --run-dir")
+        hint = ("it holds a run that stopped before its first checkpoint: `seqstudio train --resume --run-dir "
+                f"{run_dir}` starts it again from step 0 with its saved options"
+                if (run_dir / "config.yaml").is_file() and not (run_dir / "last.pt").exists()
+                else "use --resume to continue it")
+        raise RunDirError(f"run directory {run_dir} already exists and is not empty; {hint}, "
+                          f"or choose another --run-dir")
+    from_checkpoint = resume and (run_dir / "last.pt").exists()
+    if resume and not from_checkpoint:
+        log.warning("%s has no checkpoint yet (the run stopped before its first one): training starts again "
+                    "from step 0 with its saved options", run_dir)
     use_threads(spec.train.threads)
     domain_obj = spec.make_domain()
     saved_codec = load_codec(run_dir, spec) if resume else None
@@ -135,7 +144,7 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
              sets["train"].x.shape[1])
     torch.manual_seed(spec.train.seed)
     model = spec.make_backend(codec_obj.spec)
-    if not resume and spec.train.init_output_bias:
+    if not from_checkpoint and spec.train.init_output_bias:
         windows = sets["train"]
         first = slice(0, 4096)  # plenty for marginals, bounded for huge datasets
         lengths = windows.lengths[first]
@@ -143,17 +152,41 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
     dist = init_distributed()
     trainer = Trainer(model, codec_obj, sets["train"], sets["valid"], spec.train, run_dir, dist=dist,
                       progress=progress)
-    if resume:
+    if from_checkpoint:
         trainer.resume()  # before config.yaml is rewritten: a refused resume leaves the run as it was
+        _refuse_finished(trainer, run_dir, dist)
     if dist.is_main:
         write_run_files(run_dir, spec, codec_obj)
-    state = trainer.fit()
+    try:
+        state = trainer.fit()
+    except (TrainingDiverged, TrainingInterrupted):
+        leave(dist)  # every process raises these at the same step, so they can leave together
+        raise
     log.info("stopped after %d steps (%s)", state.step, state.stopped_because or "done")
     if dist.is_main and spec.train.samples > 0:
         run = load_run(run_dir, device=trainer.device)
         write_samples(run, generate(run, n=spec.train.samples, seed=spec.train.seed), run_dir / "samples")
     leave(dist)
     return run_dir
+
+
+def _refuse_finished(trainer, run_dir: Path, dist) -> None:
+    """``NothingToDo`` when the resumed run is already past its budget or stopped early: resuming it would
+    otherwise validate again (one more ``bad_validations``, a rewritten last.pt) or train on past early stopping."""
+    reason = trainer.finished_because()
+    if not reason:
+        return
+    s, t = trainer.state, trainer.config
+    why = {"early_stopping": f"it stopped early at step {s.step} ({s.bad_validations} validations without "
+                             f"improvement, train.patience={t.patience}); raise --set train.patience=N "
+                             f"(0 = never stop early) to train on",
+           "max_steps": f"it reached its budget (step {s.step} of --max-steps {t.max_steps}); raise --max-steps "
+                        f"to train on",
+           "epochs": f"it reached its budget ({t.epochs:g} epochs, step {s.step}); raise --epochs to train on",
+           "max_minutes": f"it reached its budget ({s.elapsed / 60:.2f} of --max-minutes {t.max_minutes:g}); "
+                          f"raise --max-minutes to train on"}[reason]
+    leave(dist)
+    raise NothingToDo(f"nothing to do: {run_dir} is finished; {why}")
 
 
 # -- using a trained run ----------------------------------------------------------------------------------------------

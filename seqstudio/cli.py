@@ -108,6 +108,9 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
     With neither --max-steps, --epochs nor --max-minutes, training runs 20 epochs (stopping early when the
     validation score stops improving). Under `torchrun --nproc_per_node N -m seqstudio train ...` it trains
     with DistributedDataParallel.
+
+    SIGINT, SIGTERM and SIGHUP save last.pt and stop (exit 128 + the signal's number; --resume continues
+    exactly). A NaN/inf loss stops the run with an error, leaving the checkpoints at the last finite weights.
     """
     from . import api
 
@@ -116,8 +119,17 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
         raise click.UsageError("missing DATA_DIR (only --resume may omit it)")
     options = dict(max_steps=max_steps, epochs=epochs, max_minutes=max_minutes, batch_size=batch_size, lr=lr,
                    device=device, seed=seed, threads=threads)
-    path = api.train(data_dir, backend=backend, domain=domain, codec=codec, run_dir=run_dir, config=config_file,
-                     overrides=list(overrides), resume=resume, progress=not quiet, **options)
+    from .errors import NothingToDo, TrainingInterrupted
+
+    try:
+        path = api.train(data_dir, backend=backend, domain=domain, codec=codec, run_dir=run_dir,
+                         config=config_file, overrides=list(overrides), resume=resume, progress=not quiet, **options)
+    except NothingToDo as exc:  # a finished run resumed: said once, exit 0, nothing changed
+        click.echo(str(exc))
+        return
+    except TrainingInterrupted as exc:  # last.pt saved; exit 128 + the signal's number, like the shell's
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
     click.echo(f"run directory: {path}")
 
 

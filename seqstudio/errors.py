@@ -33,3 +33,23 @@ class DiskFullError(SeqStudioError):
 class UnsafePathError(SeqStudioError):
     """seqstudio was asked to write through a symbolic link, or to read something that is not a regular file
     (a FIFO or a device would hang or never end)."""
+
+
+class TrainingDiverged(SeqStudioError):
+    """The loss (or the weights) became NaN/inf; the checkpoints keep the last finite weights."""
+
+
+class TrainingInterrupted(SeqStudioError):
+    """A signal (SIGINT, SIGTERM, SIGHUP) stopped training; ``last.pt`` was saved, so the run can be resumed.
+
+    ``exit_code`` follows the shell's convention for a death by that signal (128 + its number)."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+class NothingToDo(SeqStudioError):
+    """``--resume`` of a run that is already finished (budget reached or stopped early): not a failure, the
+    CLI prints the message and exits 0; nothing is changed."""

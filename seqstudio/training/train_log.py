@@ -38,12 +38,13 @@ class TrainLog:
         self._running: dict = {}
         self._window_started = time.perf_counter()
 
-    def train_step(self, stats: dict, s: TrainState, lr: float) -> None:
-        """Count one step's statistics; write a record when ``every`` steps have passed."""
+    def train_step(self, stats: dict, s: TrainState, lr: float) -> dict[str, float] | None:
+        """Count one step's statistics; write a record when ``every`` steps have passed and return the window's
+        summed statistics (the trainer checks them for NaN), else None."""
         add_stats(self._running, stats)
         self.bar.update()
         if s.step % self.every:
-            return
+            return None
         now = time.perf_counter()
         summary = reduce_stats(self._running, self.dist)
         record = self.backend.summarize(summary)
@@ -54,11 +55,18 @@ class TrainLog:
         if self.dist.is_main:
             append_metrics(self.run_dir, record)
             self.bar.set_postfix(loss=f"{self.backend.validation_score(record):.3f}", tok_s=f"{rate:.0f}")
+        return summary
 
     def validation(self, summary: dict[str, float], s: TrainState) -> None:
         if self.dist.is_main:
             append_metrics(self.run_dir, {**summary, "step": s.step, "split": "valid",
                                           "elapsed_s": round(s.elapsed, 2)})
+
+    def stopped(self, s: TrainState, reason: str) -> None:
+        """A ``stop`` record for a run that ends abnormally (a signal, divergence), where ``last.pt`` may not
+        say why (a diverged run's ``last.pt`` is the last finite one, saved earlier)."""
+        if self.dist.is_main:
+            append_metrics(self.run_dir, {"step": s.step, "split": "stop", "reason": reason})
 
     def close(self) -> None:
         self.bar.close()
