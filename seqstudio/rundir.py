@@ -208,10 +208,10 @@ def load_run(path: Path, which: str = "best", device: str | torch.device = "cpu"
 
 def check_resumable(path: Path) -> None:
     """Before ``train --resume`` changes anything: no planted links among what it writes, and a ``last.pt``
-    that loads as weights with optimizer state (the trainer then checks that it fits the model)."""
+    that loads as weights with optimizer state (the trainer then checks that it fits the model). A run that
+    stopped before its first checkpoint has no ``last.pt``: it is started again from step 0 (``api.train``)."""
     path = Path(path)
     runcheck.check_no_links(path)
     last = path / "last.pt"
-    if not os.path.lexists(last):
-        raise RunDirError(f"cannot resume: {last} does not exist")
-    runcheck.check_state(last, runcheck.load_checkpoint(last))
+    if os.path.lexists(last):
+        runcheck.check_state(last, runcheck.load_checkpoint(last))
