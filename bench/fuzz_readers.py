@@ -438,8 +438,9 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=300, help="inputs in all, shared evenly by the formats")
     parser.add_argument("--formats", default=",".join(FORMATS), help=f"comma-separated, from: {', '.join(FORMATS)}")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
-    parser.add_argument("--hang-seconds", type=float, default=60.0)
-    parser.add_argument("--read-timeout", type=float, default=20.0, help="SEQSTUDIO_READ_TIMEOUT for the readers")
+    parser.add_argument("--hang-seconds", type=float, default=120.0,
+                        help="wall seconds on one input counted as a hang (past the readers' own wall backstop)")
+    parser.add_argument("--read-timeout", type=float, default=20.0, help="SEQSTUDIO_READ_TIMEOUT (CPU seconds) for the readers")
     parser.add_argument("--mem-limit-mb", type=int, default=1500, help="peak RSS counted as a blow-up")
     parser.add_argument("--mem-cap-mb", type=int, default=3000, help="address-space cap of a worker")
     parser.add_argument("--keep", type=Path, help="save tracebacks, hangs and blow-ups here")

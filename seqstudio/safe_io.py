@@ -7,9 +7,9 @@ Readers of every domain (and the CLI, for ``--prime``/``--config``) use these he
 * a file's size is checked *before* it is read or expanded (``read_bytes_limited``, ``check_zip_members``);
 * XML is looked at with a streaming parser that refuses entity declarations, finds the root element however
   much comes before it and in whatever encoding the file declares (``xml_root``, ``count_xml_elements``);
-* parsing stops after a time limit that works in the main thread *and* in other threads, so it works in the
-  loader's spawned worker processes, in ``render``/``convert`` and in a library caller's threads alike
-  (``time_limit``, ``read_timeout``).
+* parsing stops after a time limit (CPU seconds, with a wall-clock backstop) that works in the main thread
+  *and* in other threads, so it works in the loader's spawned worker processes, in ``render``/``convert`` and
+  in a library caller's threads alike (``time_limit``, ``read_timeout``).
 
 Every refusal is a ``DataError`` whose message starts with the file's path and says why.
 """
@@ -234,7 +234,7 @@ class _Expired(BaseException):
 
 
 def read_timeout(default: float = DEFAULT_READ_TIMEOUT) -> float:
-    """Seconds one file may take to read: ``$SEQSTUDIO_READ_TIMEOUT`` when set (``0`` = no limit), else
+    """CPU seconds one file may take to read: ``$SEQSTUDIO_READ_TIMEOUT`` when set (``0`` = no limit), else
     ``default``."""
     value = os.environ.get("SEQSTUDIO_READ_TIMEOUT", "").strip()
     if not value:
@@ -251,48 +251,69 @@ def _async_exc(thread_id: int, exc) -> None:
                                                ctypes.py_object(exc) if exc is not None else None)
 
 
+WALL_FACTOR = 4.0  # the wall-clock backstop of a limit, as a multiple of its CPU seconds
+
+
 @contextlib.contextmanager
-def _alarm(seconds: float):
-    """Main thread: SIGALRM through ``setitimer``; nests (an outer limit keeps running, and wins if earlier)."""
-    token = object()
+def _itimer(which: int, signum: int, seconds: float, clock):
+    """One interval timer raising ``_Expired`` after ``seconds`` of ``clock``; nests (an outer timer keeps
+    running and wins if it is due first)."""
 
-    def handler(signum, frame):
-        raise _Expired(token)
+    def handler(_signum, _frame):
+        raise _Expired()
 
-    start = time.monotonic()
-    outer_left, _ = signal.getitimer(signal.ITIMER_REAL)
-    previous = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, min(seconds, outer_left) if outer_left > 0 else seconds)
+    start = clock()
+    outer_left, _ = signal.getitimer(which)
+    previous = signal.signal(signum, handler)
+    signal.setitimer(which, min(seconds, outer_left) if outer_left > 0 else seconds)
     try:
-        yield token
+        yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(which, 0)
+        signal.signal(signum, previous)
         if outer_left > 0:
-            signal.setitimer(signal.ITIMER_REAL, max(outer_left - (time.monotonic() - start), 1e-3))
+            signal.setitimer(which, max(outer_left - (clock() - start), 1e-3))
 
 
 @contextlib.contextmanager
-def _async(seconds: float):
-    """Any other thread: a timer thread raises into it (``PyThreadState_SetAsyncExc``) between bytecodes."""
-    token = object()
+def _alarm(seconds: float, wall: float):
+    """Main thread: ``ITIMER_PROF`` (process CPU time, SIGPROF) for the work, ``ITIMER_REAL`` (SIGALRM) as the
+    wall-clock backstop, which also interrupts a blocking ``open`` or ``read``."""
+    with _itimer(signal.ITIMER_PROF, signal.SIGPROF, seconds, time.process_time), \
+            _itimer(signal.ITIMER_REAL, signal.SIGALRM, wall, time.monotonic):
+        yield
+
+
+@contextlib.contextmanager
+def _async(seconds: float, wall: float):
+    """Any other thread: a watcher thread polls this thread's CPU clock (and the wall clock) and raises into it
+    (``PyThreadState_SetAsyncExc``) between bytecodes."""
     target = threading.get_ident()
+    try:
+        cpu_clock = time.pthread_getcpuclockid(target)
+        cpu = lambda: time.clock_gettime(cpu_clock)  # noqa: E731
+    except (AttributeError, OSError):  # no per-thread CPU clock here: wall time only
+        cpu = time.monotonic
+    cpu_start, wall_start = cpu(), time.monotonic()
     lock = threading.Lock()
+    done = threading.Event()
     state = {"active": True, "fired": False}
 
-    def fire():
-        with lock:
-            if state["active"]:
-                state["fired"] = True
-                _async_exc(target, _Expired)
+    def watch():
+        while not done.wait(min(0.05, seconds / 4)):
+            if cpu() - cpu_start > seconds or time.monotonic() - wall_start > wall:
+                with lock:
+                    if state["active"]:
+                        state["fired"] = True
+                        _async_exc(target, _Expired)
+                return
 
-    timer = threading.Timer(seconds, fire)
-    timer.daemon = True
-    timer.start()
+    watcher = threading.Thread(target=watch, daemon=True, name="seqstudio-time-limit")
+    watcher.start()
     try:
-        yield token
+        yield
     finally:
-        timer.cancel()
+        done.set()
         with lock:
             state["active"] = False
             if state["fired"]:
@@ -300,22 +321,28 @@ def _async(seconds: float):
 
 
 @contextlib.contextmanager
-def time_limit(seconds: float | None, what: str):
-    """Stop the block after ``seconds`` with ``DataError("{what}: gave up after N s ...")``.
+def time_limit(seconds: float | None, what: str, wall_factor: float = WALL_FACTOR):
+    """Stop the block after ``seconds`` of CPU time, or ``wall_factor`` times as many seconds of wall time, with
+    ``DataError("{what}: gave up after ...")``.
 
-    Works in the main thread (a signal, which also interrupts a blocking ``open``/``read``) and in any other
-    thread (an asynchronous exception); both interrupt Python code, which is where parsers such as music21,
-    mido and svg.path spend their time. C code that never returns to Python is not interrupted, which is why
-    readers also bound sizes before parsing. ``None`` or ``0`` = no limit.
+    CPU time measures the work a file costs whatever else the machine is doing (a long score parsed in 150 s
+    alone takes 450 s of wall time on a busy machine, and must not be cut off for it); the wall-clock backstop
+    catches a block that waits without working. Works in the main thread (interval timers and signals, which
+    also interrupt a blocking ``open``/``read``) and in any other thread (an asynchronous exception), so in the
+    loader's spawned workers, in ``render``/``convert`` and in a library caller's threads alike. Both interrupt
+    Python code, which is where parsers such as music21, mido and svg.path spend their time; C code that never
+    returns to Python is not interrupted, which is why readers also bound sizes before parsing. ``None`` or
+    ``0`` = no limit.
     """
     if not seconds or seconds <= 0:
         yield
         return
     on_main = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
-    started = time.monotonic()
+    cpu_start, wall_start = time.process_time(), time.monotonic()
     try:
-        with (_alarm if on_main else _async)(seconds):
+        with (_alarm if on_main else _async)(seconds, seconds * wall_factor):
             yield
     except _Expired:
-        raise DataError(f"{what}: gave up after {time.monotonic() - started:.1f} s (the limit for reading one "
-                        f"file is {seconds:g} s; $SEQSTUDIO_READ_TIMEOUT changes it)") from None
+        raise DataError(f"{what}: gave up after {time.process_time() - cpu_start:.1f} s of CPU time "
+                        f"({time.monotonic() - wall_start:.1f} s of wall time); one file may take {seconds:g} s "
+                        f"of CPU time ($SEQSTUDIO_READ_TIMEOUT changes it)") from None

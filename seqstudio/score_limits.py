@@ -29,14 +29,21 @@ MAX_MIDI_BYTES = 32 << 20
 MAX_MIDI_NOTES = 500_000
 MAX_QUARTERS = 20_000  # length of one piece in quarter notes (over 2.5 hours at 120 bpm)
 MIDI_MAX_TICK = 10_000_000  # pretty_midi's MAX_TICK: it refuses files with a later event
-# ABC values music21 expands into that much work or memory; real tunes stay far below
-ABC_MAX_NUMBER = {"length": 128, "metre": 64, "unit": 256, "voices": 32, "tuplet": 32, "rest_bars": 256}
+MAX_REPEATS = 500  # repeat signs in one score: music21 expands each into copies of the music
+# ABC: music21's ABC path is slow (about 5 ms a note, more with repeats and key changes), and ABC tunes are short
+# (an O'Neill's or Essen tune has 50-500 notes), so its bounds are tighter; values music21 expands into absurd
+# work or memory are bounded too, far above real tunes
+MAX_ABC_NOTES = 10_000
+MAX_ABC_BARS = 5_000
+ABC_MAX_NUMBER = {"length": 128, "metre": 64, "unit": 256, "voices": 32, "tuplet": 32, "rest_bars": 256,
+                  "repeats": 128, "changes": 64}
 
 
-def parse_budget(notes: int) -> float:
-    """Seconds music21 may take for a score of ``notes`` notes: 60 s + 20 ms per note (a 12,000-note quartet
-    took 55-130 s on a busy 2-core machine), never more than ``safe_io.read_timeout()``."""
-    budget = 60.0 + round(0.02 * max(notes, 0))
+def parse_budget(notes: int, base: float = 60.0, per_note: float = 0.025) -> float:
+    """Seconds music21 may take for a score of ``notes`` notes: by default 60 s + 25 ms per note (a 12,000-note
+    quartet took 55-170 s on a busy 2-core machine), never more than ``safe_io.read_timeout()``. ABC passes its
+    own, smaller figures (``abc_budget``)."""
+    budget = base + round(per_note * max(notes, 0))
     limit = safe_io.read_timeout()
     return min(budget, limit) if limit else budget
 
@@ -48,8 +55,8 @@ def _too_many(where: str, count: int, what: str, limit: int) -> DataError:
 
 # -- MusicXML ----------------------------------------------------------------------------------------------------
 def _count_musicxml(data: bytes, where: str) -> int:
-    counts = safe_io.count_xml_elements(data, {"note": MAX_NOTES, "measure": MAX_MEASURES}, where)
-    return counts["note"]
+    limits = {"note": MAX_NOTES, "measure": MAX_MEASURES, "repeat": MAX_REPEATS, "ending": MAX_REPEATS}
+    return safe_io.count_xml_elements(data, limits, where)["note"]
 
 
 def _mxl_rootfile(archive: zipfile.ZipFile) -> str | None:
@@ -83,6 +90,11 @@ def check_musicxml(path: Path) -> int:
 
 
 # -- ABC -----------------------------------------------------------------------------------------------------------
+def abc_budget(notes: int) -> float:
+    """Seconds music21 may take for an ABC tune: 15 s + 6 ms per note (at most 75 s)."""
+    return parse_budget(notes, base=15.0, per_note=0.006)
+
+
 _TUNE_START = re.compile(r"(?m)^X:")
 _FIELD_LINE = re.compile(r"(?m)^([A-Za-z]):(.*)$")
 _INLINE_FIELD = re.compile(r"\[([A-Za-z]):([^\]\n]*)\]")
@@ -90,6 +102,7 @@ _NOISE = re.compile(r'"[^"\n]*"|![^!\n]*!|\+[^+\n]*\+|%[^\n]*')
 _NOTE = re.compile(r"([_=^]*)([A-Ga-gzx])([,']*)(\d*)(/*)(\d*)")
 _MULTI_REST = re.compile(r"[ZX](\d*)")
 _TUPLET = re.compile(r"\((\d+)")
+_REPEAT = re.compile(r":\||\|:|::|\|\s*\[?\d")
 _INT = re.compile(r"\d+")
 
 
@@ -107,7 +120,17 @@ def check_abc(text: str, where: str) -> int:
     limits = ABC_MAX_NUMBER
     fields = [(m.group(1), m.group(2)) for m in _FIELD_LINE.finditer(text)]
     fields += [(m.group(1), m.group(2)) for m in _INLINE_FIELD.finditer(text)]
-    voices = set()
+    voices, changes = set(), 0
+    body_started = False
+    for line in text.split("\n"):
+        if line.startswith("K:"):
+            changes += body_started
+            body_started = True
+        elif body_started and line[:2] in ("M:", "L:"):
+            changes += 1
+    changes += len(_INLINE_FIELD.findall(text))
+    if changes > limits["changes"]:
+        raise DataError(f"{where}: more than {limits['changes']} key, metre or unit-length changes")
     for name, value in fields:
         value = value.split("%", 1)[0].strip()
         numbers = [int(n) for n in _INT.findall(value)]
@@ -131,16 +154,19 @@ def check_abc(text: str, where: str) -> int:
                                 f"(numbers up to {limits['length']})")
         if len(match.group(5)) > 7:
             raise DataError(f"{where}: note {match.group(0)[:20]!r} is shorter than music21 can handle")
-    if notes > MAX_NOTES:
-        raise _too_many(where, notes, "notes", MAX_NOTES)
+    if notes > MAX_ABC_NOTES:
+        raise _too_many(where, notes, "notes", MAX_ABC_NOTES)
+    repeats = len(_REPEAT.findall(body))
+    if repeats > limits["repeats"]:
+        raise DataError(f"{where}: {repeats} repeat signs, more than the {limits['repeats']} a tune may have")
     bars = body.count("|")
     for match in _MULTI_REST.finditer(body):
         rest = int(match.group(1) or 1)
         if rest > limits["rest_bars"]:
             raise DataError(f"{where}: a multi-bar rest of {rest} bars is out of bounds")
         bars += rest
-    if bars > MAX_MEASURES:
-        raise _too_many(where, bars, "bars", MAX_MEASURES)
+    if bars > MAX_ABC_BARS:
+        raise _too_many(where, bars, "bars", MAX_ABC_BARS)
     for match in _TUPLET.finditer(body):
         if int(match.group(1)) > limits["tuplet"]:
             raise DataError(f"{where}: tuplet ({match.group(1)} is out of bounds (up to {limits['tuplet']})")
@@ -154,19 +180,23 @@ _KERN_NOTE = re.compile(r"[A-Ga-gr]")
 
 
 def check_kern(text: str, where: str) -> int:
-    """Notes in Humdrum text, or a ``DataError`` for too many notes, an absurd metre or expansion list."""
-    notes = 0
+    """Notes in Humdrum text, or a ``DataError`` for too many notes or repeats, an absurd metre or expansion
+    list."""
+    notes = repeats = 0
     for line in text.split("\n"):
         if not line or line.startswith("!"):
             continue
         if line.startswith("*"):
             for token in line.split("\t"):
-                if token.startswith("*M") and any(int(n) > ABC_MAX_NUMBER["metre"] for n in _INT.findall(token)):
+                if re.match(r"\*M\d", token) and any(int(n) > ABC_MAX_NUMBER["metre"] for n in _INT.findall(token)):
                     raise DataError(f"{where}: metre {token[:40]} is out of bounds")
                 if token.startswith("*>") and token.count(",") >= 64:
                     raise DataError(f"{where}: an expansion list of more than 64 sections is out of bounds")
             continue
         if line.startswith("="):
+            repeats += ":" in line
+            if repeats > MAX_REPEATS:
+                raise _too_many(where, repeats, "repeat barlines", MAX_REPEATS)
             continue
         for token in line.replace(" ", "\t").split("\t"):
             if token and token != "." and _KERN_NOTE.search(token):

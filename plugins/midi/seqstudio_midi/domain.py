@@ -71,7 +71,10 @@ class MidiDomain(Domain):
                         pm = _pretty_midi(data, path)
                 else:
                     score, notes = _checked_notation(path)
-                    with safe_io.time_limit(score_limits.parse_budget(notes), str(path)):
+                    import music21.converter  # noqa: F401 - before the clock starts: an import cut short
+                    import music21.midi.translate  # noqa: F401 - would leave music21 broken in this process
+                    budget = (score_limits.abc_budget if isinstance(score, str) else score_limits.parse_budget)(notes)
+                    with safe_io.time_limit(budget, str(path)):
                         pm = _pretty_midi(_notation_to_midi_bytes(score), path)
         except DataError:
             raise

@@ -115,8 +115,10 @@ def abc_to_midi_bytes(text: str, timeout: float | None = PARSE_TIMEOUT) -> bytes
         notes = score_limits.check_abc(tune, "the tune")
     except DataError as exc:
         raise AbcInvalid(str(exc).removeprefix("the tune: ")) from None
-    budget = score_limits.parse_budget(notes)
+    budget = score_limits.abc_budget(notes)
     limit = min(timeout, budget) if timeout else budget
+    import music21.converter  # noqa: F401 - imported before the clock starts: an import cut short breaks music21
+    import music21.midi.translate  # noqa: F401
     try:
         with safe_io.time_limit(limit, "music21"):
             midi = _abc_to_midi_bytes(tune)
