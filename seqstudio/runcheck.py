@@ -25,19 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RunDirError, UnsafePathError
+from .safe_io import not_regular
 
 # Generous bounds: seqstudio's own files are far smaller (a BPE tokenizer's codec.json is a few MB).
 MAX_TEXT_BYTES = {"config.yaml": 1 << 20, "spec.json": 1 << 20, "codec.json": 256 << 20}
 # What ``train --resume`` writes into a run directory (``samples`` is a folder).
 WRITTEN_ENTRIES = ("config.yaml", "codec.json", "spec.json", "last.pt", "best.pt", "metrics.jsonl", "samples")
-
-
-def file_kind(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
-        if test(mode):
-            return name
-    return "not a regular file"
 
 
 def regular_file(path: Path, what: str = "") -> os.stat_result:
@@ -49,7 +42,7 @@ def regular_file(path: Path, what: str = "") -> os.stat_result:
     except OSError as exc:
         raise UnsafePathError(f"cannot read {path}: {exc.strerror}") from None
     if not stat.S_ISREG(st.st_mode):
-        raise UnsafePathError(f"{what or path} is {file_kind(st.st_mode)}, not a regular file; "
+        raise UnsafePathError(f"{what or path} is {not_regular(st.st_mode)}; "
                               f"seqstudio reads only regular files")
     return st
 

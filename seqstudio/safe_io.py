@@ -35,7 +35,8 @@ MAX_ZIP_BYTES = 256 << 20  # uncompressed bytes in one archive (a MusicXML .mxl,
 MAX_ZIP_RATIO = 200  # uncompressed / compressed; zeros compress ~1000:1, real MusicXML about 10-30:1
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, for messages ("a named pipe (FIFO)", "a character device", ...)."""
     if stat.S_ISFIFO(mode):
         return "a named pipe (FIFO)"
     if stat.S_ISCHR(mode):
@@ -45,12 +46,13 @@ def _kind(mode: int) -> str:
     if stat.S_ISSOCK(mode):
         return "a socket"
     if stat.S_ISDIR(mode):
-        return "a directory"
+        return "a folder"
     return "not a regular file"
 
 
-def _not_regular(mode: int) -> str:
-    kind = _kind(mode)
+def not_regular(mode: int) -> str:
+    """``"a character device, not a regular file"``: the reason a non-regular file is refused."""
+    kind = file_kind(mode)
     return kind if kind.startswith("not") else f"{kind}, not a regular file"
 
 
@@ -64,7 +66,7 @@ def special_file_reason(path: str | Path) -> str | None:
     except OSError as exc:
         return f"cannot read ({exc.strerror or exc})"
     if not stat.S_ISREG(st.st_mode):
-        return _not_regular(st.st_mode)
+        return not_regular(st.st_mode)
     real = os.path.realpath(path)
     if any(real == root or real.startswith(root + os.sep) for root in SPECIAL_ROOTS):
         return f"a special file ({real}), not data"
@@ -102,7 +104,7 @@ def read_bytes_limited(path: str | Path, max_bytes: int, what: str = "file") -> 
     with open(fd, "rb", closefd=True) as f:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise DataError(f"{path}: {_not_regular(st.st_mode)}")
+            raise DataError(f"{path}: {not_regular(st.st_mode)}")
         if st.st_size > max_bytes:
             raise DataError(f"{path}: {_size(st.st_size)} is more than the {_size(max_bytes)} a {what} may have")
         data = f.read(max_bytes + 1)

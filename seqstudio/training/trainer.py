@@ -83,7 +83,6 @@ class Trainer:
         with autocast(self.config.precision, self.device):
             return self.model(batch, **kwargs)
 
-    @torch.no_grad()
     def validate(self) -> dict[str, float]:
         return self.backend.summarize(self._validation_sums()) if len(self.valid_set) else {}
 
