@@ -30,7 +30,7 @@ from typing import Iterable, Iterator
 from .errors import DataError
 
 SPECIAL_ROOTS = ("/proc", "/sys", "/dev")
-DEFAULT_READ_TIMEOUT = 600.0  # seconds for one file; domains use less where they know the expected work
+DEFAULT_READ_TIMEOUT = 1800.0  # CPU seconds for one file, the last net; domains use less where they can tell
 MAX_ZIP_BYTES = 256 << 20  # uncompressed bytes in one archive (a MusicXML .mxl, a QuickDraw .npz)
 MAX_ZIP_RATIO = 200  # uncompressed / compressed; zeros compress ~1000:1, real MusicXML about 10-30:1
 

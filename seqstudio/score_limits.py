@@ -39,10 +39,11 @@ ABC_MAX_NUMBER = {"length": 128, "metre": 64, "unit": 256, "voices": 32, "tuplet
                   "repeats": 128, "changes": 64}
 
 
-def parse_budget(notes: int, base: float = 60.0, per_note: float = 0.025) -> float:
-    """Seconds music21 may take for a score of ``notes`` notes: by default 60 s + 25 ms per note (a 12,000-note
-    quartet took 55-170 s on a busy 2-core machine), never more than ``safe_io.read_timeout()``. ABC passes its
-    own, smaller figures (``abc_budget``)."""
+def parse_budget(notes: int, base: float = 60.0, per_note: float = 0.05) -> float:
+    """CPU seconds music21 may take for a score of ``notes`` notes: by default 60 s + 50 ms per note, never more
+    than ``safe_io.read_timeout()``. music21's MIDI writer is quadratic in ties and repeats, not in notes: of the
+    Beethoven quartets in its corpus, opus 132 (about 20,000 notes) takes about 60 s of CPU time, opus 18 no. 4
+    (about 13,700) more than 400 s. ABC passes its own, smaller figures (``abc_budget``)."""
     budget = base + round(per_note * max(notes, 0))
     limit = safe_io.read_timeout()
     return min(budget, limit) if limit else budget
