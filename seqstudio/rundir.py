@@ -78,6 +78,29 @@ def append_metrics(path: Path, record: dict[str, Any]) -> None:
         os.close(fd)
 
 
+def trim_metrics(path: Path, step: int) -> int:
+    """Drop the ``metrics.jsonl`` records of steps after ``step`` (and a torn last line), atomically; returns how
+    many were dropped. A resumed run continues from its checkpoint's step, so records a killed process wrote
+    after that checkpoint would otherwise appear twice in the curves."""
+    target = Path(path) / "metrics.jsonl"
+    if not target.is_file() or target.is_symlink():
+        return 0
+    kept, dropped = [], 0
+    for line in target.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+            keep = isinstance(record, dict) and int(record.get("step", 0)) <= step
+        except (ValueError, TypeError):
+            keep = False
+        if keep:
+            kept.append(line)
+        else:
+            dropped += 1
+    if dropped:
+        atomic_write_bytes(target, "".join(f"{line}\n" for line in kept).encode())
+    return dropped
+
+
 def is_run_dir(path: Path) -> bool:
     return (Path(path) / "config.yaml").exists() and (Path(path) / "codec.json").exists()
 

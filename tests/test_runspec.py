@@ -3,13 +3,14 @@ settings that ride on it (train.threads, the encoding cache key, declared domain
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
 import torch
 import yaml
 
-from conftest import TINY, invoke
+from conftest import TINY, invoke, read_metrics
 from test_errors import assert_clean_error
 
 from seqstudio import api, data, registry
@@ -143,6 +144,25 @@ def test_resume_uses_the_saved_spec_with_new_budgets_and_threads(chorales, tmp_p
     assert resumed.backend_config == saved.backend_config and resumed.codec_config == saved.codec_config
     assert resumed.train.lr == 0.002 and resumed.train.max_steps == 5 and resumed.train.threads == 1
     assert torch.load(run_dir / "last.pt", weights_only=True)["state"]["step"] == 5
+
+
+def test_resume_takes_a_new_learning_rate_and_logs_each_step_once(chorales, tmp_path):
+    run_dir = tmp_path / "run"
+    first = invoke("train", chorales, "--run-dir", run_dir, "--max-steps", 4, "--lr", 0.002, *TINY,
+                   "--set", "train.valid_every=2")
+    assert first.exit_code == 0, first.output
+    # a process killed after its last checkpoint (step 4) had logged steps 5 and 6, and a torn line
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"step": 5, "split": "train", "lr": 0.002}) + "\n")
+        f.write(json.dumps({"step": 6, "split": "valid"}) + "\n" + '{"step": 7, "spl')
+    result = invoke("train", "--resume", "--run-dir", run_dir, "--max-steps", 8, "--lr", 0.0005, "--quiet")
+    assert result.exit_code == 0, result.output
+    records = read_metrics(run_dir)
+    train = [(r["step"], r["lr"]) for r in records if r["split"] == "train"]
+    assert [step for step, _ in train] == sorted({step for step, _ in train})  # no step twice
+    assert all(lr == 0.002 for step, lr in train if step <= 4)
+    assert all(lr == 0.0005 for step, lr in train if step > 4) and train[-1][0] == 8
+    assert load_spec(run_dir).train.lr == 0.0005
 
 
 def test_resume_refuses_a_changed_model_and_leaves_the_run_as_it_was(chorales, tmp_path):

@@ -26,6 +26,7 @@ from ..config import TrainConfig
 from ..data import WindowSet, batch_indices, make_batch
 from ..distributed import DistInfo, add_stats, reduce_stats
 from ..domain import Codec
+from ..rundir import trim_metrics
 from ..errors import ConfigError, DataError, TrainingDiverged, TrainingInterrupted
 from .budget import Budget
 from .checkpoints import Checkpoints
@@ -75,8 +76,21 @@ class Trainer:
         self._saved_step: int | None = None  # the step of the checkpoints on disk (None: none written yet)
 
     def resume(self) -> None:
-        """Continue from ``last.pt``: weights, optimizer moments and counters."""
+        """Continue from ``last.pt``: weights, optimizer moments and counters.
+
+        The learning rates are this run's configuration's, not the checkpoint's (a ``--lr`` given on resume takes
+        effect; unchanged, they are the same values), and ``metrics.jsonl`` loses the records of steps after the
+        checkpoint (a run killed between checkpoints would otherwise log those steps twice).
+        """
+        configured = [[group["lr"] for group in opt.param_groups] for opt in self.optimizers]
         self.state = self.checkpoints.resume(self.backend, self.optimizers, self.device)
+        for optimizer, rates in zip(self.optimizers, configured):
+            for group, lr in zip(optimizer.param_groups, rates):
+                group["lr"] = lr
+                if "initial_lr" in group:  # the warm-up's target (``warm_up_lr``)
+                    group["initial_lr"] = lr
+        if self.dist.is_main:
+            trim_metrics(self.run_dir, self.state.step)
         self._resumed = True
 
     def _forward(self, batch, **kwargs):
