@@ -281,24 +281,28 @@ def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samp
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def plugins(as_json):
-    """List installed domains and backends, where they come from, and any that fail to load."""
+    """List installed domains, backends and data-recipe source types, where they come from, and any that fail
+    to load."""
     from dataclasses import asdict
 
     from . import registry
 
-    infos = registry.describe("domain") + registry.describe("backend")
+    kinds = ("domain", "backend", "recipe source")
+    infos = [info for kind in kinds for info in registry.describe(kind)]
     if as_json:
         click.echo(json.dumps([asdict(i) for i in infos], indent=2))
         return
-    for kind in ("domain", "backend"):
+    for kind in kinds:
         click.echo(f"{kind}s:")
         rows = [i for i in infos if i.kind == kind]
         if not rows:
             click.echo("  (none installed)")
+        width = max([10] + [len(i.name) for i in rows])
         for i in rows:
             status = f"BROKEN: {i.error}" if i.error else i.description
-            click.echo(f"  {i.name:<10} {i.distribution} {i.version:<8} {i.value}")
-            click.echo(f"  {'':<10} {status}")
+            click.echo(f"  {i.name:<{width}} {i.distribution} {i.version:<8} {i.value}")
+            if status:
+                click.echo(f"  {'':<{width}} {status}")
 
 
 # -- data ------------------------------------------------------------------------------------------------------------------

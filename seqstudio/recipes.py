@@ -81,12 +81,21 @@ def _parse(path: Path) -> Recipe:
                   codec=raw.get("codec") or {})
 
 
+_SHADOWED_REPORTED: set[tuple[str, str]] = set()
+
+
 def list_recipes() -> list[Recipe]:
+    """Every recipe by name; where two files give the same name the first folder of ``recipe_dirs`` wins and the
+    other is named in a warning (once per process), so a plugin's recipe is never replaced without a word."""
     found: dict[str, Recipe] = {}
     for d in recipe_dirs():
         for path in sorted(d.glob("*.yaml")):
             recipe = _parse(path)
-            found.setdefault(recipe.name, recipe)
+            first = found.setdefault(recipe.name, recipe)
+            if first is not recipe and (str(first.path), str(path)) not in _SHADOWED_REPORTED:
+                _SHADOWED_REPORTED.add((str(first.path), str(path)))
+                log.warning("two data recipes are named %r: %s is used, %s is ignored (rename one)",
+                            recipe.name, first.path, path)
     return sorted(found.values(), key=lambda r: r.name)
 
 

@@ -116,7 +116,8 @@ def describe(kind: str) -> list[PluginInfo]:
             info = PluginInfo(kind, name, ep.value, dist, version)
             try:
                 cls = load(kind, name)
-                info.description = getattr(cls, "description", "") or ""
+                doc = (cls.__doc__ or "").strip().splitlines()
+                info.description = getattr(cls, "description", "") or (doc[0].replace("``", "") if doc else "")
             except PluginError as exc:
                 info.error = str(exc)
             infos.append(info)

@@ -92,6 +92,8 @@ def test_plugins_lists_domain_and_backend_with_origin():
     assert result.exit_code == 0
     assert "midi" in result.output and "seqstudio-midi" in result.output
     assert "seqvae" in result.output and "seqstudio.backends.seqvae:SeqVAE" in result.output
+    sources = result.output.split("recipe sources:")[1]  # the recipe source types too, the plugins' among them
+    assert "folder" in sources and "music21-corpus" in sources and "seqstudio-midi" in sources
 
 
 def test_data_list_shows_the_embedded_recipes():

@@ -103,6 +103,18 @@ def test_a_broken_source_plugin_does_not_break_data_list(recipes, tmp_path, monk
     assert_clean_error(invoke("data", "build", "needs-broken", tmp_path / "out"), "broken", "failed to load")
 
 
+def test_a_recipe_named_like_a_plugins_is_used_and_the_shadowed_one_named(recipes, caplog):
+    mine = write_recipe(recipes, "bach-chorales", domain="midi", source={"type": "folder"})
+    with caplog.at_level("WARNING", logger="seqstudio"):
+        listing = invoke("data", "list")
+    assert listing.exit_code == 0
+    (line,) = [line for line in listing.output.splitlines() if line.startswith("bach-chorales ")]
+    assert "test recipe bach-chorales" in line  # $SEQSTUDIO_RECIPES comes first
+    warning = " ".join(r.getMessage() for r in caplog.records)
+    assert "two data recipes are named 'bach-chorales'" in warning and str(mine) in warning
+    assert "seqstudio_midi" in warning  # the plugin's file, ignored, is named too
+
+
 def test_a_user_file_is_checked_against_the_recipe_sha256(recipes, chorales, tmp_path):
     midi = sorted(chorales.glob("*.mid"))[0]
     good = hashlib.sha256(midi.read_bytes()).hexdigest()
