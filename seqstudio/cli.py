@@ -316,6 +316,7 @@ def data_list():
     """List the available data recipes."""
     from . import recipes
 
+    _setup_logging()
     for recipe in recipes.list_recipes():
         need = " (needs --source)" if recipe.needs_source else ""
         click.echo(f"{recipe.name:<16} {recipe.domain:<8} {recipe.description}{need}")

@@ -19,14 +19,19 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from . import safe_io
 from .errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from .domain import Domain
     from .recipes import Recipe
+
+log = logging.getLogger("seqstudio")
 
 
 class RecipeSource:
@@ -86,9 +91,27 @@ def user_file(recipe: Recipe, source: Path | None) -> Path:
 
 
 def glob_files(recipe: Recipe, root: Path) -> list[Path]:
-    """The files under ``root`` matching the recipe's ``glob`` (default: all), sorted; DataError if none."""
+    """The files under ``root`` matching the recipe's ``glob`` (default: all), sorted; DataError if none.
+
+    As for a training folder (``data.find_files``), only regular files inside ``root`` count: a link leading out
+    of it, a FIFO or a device is left out, and one warning names what was; hidden files are skipped."""
     pattern = recipe.source.get("glob", "**/*")
-    files = sorted(p for p in Path(root).glob(pattern) if p.is_file())
+    real_root = os.path.realpath(root)
+    files, refused = [], []
+    for path in sorted(Path(root).glob(pattern)):
+        if any(part.startswith(".") for part in path.relative_to(root).parts) or path.is_dir():
+            continue
+        target = os.path.realpath(path)
+        if os.path.commonpath([real_root, target]) != real_root:
+            refused.append(f"{path} (a link to {target}, outside {root})")
+        elif reason := safe_io.special_file_reason(path):
+            refused.append(f"{path} ({reason})")
+        else:
+            files.append(path)
+    if refused:
+        shown = "; ".join(refused[:5]) + (f"; and {len(refused) - 5} more" if len(refused) > 5 else "")
+        log.warning("recipe %r leaves out %d file(s) that are not regular files inside %s: %s",
+                    recipe.name, len(refused), root, shown)
     if not files:
         raise DataError(f"recipe {recipe.name!r}: no files match {pattern!r} under {root}")
     return files

@@ -103,16 +103,31 @@ def test_a_broken_source_plugin_does_not_break_data_list(recipes, tmp_path, monk
     assert_clean_error(invoke("data", "build", "needs-broken", tmp_path / "out"), "broken", "failed to load")
 
 
-def test_a_recipe_named_like_a_plugins_is_used_and_the_shadowed_one_named(recipes, caplog):
+def test_a_recipe_named_like_a_plugins_is_used_and_the_shadowed_one_named(recipes):
     mine = write_recipe(recipes, "bach-chorales", domain="midi", source={"type": "folder"})
-    with caplog.at_level("WARNING", logger="seqstudio"):
-        listing = invoke("data", "list")
+    listing = invoke("data", "list")
     assert listing.exit_code == 0
     (line,) = [line for line in listing.output.splitlines() if line.startswith("bach-chorales ")]
     assert "test recipe bach-chorales" in line  # $SEQSTUDIO_RECIPES comes first
-    warning = " ".join(r.getMessage() for r in caplog.records)
+    warning = listing.output  # the CLI's log (stderr) is in it
     assert "two data recipes are named 'bach-chorales'" in warning and str(mine) in warning
     assert "seqstudio_midi" in warning  # the plugin's file, ignored, is named too
+
+
+def test_a_folder_source_takes_only_regular_files_inside_the_folder(recipes, chorales, tmp_path):
+    import os
+    source = tmp_path / "mine"
+    source.mkdir()
+    first, second = sorted(chorales.glob("*.mid"))[:2]
+    (source / "a.mid").write_bytes(first.read_bytes())
+    (source / "outside.mid").symlink_to(second)  # a link out of the folder
+    os.mkfifo(source / "pipe.mid")  # reading it would hang
+    write_recipe(recipes, "mine", domain="midi", source={"type": "folder", "glob": "*.mid"})
+    result = invoke("data", "build", "mine", tmp_path / "out", "--source", source, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.mid")) == ["a.mid"]
+    warning = result.output  # the CLI's log (stderr) is in it
+    assert "outside.mid" in warning and "pipe.mid" in warning and "leaves out 2 file(s)" in warning
 
 
 def test_a_user_file_is_checked_against_the_recipe_sha256(recipes, chorales, tmp_path):
