@@ -66,9 +66,7 @@ def test_a_written_line_departs_from_the_typeset_font_and_zero_style_is_the_font
     font = hershey.load_font("cursive")
     text = "Handwriting, please"
     typeset = np.concatenate([np.asarray(s, float) for s in font.strokes_for_text(text)])
-    flat = hershey.Style(slant=(0.0, 0.0), baseline_drift=0, tilt=0, letter_scale=0, letter_spacing=0,
-                         word_spacing=0, point_jitter=0)
-    same = hershey.write_line(text, font, np.random.default_rng(0), flat)
+    same = hershey.write_line(text, font, np.random.default_rng(0), hershey.TYPESET)
     np.testing.assert_allclose(np.concatenate(same.strokes), typeset, atol=1e-4)
     written = [hershey.write_line(text, font, np.random.default_rng(seed)) for seed in (0, 1)]
     for ink in written:
@@ -117,3 +115,30 @@ def test_the_written_lines_train(lines, tmp_path):
                     "--set", "codec.window=100")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "best.pt").is_file()
+
+
+# -- the content score ----------------------------------------------------------------------------------------------
+def test_dtw_is_zero_on_itself_symmetric_and_grows_with_distortion():
+    from seqstudio_strokes.content import dtw
+
+    rng = np.random.default_rng(0)
+    a = np.cumsum(rng.normal(size=(40, 2)), axis=0)
+    b = np.cumsum(rng.normal(size=(50, 2)), axis=0)
+    assert dtw(a, a) == 0.0 and dtw(a, b) == pytest.approx(dtw(b, a))
+    assert dtw(a, np.repeat(a, 2, axis=0)) == 0.0  # time warping is free
+    assert 0 < dtw(a, a + rng.normal(0, 0.1, a.shape)) < dtw(a, a + rng.normal(0, 1.0, a.shape))
+
+
+def test_written_lines_are_closer_to_their_own_text_than_to_others():
+    from seqstudio_strokes.content import content_score
+
+    fonts = [hershey.load_font(name) for name in hershey.FONTS]
+    pool = hershey.cut_lines(hershey.python_docs_text(), 16, 20)[:60]
+    asked = pool[:12]
+    rng = np.random.default_rng(3)
+    written = [hershey.write_line(text, fonts[i % 3], rng) for i, text in enumerate(asked)]
+    score = content_score(written, asked, pool, fonts)
+    assert score["lines"] == 12 and score["closer_to_own_text"] >= 0.8  # 0.875 here; chance is 0.5
+    assert score["dtw_own"] < score["dtw_other"]
+    shuffled = content_score(written, asked[1:] + asked[:1], pool, fonts)  # each line scored against another text
+    assert shuffled["closer_to_own_text"] <= 0.65  # 0.44 here

@@ -63,6 +63,10 @@ class Style:
         return cls(**values)
 
 
+TYPESET = Style(slant=(0.0, 0.0), baseline_drift=0.0, tilt=0.0, letter_scale=0.0, letter_spacing=0.0,
+                word_spacing=0.0, point_jitter=0.0)  # the font exactly as drawn
+
+
 def load_font(name: str):
     from HersheyFonts import HersheyFonts
 
