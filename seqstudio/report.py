@@ -153,10 +153,12 @@ def _evaluation_html(run_dir: Path) -> str:
         if not isinstance(result, dict):
             continue
         split = result.get("split", path.stem.removeprefix("evaluation-"))
-        out.append(f"<h3>{html.escape(str(split))} split</h3>")
-        rows = [(k, v) for k, v in result.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)
-                and k not in ("run_dir",)]
-        out.append(_table(rows))
+        facts = [f"{result[k]} {k}" for k in ("files", "windows", "steps", "samples", "reference_windows")
+                 if isinstance(result.get(k), int)]
+        where = f"{result.get('checkpoint', 'best')} checkpoint, data {result.get('data', '?')}"
+        out.append(f"<h3>{html.escape(str(split))} split</h3><p class='muted'>{html.escape(', '.join(facts))} "
+                   f"({html.escape(where)})</p>")
+        out.append(_table([(k, v) for k, v in result.items() if isinstance(v, float)]))
         metrics = result.get("sample_metrics")
         if isinstance(metrics, dict) and metrics:
             overlaps = {k: v.get("overlap") for k, v in metrics.items() if isinstance(v, dict)}

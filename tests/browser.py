@@ -3,7 +3,7 @@ downloads a browser of its own here) and report what a reader would see broken: 
 requests, audio that does not load, images that do not load. Used by tests/test_report.py, and to take the
 README's screenshot:
 
-    .venv/bin/python tests/browser.py demo/report/index.html docs/report.png
+    .venv/bin/python tests/browser.py demo/report/index.html docs/report.png 1700
 """
 
 from __future__ import annotations
@@ -60,9 +60,9 @@ async () => {
 """
 
 
-def check_page(page_path: Path, screenshot: Path | None = None) -> dict:
+def check_page(page_path: Path, screenshot: Path | None = None, height: int = 900) -> dict:
     """``{"console_errors", "failed_requests", "audio", "images", "svgs", "title"}`` of the page at
-    ``page_path``; ``screenshot`` saves the top of the page as a PNG."""
+    ``page_path``; ``screenshot`` saves the top ``height`` pixels of the page as a PNG."""
     from playwright.sync_api import sync_playwright
 
     page_path = Path(page_path).resolve()
@@ -70,7 +70,7 @@ def check_page(page_path: Path, screenshot: Path | None = None) -> dict:
     failed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="seqstudio-chromium-") as profile, sync_playwright() as p:
         context = p.chromium.launch_persistent_context(profile, executable_path=chromium_path(), headless=True,
-                                                       args=FLAGS, viewport={"width": 1280, "height": 900})
+                                                       args=FLAGS, viewport={"width": 1280, "height": height})
         try:
             page = context.new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -86,6 +86,7 @@ def check_page(page_path: Path, screenshot: Path | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    report = check_page(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None)
+    report = check_page(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None,
+                        int(sys.argv[3]) if len(sys.argv) > 3 else 900)
     print({k: (v if not isinstance(v, list) else len(v)) for k, v in report.items()})
     print("console errors:", report["console_errors"], "failed:", report["failed_requests"])

@@ -175,3 +175,10 @@ def test_an_abc_tune_renders_through_its_midi_with_the_midi_plugins_synthesizer(
     first = x[int(0.05 * rate): int(0.4 * rate)]  # the tune's first note, C4 (music21: 120 bpm by default)
     assert abs(1200 * np.log2(fundamental(first, rate) / pretty_midi.note_number_to_hz(60))) < 50
     assert not text.has_audio(text.example_samples()[0])  # plain text has no audio
+
+
+def test_a_piece_longer_than_the_limit_is_refused_in_one_line(tmp_path):
+    mid = write_midi(tmp_path / "long.mid", [(60, 0.0, audio.MAX_SECONDS + 5.0)])
+    result = CliRunner().invoke(main, ["render", str(mid), "-o", str(tmp_path / "long.wav")])
+    assert result.exit_code == 1 and "minutes" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "long.wav").exists()

@@ -32,7 +32,9 @@ SAMPLE_RATE = 44_100
 RELEASE_SECONDS = 1.0  # audio kept after the last note ends, for its release tail
 TARGET_RMS = 10 ** (-20 / 20)
 PEAK_CEILING = 10 ** (-1 / 20)
-MAX_SECONDS = 60 * 60  # an hour: a generated file that claims longer is refused, not rendered for minutes
+# The whole piece is held in memory (float32 stereo: 21 MB a minute) because the gain is chosen from all of it;
+# a file that claims to last longer (a generator's runaway note, a hostile file) is refused, not rendered.
+MAX_SECONDS = 20 * 60
 AUDIO_EXTENSIONS = (".wav",)
 DRUM_CHANNEL = 9
 
