@@ -18,12 +18,14 @@ $(BIN)/python:
 # torch first, from TORCH_SPEC, so the later installs find it satisfied and pull no other build.
 PLUGINS := plugins/midi plugins/strokes plugins/text
 
+# The MIDI plugin's synthesizer (plugins/midi/seqstudio_midi/audio.py), with --no-deps: its one dependency,
+# PyAudio, is for live playback only (unused) and builds from source against PortAudio's headers.
+SYNTH_SPEC := tinysoundfont>=0.3.7,<0.4
+
 $(VENV)/.installed: $(BIN)/python pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/pip install --quiet -e ".[test]" $(addprefix -e ,$(PLUGINS))
-	# The MIDI plugin's synthesizer (plugins/midi/seqstudio_midi/audio.py): --no-deps, because its one
-	# dependency, PyAudio, is for live playback only and builds from source against PortAudio.
-	$(BIN)/pip install --quiet --no-deps "tinysoundfont>=0.3.7,<0.4"
+	$(BIN)/pip install --quiet --no-deps "$(SYNTH_SPEC)"
 	touch $@
 
 install: $(VENV)/.installed

@@ -172,13 +172,15 @@ def _data_html(run_dir: Path, config: dict) -> str:
                                       ("codec", (config.get("codec") or {}).get("name", "?")),
                                       ("backend", (config.get("backend") or {}).get("name", "?"))]
     path = Path(run_dir) / "data.json"
+    seen = "<p class='muted'>What training saw was not recorded (a run from before data.json).</p>"
     if path.is_file():
         try:
             summary = json.loads(path.read_text(encoding="utf-8"))
-            rows += [(k, v) for k, v in summary.items() if isinstance(v, (int, float, str))]
-        except (OSError, json.JSONDecodeError):
+            seen = ("<p>Training saw: " + html.escape(", ".join(f"{v} {k}" for k, v in summary.items()
+                                                             if isinstance(v, (int, float, str)))) + "</p>")
+        except (OSError, json.JSONDecodeError, AttributeError):
             pass
-    return _table(rows)
+    return _table(rows) + seen
 
 
 def _page(title: str, sections: list[tuple[str, str]]) -> str:
