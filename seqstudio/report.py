@@ -62,16 +62,20 @@ def sample_files(folder: Path, domain: Domain) -> list[Path]:
     files = [p for p in sorted(folder.iterdir())
              if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in SKIP_SUFFIXES
              and domain.accepts(p)]
-    return files[:MAX_ITEMS]
+    return files
 
 
 def gallery(domain: Domain, folders: list[tuple[str, Path]], stage: Path, progress: bool = True) -> list[Group]:
-    """Gallery groups, their pictures and audio written into ``stage/g0``, ``stage/g1``..."""
+    """Gallery groups (the first ``MAX_ITEMS`` samples of each folder), their pictures and audio written into
+    ``stage/g0``, ``stage/g1``..."""
     from tqdm.auto import tqdm
 
-    jobs = [(i, title, f) for i, (title, folder) in enumerate(folders) for f in sample_files(folder, domain)]
-    groups = {i: Group(title, []) for i, (title, _) in enumerate(folders)}
-    for i, _, path in tqdm(jobs, desc="report gallery", unit="sample", disable=not progress or not jobs,
+    found = [sample_files(folder, domain) for _, folder in folders]
+    jobs = [(i, f) for i, files in enumerate(found) for f in files[:MAX_ITEMS]]
+    groups = {i: Group(title + (f" (the first {MAX_ITEMS} of {len(found[i])})" if len(found[i]) > MAX_ITEMS
+                                else ""), [])
+              for i, (title, _) in enumerate(folders)}
+    for i, path in tqdm(jobs, desc="report gallery", unit="sample", disable=not progress or not jobs,
                            dynamic_ncols=True, leave=False):
         assets = stage / f"g{i}"
         assets.mkdir(exist_ok=True)

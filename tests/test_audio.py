@@ -182,3 +182,38 @@ def test_a_piece_longer_than_the_limit_is_refused_in_one_line(tmp_path):
     result = CliRunner().invoke(main, ["render", str(mid), "-o", str(tmp_path / "long.wav")])
     assert result.exit_code == 1 and "minutes" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "long.wav").exists()
+
+
+def test_generate_audio_and_report_for_a_text_run_trained_on_abc_tunes(tmp_path):
+    """Generated ABC tunes get their WAV through the midi plugin; one that does not parse gets a warning, and
+    `generate` still succeeds. The page shows each tune's text."""
+    from conftest import tiny_backend_args
+
+    data = tmp_path / "tunes"
+    data.mkdir()
+    bodies = ["CDEF | GABc | cBAG | FEDC |]", "GABc | dcBA | G2 E2 | C4 |]", "cdec | BAGF | E2 D2 | C4 |]",
+              "EFGA | B2 c2 | BAGF | E4 |]"] * 3
+    for i, body in enumerate(bodies):
+        (data / f"t{i:02d}.abc").write_text(f"X:{i + 1}\nM:4/4\nL:1/4\nK:C\n{body}\n")
+    run = tmp_path / "run"
+    result = invoke("train", data, "--domain", "text", "--backend", "rnn", "--run-dir", run, "--max-steps", 3,
+                    "--seed", 0, *tiny_backend_args("rnn"), "--set", "train.workers=1", "--set",
+                    "train.samples=0", "--batch-size", 4, "--quiet")
+    assert result.exit_code == 0, result.output
+    prime = tmp_path / "prime.abc"
+    prime.write_text("X:1\nM:4/4\nL:1/4\nK:C\nCDEF | GABc | cBAG | FEDC |\n")
+    out = tmp_path / "out"
+    result = invoke("generate", run, "-n", 3, "--prime", prime, "--length", 2, "-o", out, "--seed", 0, "--audio",
+                    "--report", "--quiet")
+    assert result.exit_code == 0, result.output
+    tunes = sorted(out.glob("*.abc"))
+    assert len(tunes) == 3
+    played = [t for t in tunes if t.with_suffix(".wav").exists()]
+    for tune in set(tunes) - set(played):
+        assert f"no audio for {tune.stem}" in result.output
+    assert played, "no generated tune was played (each is the valid prime and 2 more characters)"
+    for tune in played:
+        x, rate = read_wav(tune.with_suffix(".wav"))
+        assert np.sqrt(np.mean(x ** 2)) > 0.01
+    page = (out / "report" / "index.html").read_text()
+    assert page.count("<pre>") == 3 and page.count("<audio") == len(played)

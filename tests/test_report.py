@@ -130,6 +130,17 @@ def _train_tiny(chorales, run_dir, *extra):
                                      "--set", "train.samples=0", *TINY, *extra])
 
 
+def test_a_run_with_its_report_and_evaluation_inside_still_resumes(chorales, tmp_path):
+    run = tmp_path / "run"
+    assert _train_tiny(chorales, run).exit_code == 0
+    assert invoke("evaluate", run, "--split", "valid", "-q").exit_code == 0
+    assert invoke("report", run, "-q").exit_code == 0  # default folder: RUN/report
+    result = CliRunner().invoke(main, ["train", "--resume", "--run-dir", str(run), "--max-steps", "6", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert invoke("report", run, "-q").exit_code == 0  # and its page is rewritten in place
+    assert (run / "report" / "index.html").is_file()
+
+
 def test_tensorboard_writer_mirrors_the_metrics(chorales, tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
