@@ -70,6 +70,7 @@ def main():
       seqstudio train data/bach --max-minutes 5
       seqstudio generate runs/bach-seqvae -n 8 -o out/
       seqstudio evaluate runs/bach-seqvae --split test
+      seqstudio report runs/bach-seqvae --samples out/
     """
 
 
