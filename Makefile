@@ -18,9 +18,14 @@ $(BIN)/python:
 # torch first, from TORCH_SPEC, so the later installs find it satisfied and pull no other build.
 PLUGINS := plugins/midi plugins/strokes plugins/text
 
+# The MIDI plugin's synthesizer (plugins/midi/seqstudio_midi/audio.py), with --no-deps: its one dependency,
+# PyAudio, is for live playback only (unused) and builds from source against PortAudio's headers.
+SYNTH_SPEC := tinysoundfont>=0.3.7,<0.4
+
 $(VENV)/.installed: $(BIN)/python pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/pip install --quiet -e ".[test]" $(addprefix -e ,$(PLUGINS))
+	$(BIN)/pip install --quiet --no-deps "$(SYNTH_SPEC)"
 	touch $@
 
 install: $(VENV)/.installed
@@ -34,9 +39,11 @@ demo: install $(DEMO_DIR)/data/.built
 	rm -rf $(DEMO_DIR)/run $(DEMO_DIR)/samples
 	$(BIN)/seqstudio train $(DEMO_DIR)/data --backend seqvae --run-dir $(DEMO_DIR)/run \
 		--max-minutes $(DEMO_MINUTES) --seed 0 $(DEMO_SETTINGS)
-	$(BIN)/seqstudio generate $(DEMO_DIR)/run -n 8 -o $(DEMO_DIR)/samples --seed 0
+	$(BIN)/seqstudio generate $(DEMO_DIR)/run -n 8 -o $(DEMO_DIR)/samples --seed 0 --audio
 	$(BIN)/seqstudio evaluate $(DEMO_DIR)/run --split test
-	@echo "demo done: MIDI files and piano-roll pictures are in $(DEMO_DIR)/samples"
+	$(BIN)/seqstudio report $(DEMO_DIR)/run --samples $(DEMO_DIR)/samples -o $(DEMO_DIR)/report --quiet
+	@echo "demo done: MIDI files, piano-roll pictures and WAV files are in $(DEMO_DIR)/samples;" \
+		"the run's page is $(DEMO_DIR)/report/index.html (open it in a browser)"
 
 test: install
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -18,7 +18,7 @@ from . import config as config_mod
 from . import data, registry, safe_io
 from .backends.base import Backend, SamplingOptions
 from .distributed import add_stats, init_distributed, leave
-from .errors import (ConfigError, DataError, NothingToDo, RunDirError, TrainingDiverged,
+from .errors import (ConfigError, DataError, NothingToDo, RunDirError, SeqStudioError, TrainingDiverged,
                      TrainingInterrupted)
 from .rundir import Run, check_resumable, load_codec, load_run, load_spec, write_run_files
 from .runspec import RunSpec
@@ -157,6 +157,8 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
         _refuse_finished(trainer, run_dir, dist)
     if dist.is_main:
         write_run_files(run_dir, spec, codec_obj)
+        record_json(run_dir / "data.json", {f"{s} files": len(files[s]) for s in data.SPLITS} | {
+            f"{s} windows": len(sets[s]) for s in sets} | {"steps per window": int(sets["train"].x.shape[1])})
     try:
         state = trainer.fit()
     except (TrainingDiverged, TrainingInterrupted):
@@ -168,6 +170,20 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
         write_samples(run, generate(run, n=spec.train.samples, seed=spec.train.seed), run_dir / "samples")
     leave(dist)
     return run_dir
+
+
+def record_json(path: Path, values: dict) -> None:
+    """A small JSON record in a run directory (``data.json``: what training saw; ``evaluation-SPLIT.json``:
+    the last ``evaluate``), for ``seqstudio report``. A record that cannot be written is a warning: the command
+    that made it has done its work."""
+    import json
+
+    from .rundir import atomic_write_bytes
+
+    try:
+        atomic_write_bytes(Path(path), json.dumps(values, indent=1, default=str).encode())
+    except (OSError, SeqStudioError) as exc:
+        log.warning("could not write %s: %s", path, exc)
 
 
 def _refuse_finished(trainer, run_dir: Path, dist) -> None:
@@ -220,7 +236,8 @@ def decode_tensor(run: Run, x: torch.Tensor):
 
 
 def generate(run: Run, n: int = 4, length: int | None = None, temperature: float = 1.0, seed: int | None = None,
-             prime: str | Path | None = None, batch_size: int = 64, bias: float = 0.0) -> list:
+             prime: str | Path | None = None, batch_size: int = 64, bias: float = 0.0,
+             progress: bool = False) -> list:
     """``n`` new samples (domain objects). ``prime``: a file whose encoding starts every sample.
 
     ``bias``: Graves' (2013) sampling bias for mixture outputs (pen offsets): 0 samples the model as trained,
@@ -238,10 +255,15 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
     options = SamplingOptions(length=length, temperature=temperature, bias=bias, prime=prime_x)
     g = _generator(run, seed)
     out = []
-    for start in range(0, n, batch_size):
-        k = min(batch_size, n - start)
-        x = _sample(run, k, options, g)
-        out.extend(run.codec.decode(x[i].cpu()) for i in range(k))
+    from tqdm.auto import tqdm
+
+    with tqdm(total=n, desc="generating", unit="sample", disable=not progress or n <= batch_size,
+              dynamic_ncols=True, leave=False) as bar:  # one batch has nothing to count
+        for start in range(0, n, batch_size):
+            k = min(batch_size, n - start)
+            x = _sample(run, k, options, g)
+            out.extend(run.codec.decode(x[i].cpu()) for i in range(k))
+            bar.update(k)
     return out
 
 
@@ -297,30 +319,49 @@ def _crop(x: torch.Tensor, length: int) -> torch.Tensor:
 
 
 def write_samples(run: Run, samples: list, out_dir: str | Path, prefix: str = "sample",
-                  render: bool = True) -> list[Path]:
-    """Write samples as files of the run's domain (plus a picture of each when the domain can draw, and an
-    overview sheet of them all when the domain makes one); see ``seqstudio.outputs`` for how (never through a
-    symbolic link, nothing left behind on a full disk)."""
+                  render: bool = True, audio: bool = False, soundfont: str | Path | None = None,
+                  progress: bool = False) -> list[Path]:
+    """Write samples as files of the run's domain (plus a picture of each when the domain can draw, a WAV
+    beside each when ``audio`` and the domain plays it, and an overview sheet of them all when the domain makes
+    one); see ``seqstudio.outputs`` for how (never through a symbolic link, nothing left behind on a full disk)."""
+    from tqdm.auto import tqdm
+
     from .outputs import staged_output
 
     out_dir = Path(out_dir)
+    if audio and not run.domain.can_render_audio:
+        raise ConfigError(f"domain {run.domain.name!r} cannot render audio")
     paths = []
     with staged_output(out_dir) as stage:
-        for i, sample in enumerate(samples):
+        bar = tqdm(samples, desc="writing samples", unit="file", disable=not progress or len(samples) < 2,
+                   dynamic_ncols=True, leave=False)
+        for i, sample in enumerate(bar):
             name = f"{prefix}-{i:03d}{run.domain.output_extension_for(sample)}"
             run.domain.write(sample, stage / name)
             paths.append(out_dir / name)
             if render and run.domain.can_render:
                 run.domain.render(sample, (stage / name).with_suffix(".png"))
+            if audio and run.domain.has_audio(sample):
+                _write_audio(run.domain, sample, (stage / name).with_suffix(".wav"), soundfont)
         if render and run.domain.can_write_sheet and len(samples) > 1:
             run.domain.write_sheet(samples, stage / f"{prefix}-sheet")
     return paths
 
 
+def _write_audio(domain, sample, path: Path, soundfont) -> None:
+    """One sample's audio; a generated sample that cannot be played (an ABC tune that does not parse) is a
+    warning, not the end of ``generate``."""
+    try:
+        domain.render_audio(sample, path, soundfont)
+    except DataError as exc:
+        log.warning("no audio for %s: %s", path.with_suffix("").name, exc)
+
+
 def render_file(path: str | Path, out: str | Path | None = None, domain: str | None = None,
-                limit: int = 16) -> list[Path]:
+                limit: int = 16, soundfont: str | Path | None = None) -> list[Path]:
     """Draw any file an installed domain reads as a picture; a many-sample file becomes a sheet of its first
-    ``limit`` samples. Returns the files written (default: ``NAME.png`` in the current folder)."""
+    ``limit`` samples; an ``out`` ending in ``.wav`` renders the file as audio instead (``soundfont`` overrides
+    the domain's instruments). Returns the files written (default: ``NAME.png`` in the current folder)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path} is not a file")
@@ -329,10 +370,14 @@ def render_file(path: str | Path, out: str | Path | None = None, domain: str | N
         raise DataError(f"no installed domain reads {path.name} (installed: {', '.join(registry.names('domain'))})")
     domain_obj = registry.load_domain(name)()
     out = Path(out) if out else Path(path.stem + ".png")
-    if out.suffix.lower() != ".png":
-        raise ConfigError(f"--out must name a .png file, got {out}")
+    if out.suffix.lower() not in (".png", ".wav"):
+        raise ConfigError(f"--out must name a .png (picture) or .wav (audio) file, got {out}")
     if out.resolve() == path.resolve():
         raise ConfigError(f"--out {out} is the input file itself; choose another name")
+    if out.suffix.lower() == ".wav":
+        return [_render_file_audio(domain_obj, path, out, soundfont)]
+    if soundfont:
+        raise ConfigError("--soundfont is for audio: give an --out ending in .wav")
     collection = domain_obj.is_collection(path)
     if not (domain_obj.can_write_sheet if collection else domain_obj.can_render):
         raise ConfigError(f"domain {domain_obj.name!r} has no sample sheet" if collection else
@@ -345,6 +390,19 @@ def render_file(path: str | Path, out: str | Path | None = None, domain: str | N
         return domain_obj.write_sheet(samples, out.with_suffix(""))
     domain_obj.render(domain_obj.read(path), out)
     return [out]
+
+
+def _render_file_audio(domain_obj, path: Path, out: Path, soundfont) -> Path:
+    if not domain_obj.can_render_audio:
+        raise ConfigError(f"domain {domain_obj.name!r} cannot render audio")
+    if domain_obj.is_collection(path):
+        raise ConfigError(f"{path.name} holds many samples; audio is rendered for one-sample files")
+    sample = domain_obj.read(path)
+    if not domain_obj.has_audio(sample):
+        raise ConfigError(f"{path.name} has no audio in domain {domain_obj.name!r}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    domain_obj.render_audio(sample, out, Path(soundfont) if soundfont else None)
+    return out
 
 
 def convert_file(src: str | Path, dest: str | Path, domain: str | None = None) -> Path:
@@ -403,7 +461,11 @@ def evaluate(run: Run, data_dir: str | Path | None = None, split: str = "test", 
     torch.manual_seed(seed)
     backend.eval()
     total: dict[str, torch.Tensor] = {}
-    for index in data.batch_indices(len(windows), batch_size, 0, 0, shuffle=False):
+    from tqdm.auto import tqdm
+
+    batches = data.batch_indices(len(windows), batch_size, 0, 0, shuffle=False)
+    for index in tqdm(batches, desc="evaluating", unit="batch", disable=not progress or len(batches) < 2,
+                      dynamic_ncols=True, leave=False):
         add_stats(total, backend.evaluate_batch(data.make_batch(windows, index, backend.device), **options))
     stats = {k: float(v) for k, v in total.items()}
     result = backend.summarize(stats)
@@ -448,7 +510,7 @@ def evaluate_samples(run: Run, data_dir: str | Path | None = None, split: str = 
     For every domain metric, the overlapping area of the two distributions (MGEval); ``mean_overlap`` (in
     [0, 1], higher is better) averages them. Works for every backend, likelihood or not.
     """
-    samples = generate(run, n=n, length=length, temperature=temperature, seed=seed)
+    samples = generate(run, n=n, length=length, temperature=temperature, seed=seed, progress=progress)
     reference = reference_samples(run, data_dir, split, limit=max_reference, seed=seed, progress=progress)
     result = compare_samples(run.domain, samples, reference)
     return {"mean_overlap": result["mean_overlap"], "sample_metrics": result["metrics"], "samples": n,

@@ -70,6 +70,7 @@ def main():
       seqstudio train data/bach --max-minutes 5
       seqstudio generate runs/bach-seqvae -n 8 -o out/
       seqstudio evaluate runs/bach-seqvae --split test
+      seqstudio report runs/bach-seqvae --samples out/
     """
 
 
@@ -154,41 +155,65 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
 @click.option("--bias", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Graves' sampling bias for pen offsets: higher = neater, less varied strokes (0 = as trained).")
 @click.option("--no-pictures", is_flag=True, help="Do not draw a picture of each sample.")
+@click.option("--audio", is_flag=True, help="Also write a WAV beside each sample the domain can play (MIDI; ABC "
+                                            "tunes through their MIDI).")
+@click.option("--soundfont", type=click.Path(path_type=Path, exists=True, dir_okay=False), callback=_regular_file,
+              help="SoundFont (.sf2/.sf3) for --audio. Default: the General MIDI one shipped with pretty_midi.")
+@click.option("--report", is_flag=True, help="Also write a page showing every sample (picture, audio, text) "
+                                             "into OUT/report/index.html.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or info lines.")
 def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolate, steps, checkpoint, device,
-             bias, no_pictures):
+             bias, no_pictures, audio, soundfont, report, quiet):
     """Generate new files from a trained RUN_DIR into --out."""
     from . import api
 
-    _setup_logging()
+    _setup_logging(quiet)
+    if soundfont and not audio:
+        raise click.UsageError("--soundfont is for --audio")
     run = api.load(run_dir, device=device, which=checkpoint)
     if interpolate:
         samples = api.interpolate(run, *interpolate, steps=steps, length=length, temperature=temperature, seed=seed)
         prefix = "interp"
     else:
         samples = api.generate(run, n=num, length=length, temperature=temperature, seed=seed, prime=prime,
-                               bias=bias)
+                               bias=bias, progress=not quiet)
         prefix = "primed" if prime else "sample"
-    paths = api.write_samples(run, samples, out_dir, prefix=prefix, render=not no_pictures)
-    if prime:
+    paths = api.write_samples(run, samples, out_dir, prefix=prefix, render=not no_pictures, audio=audio,
+                              soundfont=soundfont, progress=not quiet)
+    if prime and not quiet:
         click.echo(f"each file starts with {prime.name} and continues with {length or run.codec.window_length} "
                    f"generated steps")
-    click.echo(f"wrote {len(paths)} files to {out_dir}")
+    if not quiet:
+        click.echo(f"wrote {len(paths)} files to {out_dir}")
+    if report:
+        from .report import write_gallery
+
+        page = write_gallery(run.domain, out_dir, progress=not quiet)
+        click.echo(f"report: {page}")
 
 
 # -- render ------------------------------------------------------------------------------------------------------------
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("-o", "--out", type=click.Path(path_type=Path, dir_okay=False),
-              help="PNG to write. Default: FILE's name with .png, in the current folder.")
+              help="PNG picture or WAV audio to write (by its extension). Default: FILE's name with .png, in the "
+                   "current folder.")
 @click.option("--domain", help="Domain plugin that reads FILE. Default: guessed from the file type.")
 @click.option("--limit", type=click.IntRange(min=1), default=16, show_default=True,
               help="Samples drawn from a file that holds many (e.g. a QuickDraw .npz), as one sheet.")
-def render(file, out, domain, limit):
-    """Draw FILE (a drawing, a handwriting line, a MIDI file...) as a PNG picture."""
+@click.option("--soundfont", type=click.Path(path_type=Path, exists=True, dir_okay=False), callback=_regular_file,
+              help="SoundFont (.sf2/.sf3) for audio. Default: the General MIDI one shipped with pretty_midi.")
+def render(file, out, domain, limit, soundfont):
+    """Draw FILE (a drawing, a handwriting line, a MIDI file...) as a PNG picture, or play it into a WAV file.
+
+    \b
+      seqstudio render song.mid -o song.png
+      seqstudio render song.mid -o song.wav [--soundfont MyGM.sf2]
+    """
     from . import api
 
     _setup_logging()
-    for path in api.render_file(file, out, domain=domain, limit=limit):
+    for path in api.render_file(file, out, domain=domain, limit=limit, soundfont=soundfont):
         click.echo(f"wrote {path}")
 
 
@@ -230,7 +255,9 @@ def convert(src, dest, domain):
 @click.option("--iw-samples", type=click.IntRange(min=1), metavar="K",
               help="Also report `iwae`, the importance-weighted bound on log-likelihood per step with K samples "
                    "(e.g. 100), for backends with per-step latents (vrnn).")
-def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samples, temperature, iw_samples):
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samples, temperature, iw_samples,
+             quiet):
     """Held-out figures of RUN_DIR on a split of DATA_DIR (default: the folder it was trained on).
 
     Reports, per time step in nats: nll (reconstruction loss), kl, elbo (= -(nll + kl)), and accuracy
@@ -241,10 +268,13 @@ def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samp
     range, pitch classes, polyphony, empty beats, groove, repetitions, note density...), and each metric's two
     distributions are compared by their overlapping area (1 = indistinguishable, 0 = disjoint; MGEval).
     `mean_overlap` averages them.
+
+    The figures are also stored in RUN_DIR/evaluation-SPLIT.json (for `seqstudio report`).
     """
     from . import api
 
-    _setup_logging(quiet=as_json)
+    _setup_logging(quiet=as_json or quiet)
+    quiet = quiet or as_json
     run = api.load(run_dir, device=device, which=checkpoint)
     likelihood = run.backend.has_likelihood
     if n_samples is None:
@@ -253,11 +283,12 @@ def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samp
         raise click.UsageError(f"backend {run.spec.backend_name!r} has no likelihood; "
                                f"evaluate it with --samples N (N >= 1)")
     options = {"iw_samples": iw_samples} if iw_samples else {}
-    result = (api.evaluate(run, data_dir, split=split, progress=not as_json, seed=seed, **options)
+    result = (api.evaluate(run, data_dir, split=split, progress=not quiet, seed=seed, **options)
               if likelihood else {})
     if n_samples:
         result.update(api.evaluate_samples(run, data_dir, split=split, n=n_samples, seed=seed,
-                                           temperature=temperature, progress=not as_json))
+                                           temperature=temperature, progress=not quiet))
+    api.record_json(Path(run_dir) / f"evaluation-{split}.json", {**result, "checkpoint": checkpoint})
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -275,6 +306,35 @@ def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samp
             click.echo(f"  {name:<22} {row['overlap']:>7.3f}   {row['generated_mean']:>7.3f} "
                        f"±{row['generated_std']:<6.3f}   {row['reference_mean']:>7.3f} ±{row['reference_std']:<6.3f}")
         click.echo(f"  {'mean_overlap':<22} {result['mean_overlap']:>7.3f}")
+
+
+# -- report, plot -----------------------------------------------------------------------------------------------------
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Folder for the page (index.html and the pictures and audio beside it). Default: RUN_DIR/report.")
+@click.option("--samples", "sample_dirs", multiple=True, type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="Also show the samples in this folder (e.g. `generate`'s output; repeatable).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def report(run_dir, out_dir, sample_dirs, quiet):
+    """Write RUN_DIR as one static page: configuration, data, training curves, evaluation, and every sample
+    with its picture and audio. It opens from disk in any browser; nothing is fetched from the network."""
+    from .report import write_run_report
+
+    _setup_logging(quiet)
+    page = write_run_report(run_dir, out_dir, list(sample_dirs), progress=not quiet)
+    click.echo(f"report: {page}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("-o", "--out", type=click.Path(path_type=Path, dir_okay=False), default=Path("curves.png"),
+              show_default=True, help="Picture to write: .png (needs matplotlib) or .svg.")
+def plot(run_dir, out):
+    """Training and validation curves of RUN_DIR (every figure in metrics.jsonl: loss, KL, ELBO, lr...)."""
+    from .plotting import write_curves
+
+    click.echo(f"wrote {write_curves(run_dir, out)}")
 
 
 # -- plugins -------------------------------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ class TrainConfig:
     # PyTorch CPU threads in this process for training, evaluation and generation; 0 = PyTorch's default (one
     # per core), which on a CPU shared with other jobs made training 20-40x slower than 1-2 threads.
     threads: int = 0
+    tensorboard: bool = False  # also write TensorBoard scalars to RUN_DIR/tensorboard (needs the tensorboard package)
 
     def __post_init__(self) -> None:
         if self.lr_warmup_steps < 0:

@@ -124,6 +124,18 @@ class Codec:
         return [x[s : s + window] for s in starts]
 
 
+@dataclasses.dataclass
+class GalleryItem:
+    """One sample as a report shows it: its file, and a picture, audio and text where the domain gives them."""
+
+    title: str
+    source: Path
+    image: Path | None = None
+    audio: Path | None = None
+    text: str | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)  # e.g. why a generated tune has no audio
+
+
 class Domain:
     """One kind of file: how to read, write and draw it, and which codecs turn it into tensors.
 
@@ -133,7 +145,11 @@ class Domain:
 
     The optional abilities are declared, never probed: a domain that implements ``render`` sets
     ``can_render = True``, one that implements ``write_sheet`` sets ``can_write_sheet = True``; ``generate`` and
-    ``seqstudio render`` look at the flags only.
+    ``seqstudio render`` look at the flags only. A domain that implements ``render_audio`` sets
+    ``can_render_audio = True`` (``generate --audio``, ``seqstudio render FILE -o out.wav``, the report's players).
+
+    ``gallery_item`` is what ``seqstudio report`` shows of one sample file; the default builds it from the
+    declared abilities (picture, audio), so the report never asks which domain it is showing.
     """
 
     name: ClassVar[str] = "domain"
@@ -144,6 +160,7 @@ class Domain:
     default_codec: ClassVar[str] = ""
     can_render: ClassVar[bool] = False  # implements ``render`` (a picture of one sample)
     can_write_sheet: ClassVar[bool] = False  # implements ``write_sheet`` (an overview of many samples)
+    can_render_audio: ClassVar[bool] = False  # implements ``render_audio`` (a sample as a .wav file)
 
     def read(self, path: Path) -> Any:
         raise NotImplementedError
@@ -185,6 +202,46 @@ class Domain:
         """Write many samples as one overview (e.g. a grid of drawings); returns the files written. Optional:
         ``generate`` calls it after writing the samples one by one."""
         raise NotImplementedError(f"domain {self.name!r} has no sample sheet")
+
+    def render_audio(self, sample: Any, path: Path, soundfont: Path | None = None) -> None:
+        """Write a sample as audio (``path`` ends in ``.wav``); ``soundfont`` overrides the domain's own
+        instruments where it has any. Optional: set ``can_render_audio``."""
+        raise NotImplementedError(f"domain {self.name!r} cannot render audio")
+
+    def has_audio(self, sample: Any) -> bool:
+        """Whether ``render_audio`` applies to this sample (default: ``can_render_audio``; the text domain
+        plays ABC tunes only)."""
+        return self.can_render_audio
+
+    def gallery_item(self, path: Path, assets: Path) -> "GalleryItem":
+        """What a report shows of the sample file ``path``: its picture and audio, written into ``assets``
+        (a picture or WAV already beside the file is copied instead of drawn again). Domains that show more
+        (the text itself) override this and call it. A sample that cannot be read, drawn or played gets a note
+        (``GalleryItem.notes``) instead of the picture or audio."""
+        import shutil
+
+        path, assets = Path(path), Path(assets)
+        item = GalleryItem(title=path.name, source=path)
+        sample = None
+        wants = [(".png", self.can_render, self.render), (".wav", self.can_render_audio, self.render_audio)]
+        for suffix, able, draw in wants:
+            if not able:
+                continue
+            dest = assets / (path.stem + suffix)
+            beside = path.with_suffix(suffix)
+            if beside.is_file() and beside != path:
+                shutil.copyfile(beside, dest)
+            else:
+                try:
+                    sample = self.read(path) if sample is None else sample
+                    if suffix == ".wav" and not self.has_audio(sample):
+                        continue
+                    draw(sample, dest)
+                except SeqStudioError as exc:  # a generated file that cannot be read or played: said, not fatal
+                    item.notes.append(str(exc))
+                    continue
+            setattr(item, "image" if suffix == ".png" else "audio", dest)
+        return item
 
     def sample_steps(self, sample: Any) -> int:
         """A rough size, used only for reporting."""

@@ -25,8 +25,10 @@ def log_every(config: TrainConfig) -> int:
 
 class TrainLog:
     def __init__(self, run_dir: Path, dist: DistInfo, backend: Backend, every: int, per_epoch: int,
-                 progress: bool, total: int | None, initial: int):
+                 progress: bool, total: int | None, initial: int, tensorboard: bool = False):
         from tqdm.auto import tqdm
+
+        from .tensorboard import open_writer
 
         self.run_dir = Path(run_dir)
         self.dist = dist
@@ -37,6 +39,7 @@ class TrainLog:
                         disable=not (progress and dist.is_main), dynamic_ncols=True)
         self._running: dict = {}
         self._window_started = time.perf_counter()
+        self.tensorboard = open_writer(run_dir, tensorboard) if dist.is_main else None
 
     def train_step(self, stats: dict, s: TrainState, lr: float) -> dict[str, float] | None:
         """Count one step's statistics; write a record when ``every`` steps have passed and return the window's
@@ -54,13 +57,17 @@ class TrainLog:
         self._running, self._window_started = {}, now
         if self.dist.is_main:
             append_metrics(self.run_dir, record)
+            if self.tensorboard:
+                self.tensorboard.add(record)
             self.bar.set_postfix(loss=f"{self.backend.validation_score(record):.3f}", tok_s=f"{rate:.0f}")
         return summary
 
     def validation(self, summary: dict[str, float], s: TrainState) -> None:
         if self.dist.is_main:
-            append_metrics(self.run_dir, {**summary, "step": s.step, "split": "valid",
-                                          "elapsed_s": round(s.elapsed, 2)})
+            record = {**summary, "step": s.step, "split": "valid", "elapsed_s": round(s.elapsed, 2)}
+            append_metrics(self.run_dir, record)
+            if self.tensorboard:
+                self.tensorboard.add(record)
 
     def stopped(self, s: TrainState, reason: str) -> None:
         """A ``stop`` record for a run that ends abnormally (a signal, divergence), where ``last.pt`` may not
@@ -70,3 +77,5 @@ class TrainLog:
 
     def close(self) -> None:
         self.bar.close()
+        if self.tensorboard:
+            self.tensorboard.close()

@@ -140,7 +140,8 @@ class Trainer:
         with StopSignals() as signals:
             budget = self._budget(signals)
             log = TrainLog(self.run_dir, self.dist, self.backend, budget.sync_every, budget.per_epoch,
-                           self.progress, total=budget.total_steps, initial=self.state.step)
+                           self.progress, total=budget.total_steps, initial=self.state.step,
+                           tensorboard=self.config.tensorboard)
             try:
                 self._loop(budget, log)
             finally:

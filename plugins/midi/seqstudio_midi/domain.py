@@ -37,6 +37,7 @@ class MidiDomain(Domain):
     codecs = {"pianoroll": PianoRollCodec, "events": EventCodec}
     default_codec = "pianoroll"
     can_render = True
+    can_render_audio = True  # seqstudio_midi.audio: General MIDI soundfont, sample-based, pip-only
 
     def accepts(self, path: Path) -> bool:
         """By extension; a plain ``.xml`` only when its root element is MusicXML's (IAM-OnDB pen strokes are
@@ -122,6 +123,12 @@ class MidiDomain(Domain):
         fig.tight_layout()
         fig.savefig(path, dpi=100)
         plt.close(fig)
+
+    def render_audio(self, sample: pretty_midi.PrettyMIDI, path: Path, soundfont: Path | None = None) -> None:
+        """The sample as a WAV file, played by a General MIDI soundfont (``seqstudio_midi.audio``)."""
+        from .audio import render_audio
+
+        render_audio(sample, path, soundfont)
 
     def example_samples(self) -> list[pretty_midi.PrettyMIDI]:
         """Three short piano pieces at 120 bpm: a scale with a repeated note, a I-IV-V-I cadence under a melody,

@@ -34,6 +34,8 @@ class TextDomain(Domain):
     output_extension = ".txt"
     codecs = {"char": CharCodec, "bpe": BPECodec}
     default_codec = "char"
+    can_render_audio = True  # ABC tunes only (``has_audio``), through their MIDI and the midi domain's synthesizer
+    GALLERY_TEXT_CHARS = 4000  # the report shows at most this much of one text
 
     def read(self, path: Path) -> Document:
         path = Path(path)
@@ -61,6 +63,42 @@ class TextDomain(Domain):
     def output_extension_for(self, sample) -> str:
         """``.abc`` for ABC tunes (what a run trained on tunes generates), else ``.txt``."""
         return ".abc" if getattr(sample, "format", "") == "abc" else self.output_extension
+
+    def has_audio(self, sample) -> bool:
+        return getattr(sample, "format", "") == "abc"
+
+    def render_audio(self, sample, path: Path, soundfont: Path | None = None) -> None:
+        """An ABC tune as audio: converted to MIDI (as ``convert`` does) and played by the installed ``midi``
+        domain's ``render_audio``, so this plugin carries no synthesizer of its own."""
+        import io
+
+        import pretty_midi
+
+        from seqstudio import registry
+        from seqstudio.errors import ConfigError, PluginError
+
+        if not self.has_audio(sample):
+            raise ConfigError("only ABC tunes have audio in the text domain")
+        try:
+            midi_domain = registry.load_domain("midi")()
+        except (PluginError, KeyError) as exc:
+            raise ConfigError(f"audio for ABC tunes needs the midi domain plugin (seqstudio-midi): {exc}") from None
+        if not midi_domain.can_render_audio:
+            raise ConfigError("the installed midi domain cannot render audio")
+        midi = abc_to_midi(str(sample))
+        midi_domain.render_audio(pretty_midi.PrettyMIDI(io.BytesIO(midi)), path, soundfont)
+
+    def gallery_item(self, path: Path, assets: Path):
+        """The text itself (its start, for long texts), with audio for an ABC tune."""
+        item = super().gallery_item(path, assets)
+        try:
+            text = read_text(Path(path), latin1_fallback=True)
+        except DataError as exc:
+            item.notes.append(str(exc))
+            return item
+        cut = len(text) > self.GALLERY_TEXT_CHARS
+        item.text = text[: self.GALLERY_TEXT_CHARS] + ("\n[...]" if cut else "")
+        return item
 
     def sample_steps(self, sample: str) -> int:
         return len(sample)
