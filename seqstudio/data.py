@@ -323,9 +323,7 @@ def _read_and_encode(domain_name: str, codec_name: str, codec_config: dict, code
     from .errors import SeqStudioError
 
     try:
-        domain = registry.load_domain(domain_name)()
-        codec = make_codec(domain, codec_name, codec_config)
-        codec.load_state_dict(codec_state)
+        domain, codec = _worker_codec(domain_name, codec_name, codec_config, codec_state)
         safe_io.check_regular_file(path)
         with safe_io.time_limit(safe_io.read_timeout(), str(path)):
             if domain.is_collection(Path(path)):
@@ -338,6 +336,21 @@ def _read_and_encode(domain_name: str, codec_name: str, codec_config: dict, code
         return "error", str(exc)
     except Exception as exc:  # any parser crash on a bad file is that file's problem, not the run's
         return "error", f"{Path(path).name}: {type(exc).__name__}: {exc}"
+
+
+_WORKER_CODECS: dict[str, tuple] = {}  # emptied by each encode_files; worker processes live for one call
+
+
+def _worker_codec(domain_name: str, codec_name: str, codec_config: dict, codec_state: dict):
+    """The domain and codec a worker encodes with, built once per process and configuration (looking the
+    plugin up among the installed packages' entry points costs more than encoding a small file)."""
+    key = json.dumps([domain_name, codec_name, codec_config, codec_state], sort_keys=True, default=str)
+    if key not in _WORKER_CODECS:
+        domain = registry.load_domain(domain_name)()
+        codec = make_codec(domain, codec_name, codec_config)
+        codec.load_state_dict(codec_state)
+        _WORKER_CODECS[key] = (domain, codec)
+    return _WORKER_CODECS[key]
 
 
 def codec_class(domain: Domain | type[Domain], codec_name: str) -> type[Codec]:
@@ -394,6 +407,7 @@ def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int
 
     key = _codec_key(domain_name, codec, fractions)
     fmt = RowFormat(codec.spec, REAL_DTYPE)
+    _WORKER_CODECS.clear()
     results: dict[Path, Piece | dict] = {}
     todo = []
     cache = _Cache.open(key, codec, domain_name, fmt) if use_cache else None
