@@ -150,7 +150,6 @@ def cmd_loader(args) -> None:
     import torch
 
     from seqstudio import api, data
-    from seqstudio.runspec import RunSpec  # noqa: F401 - the same spec the CLI builds
 
     t0 = time.perf_counter()
     spec = api.resolve_config(Path(args.folder), "seqvae", None, None, None,

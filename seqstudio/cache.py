@@ -2,7 +2,8 @@
 
 The cache (``data.cache_dir()``: ``$SEQSTUDIO_CACHE``, default ``~/.cache/seqstudio``) holds one folder per codec
 key (16 hex digits) with shards (``shards``: ``shard-*.bin`` + ``shard-*.json``, and ``shard-*.win-*.npz``
-window indexes) and, from older versions, one ``.pt`` per file. Clearing removes only files of those names in
+window indexes) and, from older versions, one ``.pt`` per file; ``hashes/`` remembers the content hashes of data
+folders' files. Clearing removes only files of those names in
 folders of that name, never anything else a user may keep there (``SEQSTUDIO_CACHE`` pointed at a home folder
 by mistake must not cost them a file). A shard's last use is its index's access time, which ``data`` sets each
 time a run opens it.
@@ -60,7 +61,7 @@ def info(root: Path) -> dict:
             entry["codec"] = entry["codec"] or meta.get("codec")
             if meta.get("source") and meta["source"] not in entry["sources"]:
                 entry["sources"].append(meta["source"])
-            hashes.update(meta.get("files", {}) if isinstance(meta.get("files"), dict) else ())
+            hashes.update(h for h in meta.get("hashes", []) if isinstance(h, str))
             entry["shards"] += 1
             entry["bytes"] += sum(_size(p) for p in _shard_files(index))
             used = _last_used(index)
@@ -111,6 +112,16 @@ def clear(root: Path, older_than: float | None = None) -> dict:
                 path.unlink()
         try:
             os.rmdir(folder)  # only when nothing else is left in it
+        except OSError:
+            pass
+    memos = root / "hashes"  # the content hashes of data folders' files (``data._HashMemo``)
+    if memos.is_dir() and not memos.is_symlink():
+        for path in memos.iterdir():
+            if KEY.match(path.stem) and path.suffix == ".json" and path.is_file() and not path.is_symlink() \
+                    and (older_than is None or now - path.stat().st_mtime >= older_than):
+                path.unlink()
+        try:
+            os.rmdir(memos)
         except OSError:
             pass
     return removed

@@ -29,7 +29,7 @@ from .atomic import atomic_write
 from .domain import Codec, Domain
 from .errors import DataError
 from .errors import SeqStudioError as SeqStudioErrorBase
-from .shards import (SHARD_PREFIX, FloatPieces, PackedPieces, PackError, RowFormat, Shard, piece_table, read_index,
+from .shards import (SHARD_PREFIX, SPLIT_CODES, FloatPieces, PackedPieces, PackError, RowFormat, Shard, read_index,
                      remove_shard, shard_problem, write_shard)
 
 log = logging.getLogger("seqstudio")
@@ -98,42 +98,98 @@ def find_files(root: Path, domain: Domain) -> list[Path]:
         safe_io.check_regular_file(root)
         return [root] if domain.accepts(root) else []
     real_root = os.path.realpath(root)
+    # Below a root outside /proc, /sys and /dev, an entry that is neither a link nor anything but a regular file
+    # (known from the directory listing, no stat) is a plain file inside the folder: only the others are checked.
+    plain_ok = not any(real_root == r or real_root.startswith(r + os.sep) for r in safe_io.SPECIAL_ROOTS)
     found, refused = [], []
-    for folder, dirs, names in os.walk(root, followlinks=False):
-        dirs.sort()
-        for name in sorted(names):
-            if name.startswith("."):
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        stack.extend(reversed([folder / e.name for e in entries if e.is_dir(follow_symlinks=False)]))
+        for entry in entries:
+            if entry.name.startswith(".") or entry.is_dir(follow_symlinks=False):
                 continue
-            path = Path(folder) / name
+            path = folder / entry.name
             reason = None
-            if path.is_symlink():
+            if entry.is_symlink():
                 target = os.path.realpath(path)
                 if os.path.commonpath([real_root, target]) != real_root:
                     reason = f"a link to {target}, outside the data folder"
-            reason = reason or safe_io.special_file_reason(path)
+                reason = reason or safe_io.special_file_reason(path)
+            elif not (plain_ok and entry.is_file(follow_symlinks=False)):
+                reason = safe_io.special_file_reason(path)
             if reason:
-                if Path(name).suffix.lower() in domain.extensions:  # only files the domain would have read
+                if Path(entry.name).suffix.lower() in domain.extensions:  # only files the domain would have read
                     refused.append(f"{path} ({reason})")
             elif domain.accepts(path):
                 found.append(path)
     if refused:
         shown = "; ".join(refused[:5]) + (f"; and {len(refused) - 5} more" if len(refused) > 5 else "")
         log.warning("skipped %d file(s) that are not regular files inside %s: %s", len(refused), root, shown)
-    return sorted(found)
+    return sorted(found, key=_path_order)
+
+
+def _path_order(path: Path) -> tuple:
+    """Sort key giving ``sorted(paths)``'s order (pathlib compares parts) at a fraction of its cost."""
+    return path.parts
 
 
 _HASHES: dict[tuple, str] = {}
+_HASHED = [0]  # files hashed anew by this process (not found in ``_HASHES``)
+
+
+def _stat_key(path, st: os.stat_result) -> tuple:
+    return (os.fspath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 def _content_hash(path: Path) -> str:
-    """SHA-256 of the file's content, remembered for this process while the file's size, mtime and inode stay
-    the same (splitting and encoding both need it; a large corpus is then read once per command)."""
+    """SHA-256 of the file's content, remembered while the file's size, times and inode stay the same (in this
+    process, and across runs for a data folder through ``_HashMemo``): a warm start then reads no file."""
+    key = _stat_key(path, os.stat(path))
+    found = _HASHES.get(key)
+    if found is not None:
+        return found
     with open(path, "rb") as f:
-        st = os.fstat(f.fileno())
-        key = (os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ino)
-        if key not in _HASHES:
-            _HASHES[key] = hashlib.file_digest(f, "sha256").hexdigest()
+        key = _stat_key(path, os.fstat(f.fileno()))
+        _HASHES[key] = hashlib.file_digest(f, "sha256").hexdigest()
+        _HASHED[0] += 1
         return _HASHES[key]
+
+
+class _HashMemo:
+    """The content hashes of one data folder's files, kept in the cache (``cache_dir()/hashes/ID.json``) keyed by
+    (path, size, mtime, ctime, inode): any change to a file makes it hashed again. Only a time saver: an
+    unreadable or unwritable memo is ignored."""
+
+    def __init__(self, root: str):
+        self.prefix = os.path.join(root, "")
+        name = hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:16]
+        self.path = cache_dir() / "hashes" / f"{name}.json"
+        self.hashed_before = _HASHED[0]
+
+    def load(self) -> "_HashMemo":
+        try:
+            for rel, (size, mtime, ctime, ino, digest) in json.loads(self.path.read_text())["files"].items():
+                _HASHES[(self.prefix + rel, size, mtime, ctime, ino)] = digest
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        self.hashed_before = _HASHED[0]
+        return self
+
+    def save(self) -> None:
+        """Write the folder's known hashes when this process hashed a file anew (the latest key of a path wins)."""
+        if _HASHED[0] == self.hashed_before:
+            return
+        n = len(self.prefix)
+        entries = {key[0][n:]: [*key[1:], digest] for key, digest in _HASHES.items() if key[0].startswith(self.prefix)}
+        try:
+            atomic_write(self.path, lambda tmp: Path(tmp).write_text(json.dumps({"files": entries})))
+        except (OSError, SeqStudioErrorBase):
+            pass
 
 
 SMALL_TRAIN = 4  # a train split this small is checked for a readable file when the codec must fit on it
@@ -163,7 +219,9 @@ def split_files(root: Path, domain: Domain, valid_fraction: float = 0.1,
             raise DataError(f"data folder {root} is empty")
         raise DataError(f"no {domain.name} files ({', '.join(domain.extensions)}) found in {root}")
     # Position on [0, 1) from content: stable under renames, independent of the other files.
+    memo = _HashMemo(str(root)).load()
     scored = sorted(((_score(_content_hash(f)), f) for f in files), key=lambda t: (t[0], str(t[1])))
+    memo.save()
     splits = {s: [] for s in SPLITS}
     for score, f in scored:
         splits[_split_for(score, valid_fraction, test_fraction)].append(f)
@@ -176,7 +234,7 @@ def split_files(root: Path, domain: Domain, valid_fraction: float = 0.1,
         donor = "test" if splits["test"] else "valid"
         splits["train"].append(splits[donor].pop())
     _readable_train(splits, domain)
-    splits = SplitFiles({s: sorted(v) for s, v in splits.items()})
+    splits = SplitFiles({s: sorted(v, key=_path_order) for s, v in splits.items()})
     _warn_empty(splits, root, domain)
     return splits
 
@@ -411,6 +469,8 @@ def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int
     results: dict[Path, Piece | dict] = {}
     todo = []
     cache = _Cache.open(key, codec, domain_name, fmt) if use_cache else None
+    folder = _common_folder(files, absolute=False)
+    memo = _HashMemo(folder).load() if cache is not None and folder else None
     for f in files:
         try:
             file_hash = _content_hash(f)
@@ -423,6 +483,8 @@ def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int
                 results[f] = value
                 continue
         todo.append((f, file_hash))
+    if memo is not None:
+        memo.save()
     if not todo:
         return {f: results[f] for f in files if f in results}
     args = (domain_name, codec.name, vars(codec.config), codec.state_dict(), tuple(fractions))
@@ -450,7 +512,7 @@ def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int
         with _pool(min(workers, len(todo))) as pool:
             jobs = {pool.submit(_read_and_encode, *args, str(f)): f for f, _ in todo}
             for job in futures.as_completed(jobs):
-                collect(jobs[job], job.result())
+                collect(jobs.pop(job), job.result())  # popped: a collected result is not kept twice
     results.update(writer.flush())
     bar.close()
     return {f: results[f] for f in files if f in results}
@@ -459,14 +521,16 @@ def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int
 SHARD_BYTES = 256 << 20  # a shard is written once this many bytes of rows are waiting (and at the end)
 
 
-def _entry_value(source, first: int, entry: dict):
-    """A file's encoding from its index entry: a Piece, or ``{split: [Piece], "own": ...}``."""
-    if not entry.get("collection"):
-        return Piece(source, first)
+def _entry_value(source, i: int):
+    """File ``i`` of ``source``'s index as the loader's value: a Piece, or ``{split: [Piece], "own": ...}``."""
+    a, b = int(source.first[i]), int(source.first[i + 1])
+    collection = source.collections.get(i)
+    if collection is None:
+        return Piece(source, a)
     value = {s: [] for s in SPLITS}
-    for i, (_row, _length, split, _own) in enumerate(entry["pieces"]):
-        value[split].append(Piece(source, first + i))
-    value["own"] = dict(entry.get("own") or {})
+    for p in range(a, b):
+        value[SPLIT_CODES[source.piece_split[p]]].append(Piece(source, p))
+    value["own"] = dict(collection.get("own") or {})
     return value
 
 
@@ -478,61 +542,62 @@ class _ShardWriter:
                  files: list[Path]):
         self.cache, self.key, self.fmt = cache, key, fmt
         self.info = {"domain": domain_name, "codec": codec.name, "source": _common_folder(files)}
-        self.paths: dict[str, Path] = {}
-        self.entries: dict[str, dict] = {}
+        self._reset()
+
+    def _reset(self) -> None:
+        self.index = {"hashes": [], "first": [0], "row": [], "length": [], "split": [], "own": [],
+                      "collections": {}}
+        self.paths: dict[str, list[Path]] = {}  # content hash -> the files with that content
         self.arrays: list[np.ndarray] = []
-        self.aliases: dict[str, list[Path]] = {}
         self.rows = 0
 
     def add(self, path: Path, file_hash: str, packed) -> None:
-        if file_hash in self.entries:  # the same content twice in one folder
-            self.aliases.setdefault(file_hash, []).append(path)
+        if file_hash in self.paths:  # the same content twice in one folder
+            self.paths[file_hash].append(path)
             return
-        pieces = []
+        ix = self.index
         if isinstance(packed, np.ndarray):
-            parts = [("", 0, packed)]
+            parts = [(0, 0, packed)]
         else:
             own = packed["own"]
-            parts = [(s, int(i < own.get(s, 0)), a) for s in SPLITS for i, a in enumerate(packed[s])]
+            parts = [(SPLIT_CODES.index(s), int(i < own.get(s, 0)), a) for s in SPLITS for i, a in enumerate(packed[s])]
+            ix["collections"][str(len(ix["hashes"]))] = {"own": own}
         for split, own_flag, a in parts:
-            pieces.append([self.rows, int(a.shape[0]), split, own_flag])
+            ix["row"].append(self.rows)
+            ix["length"].append(int(a.shape[0]))
+            ix["split"].append(split)
+            ix["own"].append(own_flag)
             self.arrays.append(a)
-            self.rows += a.shape[0]
-        entry = {"pieces": pieces, "collection": not isinstance(packed, np.ndarray), "name": path.name}
-        if entry["collection"]:
-            entry["own"] = packed["own"]
-        self.entries[file_hash] = entry
-        self.paths[file_hash] = path
+            self.rows += int(a.shape[0])
+        ix["hashes"].append(file_hash)
+        ix["first"].append(len(ix["row"]))
+        self.paths[file_hash] = [path]
 
     def full(self) -> bool:
         return self.rows * self.fmt.row_bytes >= SHARD_BYTES
 
     def flush(self) -> dict[Path, Piece | dict]:
-        if not self.entries:
+        if not self.paths:
             return {}
         source = None
         if self.cache is not None and self.cache.writable:
-            source = self.cache.write(self.entries, self.arrays, self.info)
+            source = self.cache.write(self.index, self.arrays, self.info)
         if source is None:  # no cache, or it could not be written: the rows stay in memory
             array = np.concatenate(self.arrays) if self.arrays else np.zeros((0, self.fmt.row_bytes), np.uint8)
-            piece_row, piece_len, files = piece_table(self.entries)
-            mem = PackedPieces(array, self.fmt, piece_row, piece_len)
-            located = {h: (mem, first, entry) for h, (first, entry) in files.items()}
-        else:
-            located = {h: (source, first, entry) for h, (first, entry) in source.files.items()}
+            source = PackedPieces(array, self.fmt, self.index)
         out = {}
-        for file_hash, path in self.paths.items():
-            value = _entry_value(*located[file_hash])
-            out[path] = value
-            for alias in self.aliases.get(file_hash, []):
-                out[alias] = value
-        self.paths, self.entries, self.arrays, self.aliases, self.rows = {}, {}, [], {}, 0
+        for file_hash, paths in self.paths.items():
+            value = _entry_value(source, source.files[file_hash])
+            for path in paths:
+                out[path] = value
+        self._reset()
         return out
 
 
-def _common_folder(files: list[Path]) -> str:
+def _common_folder(files: list[Path], absolute: bool = True) -> str:
     try:
-        return os.path.commonpath([str(Path(f).resolve().parent) for f in files]) if files else ""
+        path = os.path.abspath if absolute else os.fspath
+        return os.path.commonpath([os.path.dirname(path(f)) for f in files]) if files else ""
     except ValueError:
         return ""
 
@@ -582,14 +647,14 @@ class _Cache:
             meta = read_index(index_path)
             why = "its index is unreadable" if meta is None else shard_problem(index_path, meta, self.key, self.fmt)
             if why is not None:
-                files = len(meta.get("files", {})) if isinstance(meta, dict) else 0
+                files = len(meta.get("hashes", [])) if isinstance(meta, dict) else 0
                 log.warning("encoding cache shard %s is unusable (%s); removed, its %d file(s) are encoded again",
                             index_path.with_suffix(".bin"), why, files)
                 remove_shard(index_path)
                 continue
             shard = Shard(index_path, meta, self.fmt)
-            for file_hash, (first, entry) in shard.files.items():
-                self.entries.setdefault(file_hash, (shard, first, entry))
+            for file_hash, i in shard.files.items():
+                self.entries.setdefault(file_hash, (shard, i))
             try:
                 os.utime(index_path, (now, index_path.stat().st_mtime))  # atime = last used (cache info/clear)
             except OSError:
@@ -600,12 +665,12 @@ class _Cache:
         found = self.entries.get(file_hash)
         return None if found is None else _entry_value(*found)
 
-    def write(self, entries: dict[str, dict], arrays: list[np.ndarray], info: dict) -> "Shard | None":
+    def write(self, index: dict, arrays: list[np.ndarray], info: dict) -> "Shard | None":
         """Write a shard and map it; the first failure is one warning and ends caching for this run."""
         from .errors import DiskFullError
 
         try:
-            index_path = write_shard(self.folder, self.key, self.fmt, entries, arrays, info)
+            index_path = write_shard(self.folder, self.key, self.fmt, index, arrays, info)
             return Shard(index_path, read_index(index_path), self.fmt)
         except DiskFullError:
             log.warning("encoding cache: no space left on %s; the remaining files are not cached", self.folder)

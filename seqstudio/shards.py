@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import time
 import uuid
@@ -34,8 +33,8 @@ import torch
 from .atomic import atomic_write
 from .spec import Binary, Categorical, FeatureSpec
 
-log = logging.getLogger("seqstudio")
-SHARD_VERSION = 1
+SHARD_VERSION = 2  # 2: a columnar index (flat lists, parsed and checked as arrays)
+SPLIT_CODES = ("", "train", "valid", "test")  # a piece's split in the index ("": a single-sample file)
 SHARD_PREFIX = "shard-"
 
 
@@ -108,13 +107,32 @@ class RowFormat:
 class PackedPieces:
     """Pieces as rows of a uint8 matrix (memory-mapped from a shard, or in memory when there is no cache).
 
-    ``piece_row[i]``, ``piece_len[i]``: where piece ``i`` lies. ``spans`` caches this source's training windows
-    per windowing configuration (``data.WindowSet``)."""
+    The index: file ``i`` (content hash ``hashes[i]``) owns pieces ``first[i]:first[i + 1]``; piece ``p`` lies
+    at rows ``piece_row[p]`` to ``piece_row[p] + piece_len[p]``, of split ``SPLIT_CODES[piece_split[p]]`` and
+    ``piece_own[p]`` (a many-sample file's own sample of that split). ``collections``: file index -> ``{"own":
+    counts}`` for many-sample files. ``spans`` caches this source's training windows per windowing
+    configuration (``data.WindowSet``)."""
 
-    def __init__(self, array: np.ndarray, fmt: RowFormat, piece_row: np.ndarray, piece_len: np.ndarray):
+    def __init__(self, array: np.ndarray, fmt: RowFormat, index: dict):
         self.array, self.fmt = array, fmt
-        self.piece_row, self.piece_len = piece_row, piece_len
+        self.hashes = list(index["hashes"])
+        self.first = np.asarray(index["first"], dtype=np.int64)
+        self.piece_row = np.asarray(index["row"], dtype=np.int64)
+        self.piece_len = np.asarray(index["length"], dtype=np.int64)
+        self.piece_split = np.asarray(index["split"], dtype=np.int8)
+        self.collections = {int(i): v for i, v in index.get("collections", {}).items()}
+        self.files = {h: i for i, h in reversed(list(enumerate(self.hashes)))}  # the first of duplicates
         self.spans: dict[str, object] = {}
+
+    @classmethod
+    def from_rows(cls, arrays: list[np.ndarray], fmt: RowFormat) -> "PackedPieces":
+        """In-memory pieces, one per packed array (an anonymous file each)."""
+        lengths = [int(a.shape[0]) for a in arrays]
+        index = {"hashes": [str(i) for i in range(len(arrays))], "first": list(range(len(arrays) + 1)),
+                 "row": np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int).tolist() if arrays else [],
+                 "length": lengths, "split": [0] * len(arrays), "own": [0] * len(arrays)}
+        array = np.concatenate(arrays) if arrays else np.zeros((0, fmt.row_bytes), np.uint8)
+        return cls(array, fmt, index)
 
     def rows(self, start: int, stop: int) -> np.ndarray:
         return self.fmt.unpack(self.array[start:stop])
@@ -165,19 +183,8 @@ class FloatPieces:
         return None
 
 
-def piece_table(entries: dict[str, dict]) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Number the pieces of ``entries`` in order: ``(piece_row, piece_len, {hash: (first piece, entry)})``."""
-    piece_row, piece_len, files = [], [], {}
-    for file_hash, entry in entries.items():
-        files[file_hash] = (len(piece_row), entry)
-        for row, length, _split, _own in entry["pieces"]:
-            piece_row.append(int(row))
-            piece_len.append(int(length))
-    return np.array(piece_row, dtype=np.int64), np.array(piece_len, dtype=np.int64), files
-
-
 class Shard(PackedPieces):
-    """A written shard, memory-mapped read-only. ``files``: content hash -> (first piece, the file's entry)."""
+    """A written shard, memory-mapped read-only."""
 
     def __init__(self, index_path: Path, meta: dict, fmt: RowFormat):
         self.index_path, self.meta = Path(index_path), meta
@@ -185,8 +192,7 @@ class Shard(PackedPieces):
         rows, width = int(meta["rows"]), int(meta["row_bytes"])
         array = (np.memmap(self.bin_path, dtype=np.uint8, mode="r", shape=(rows, width)) if rows
                  else np.zeros((0, width), np.uint8))
-        piece_row, piece_len, self.files = piece_table(meta["files"])
-        super().__init__(array, fmt, piece_row, piece_len)
+        super().__init__(array, fmt, meta)
 
     @property
     def name(self) -> str:
@@ -205,12 +211,17 @@ def shard_problem(index_path: Path, meta: dict, key: str, fmt: RowFormat, verify
         if int(meta["row_bytes"]) != fmt.row_bytes or meta.get("format") != fmt.describe():
             return "its row layout is not this codec's"
         rows = int(meta["rows"])
-        if not isinstance(meta["files"], dict):
+        first = np.asarray(meta["first"], dtype=np.int64)
+        row, length = np.asarray(meta["row"], dtype=np.int64), np.asarray(meta["length"], dtype=np.int64)
+        split = np.asarray(meta["split"], dtype=np.int64)
+        n = len(meta["hashes"])
+        if not (first.shape == (n + 1,) and first[0] == 0 and (np.diff(first) >= 0).all()
+                and row.shape == length.shape == split.shape == (int(first[-1]),)
+                and len(meta["own"]) == len(row) and isinstance(meta.get("collections", {}), dict)):
             return "its index is malformed"
-        for entry in meta["files"].values():
-            for row, length, _split, _own in entry["pieces"]:
-                if not (0 <= int(row) and int(length) >= 0 and int(row) + int(length) <= rows):
-                    return "its index points outside the shard"
+        if len(row) and ((row < 0).any() or (length < 0).any() or (row + length > rows).any()
+                         or (split < 0).any() or (split >= len(SPLIT_CODES)).any()):
+            return "its index points outside the shard"
     except (KeyError, TypeError, ValueError):
         return "its index is malformed"
     bin_path = index_path.with_suffix(".bin")
@@ -236,12 +247,11 @@ def read_index(index_path: Path) -> dict | None:
     return meta if isinstance(meta, dict) else None
 
 
-def write_shard(folder: Path, key: str, fmt: RowFormat, entries: dict[str, dict], arrays: list[np.ndarray],
-                info: dict) -> Path:
+def write_shard(folder: Path, key: str, fmt: RowFormat, index: dict, arrays: list[np.ndarray], info: dict) -> Path:
     """Write one shard (``.bin`` then ``.json``, each atomically) under a fresh name; returns the ``.json``.
 
-    ``entries``: content hash -> ``{"pieces": [[row, length, split, own], ...], ...}`` with rows counted over
-    ``arrays`` laid back to back."""
+    ``index``: the columns of ``PackedPieces`` (``hashes``, ``first``, ``row``, ``length``, ``split``, ``own``,
+    ``collections``) with rows counted over ``arrays`` laid back to back."""
     name = f"{SHARD_PREFIX}{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:12]}"
     digest = hashlib.sha256()
     rows = sum(a.shape[0] for a in arrays)
@@ -257,8 +267,7 @@ def write_shard(folder: Path, key: str, fmt: RowFormat, entries: dict[str, dict]
 
     atomic_write(folder / f"{name}.bin", write_bin)
     meta = {"version": SHARD_VERSION, "key": key, "rows": rows, "row_bytes": fmt.row_bytes,
-            "format": fmt.describe(), "sha256": digest.hexdigest(), "created": time.time(), **info,
-            "files": entries}
+            "format": fmt.describe(), "sha256": digest.hexdigest(), "created": time.time(), **info, **index}
     index_path = folder / f"{name}.json"
     atomic_write(index_path, lambda tmp: Path(tmp).write_text(json.dumps(meta)))
     return index_path

@@ -114,8 +114,7 @@ def test_other_domains_windows_equal_the_padded_windows(domain_name):
         tensors = [data._encode_one(codec, s) for s in samples]
         fmt = RowFormat(codec.spec)
         rows = [fmt.pack(t) for t in tensors]
-        lengths = np.array([r.shape[0] for r in rows])
-        source = PackedPieces(np.concatenate(rows), fmt, np.r_[0, np.cumsum(lengths)[:-1]], lengths)
+        source = PackedPieces.from_rows(rows, fmt)
         windows = data.WindowSet.from_pieces([data.Piece(source, i) for i in range(len(rows))], codec)
         x, lengths = _padded(tensors, codec)
         assert torch.equal(windows.x, x) and torch.equal(windows.lengths, lengths), codec_name

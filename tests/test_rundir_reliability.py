@@ -355,7 +355,9 @@ SHARD_DAMAGE = {
     "a flipped byte": (lambda j: _flip_a_byte(j.with_suffix(".bin")), "checksum"),
     "data file missing": (lambda j: j.with_suffix(".bin").unlink(), "missing"),
     "index garbage": (lambda j: j.write_text("{not json"), "unreadable"),
-    "index of another shape": (lambda j: j.write_text('{"version": 1, "files": []}'), "another"),
+    "index of another version": (lambda j: j.write_text('{"version": 1, "files": []}'), "another"),
+    "index pointing outside": (lambda j: j.write_text(j.read_text().replace('"length": [', '"length": [99999999, ')),
+                               "malformed"),
 }
 
 
@@ -374,7 +376,7 @@ def test_a_damaged_cache_shard_is_detected_and_rebuilt_with_one_warning(chorales
     warned = [line for line in result.stderr.splitlines() if "encoding cache shard" in line]
     assert len(warned) == 1 and reason in warned[0] and "encoded again" in warned[0], result.stderr
     (rebuilt,) = sorted(cache.rglob("shard-*.json"))  # the damaged shard is gone, a new one holds the files
-    assert rebuilt != index and json.loads(rebuilt.read_text())["files"].keys() == before["files"].keys()
+    assert rebuilt != index and set(json.loads(rebuilt.read_text())["hashes"]) == set(before["hashes"])
     third = invoke("train", chorales, "--run-dir", tmp_path / "r3", *args)
     assert third.exit_code == 0 and "encoding cache" not in third.stderr
 

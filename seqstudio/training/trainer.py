@@ -126,7 +126,8 @@ class Trainer:
         with StopSignals() as signals:
             budget = self._budget(signals)
             log = TrainLog(self.run_dir, self.dist, self.backend, budget.sync_every, budget.per_epoch,
-                           self.progress, total=budget.total_steps, initial=self.state.step)
+                           self.progress, total=budget.total_steps, initial=self.state.step,
+                           max_seconds=self.config.max_minutes * 60 if self.config.max_minutes else None)
             try:
                 self._loop(budget, log)
             finally:
