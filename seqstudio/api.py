@@ -92,7 +92,7 @@ def prepare_data(spec: RunSpec, codec=None, progress: bool = True, splits=("trai
             raise DataError(f"none of the {len(train_files)} training files could be read")
         codec.fit(samples)
     check_informative(codec.spec, codec.name)
-    wanted = sorted({f for s in splits for f in files[s]} | set(collections))
+    wanted = sorted({f for s in splits for f in files[s]} | set(collections), key=lambda p: p.parts)
     encoded = data.encode_files(wanted, spec.domain, codec, workers=t.workers, progress=progress,
                                 fractions=fractions)
     sets = {}
@@ -141,14 +141,12 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
     _, codec_obj, files, sets = prepare_data(spec, codec=saved_codec, progress=progress, domain=domain_obj)
     log.info("data: %d train / %d valid files -> %d / %d windows of up to %d steps",
              len(files["train"]), len(files["valid"]), len(sets["train"]), len(sets["valid"]),
-             sets["train"].x.shape[1])
+             sets["train"].max_length)
     torch.manual_seed(spec.train.seed)
     model = spec.make_backend(codec_obj.spec)
     if not from_checkpoint and spec.train.init_output_bias:
-        windows = sets["train"]
-        first = slice(0, 4096)  # plenty for marginals, bounded for huge datasets
-        lengths = windows.lengths[first]
-        model.init_from_data(windows.x[first], torch.arange(windows.x.shape[1]) < lengths.unsqueeze(1))
+        x, lengths = sets["train"].gather(torch.arange(min(len(sets["train"]), 4096)))  # bounded for huge data
+        model.init_from_data(x, torch.arange(x.shape[1]) < lengths.unsqueeze(1))
     dist = init_distributed()
     trainer = Trainer(model, codec_obj, sets["train"], sets["valid"], spec.train, run_dir, dist=dist,
                       progress=progress)
@@ -489,7 +487,7 @@ def reference_samples(run: Run, data_dir: str | Path | None = None, split: str =
     if limit and len(windows) > limit:
         order = torch.randperm(len(windows), generator=torch.Generator().manual_seed(seed))
         index = sorted(order[:limit].tolist())
-    return [run.codec.decode(windows.x[i, : int(windows.lengths[i])]) for i in index]
+    return [run.codec.decode(windows.window(i)) for i in index]
 
 
 def compare_samples(domain, samples: list, reference: list) -> dict[str, Any]:

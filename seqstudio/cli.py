@@ -399,5 +399,46 @@ def data_build(name, dest, source, limit, workers, quiet):
     click.echo(f"wrote {result['written']} files to {result['dest']}{extra}")
 
 
+# -- cache -----------------------------------------------------------------------------------------------------------------
+@main.group(cls=_Group)
+def cache():
+    """See and clear the encoding cache ($SEQSTUDIO_CACHE, default ~/.cache/seqstudio)."""
+
+
+@cache.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def cache_info(as_json):
+    """Size of the cache, and per dataset: domain, codec, source folder, files, shards, size, last use."""
+    import time
+
+    from . import cache as cache_mod
+    from .data import cache_dir
+
+    report = cache_mod.info(cache_dir())
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    size = cache_mod.human_bytes
+    click.echo(f"{report['path']}: {size(report['bytes'])} in {len(report['datasets'])} dataset(s)")
+    for d in report["datasets"]:
+        used = time.strftime("%Y-%m-%d %H:%M", time.localtime(d["last_used"])) if d["last_used"] else "-"
+        old = f", {d['old_entries']} old-format entries" if d["old_entries"] else ""
+        click.echo(f"  {d['key']}  {d['domain'] or '?'}/{d['codec'] or '?'}  {d['files']} files in {d['shards']} "
+                   f"shard(s){old}  {size(d['bytes'])}  last used {used}  {', '.join(d['sources'])}")
+
+
+@cache.command("clear")
+@click.option("--older-than", metavar="AGE", help="Only what no run has used for AGE (e.g. 30d, 12h, 90m).")
+def cache_clear(older_than):
+    """Remove the encoding cache (only its own files); the next run encodes its files again."""
+    from . import cache as cache_mod
+    from .data import cache_dir
+
+    age = cache_mod.parse_age(older_than) if older_than is not None else None
+    removed = cache_mod.clear(cache_dir(), age)
+    click.echo(f"removed {removed['shards']} shard(s) and {removed['old_entries']} old-format entries "
+               f"({cache_mod.human_bytes(removed['bytes'])}) from {cache_dir()}")
+
+
 if __name__ == "__main__":
     main()

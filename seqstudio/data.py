@@ -4,7 +4,9 @@
   splits); otherwise each file's split is decided by a hash of its *content*, so it never changes when files
   are renamed, moved or added.
 * Encoding runs in worker processes and is cached on disk keyed by file content + domain + codec config and
-  state, so a second ``train`` on the same folder starts without re-parsing.
+  state, so a second ``train`` on the same folder starts without re-parsing. The cache is a few memory-mapped
+  shards of compact rows (``shards``); training windows are index entries into them (``WindowSet``) and a
+  batch is gathered and expanded to float when it is needed, so memory stays flat as the corpus grows.
 * Broken files are skipped with a warning naming them; only a folder with nothing usable is an error.
 """
 
@@ -16,19 +18,24 @@ import json
 import logging
 import multiprocessing
 import os
-from dataclasses import dataclass
+import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import registry, safe_io
 from .atomic import atomic_write
 from .domain import Codec, Domain
 from .errors import DataError
+from .errors import SeqStudioError as SeqStudioErrorBase
+from .shards import (SHARD_PREFIX, SPLIT_CODES, FloatPieces, PackedPieces, PackError, RowFormat, Shard, read_index,
+                     remove_shard, shard_problem, write_shard)
 
 log = logging.getLogger("seqstudio")
 SPLITS = ("train", "valid", "test")
-CACHE_VERSION = 2  # 2: entries carry a checksum (``_cache_entry``)
+CACHE_VERSION = 3  # 2: entries carry a checksum; 3: memory-mapped shards of many files (``shards``)
+REAL_DTYPE = "float32"  # how Real parts are stored (float16 halves them, lossily)
 
 
 def cache_dir() -> Path:
@@ -91,33 +98,98 @@ def find_files(root: Path, domain: Domain) -> list[Path]:
         safe_io.check_regular_file(root)
         return [root] if domain.accepts(root) else []
     real_root = os.path.realpath(root)
+    # Below a root outside /proc, /sys and /dev, an entry that is neither a link nor anything but a regular file
+    # (known from the directory listing, no stat) is a plain file inside the folder: only the others are checked.
+    plain_ok = not any(real_root == r or real_root.startswith(r + os.sep) for r in safe_io.SPECIAL_ROOTS)
     found, refused = [], []
-    for folder, dirs, names in os.walk(root, followlinks=False):
-        dirs.sort()
-        for name in sorted(names):
-            if name.startswith("."):
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        stack.extend(reversed([folder / e.name for e in entries if e.is_dir(follow_symlinks=False)]))
+        for entry in entries:
+            if entry.name.startswith(".") or entry.is_dir(follow_symlinks=False):
                 continue
-            path = Path(folder) / name
+            path = folder / entry.name
             reason = None
-            if path.is_symlink():
+            if entry.is_symlink():
                 target = os.path.realpath(path)
                 if os.path.commonpath([real_root, target]) != real_root:
                     reason = f"a link to {target}, outside the data folder"
-            reason = reason or safe_io.special_file_reason(path)
+                reason = reason or safe_io.special_file_reason(path)
+            elif not (plain_ok and entry.is_file(follow_symlinks=False)):
+                reason = safe_io.special_file_reason(path)
             if reason:
-                if Path(name).suffix.lower() in domain.extensions:  # only files the domain would have read
+                if Path(entry.name).suffix.lower() in domain.extensions:  # only files the domain would have read
                     refused.append(f"{path} ({reason})")
             elif domain.accepts(path):
                 found.append(path)
     if refused:
         shown = "; ".join(refused[:5]) + (f"; and {len(refused) - 5} more" if len(refused) > 5 else "")
         log.warning("skipped %d file(s) that are not regular files inside %s: %s", len(refused), root, shown)
-    return sorted(found)
+    return sorted(found, key=_path_order)
+
+
+def _path_order(path: Path) -> tuple:
+    """Sort key giving ``sorted(paths)``'s order (pathlib compares parts) at a fraction of its cost."""
+    return path.parts
+
+
+_HASHES: dict[tuple, str] = {}
+_HASHED = [0]  # files hashed anew by this process (not found in ``_HASHES``)
+
+
+def _stat_key(path, st: os.stat_result) -> tuple:
+    return (os.fspath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 def _content_hash(path: Path) -> str:
+    """SHA-256 of the file's content, remembered while the file's size, times and inode stay the same (in this
+    process, and across runs for a data folder through ``_HashMemo``): a warm start then reads no file."""
+    key = _stat_key(path, os.stat(path))
+    found = _HASHES.get(key)
+    if found is not None:
+        return found
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        key = _stat_key(path, os.fstat(f.fileno()))
+        _HASHES[key] = hashlib.file_digest(f, "sha256").hexdigest()
+        _HASHED[0] += 1
+        return _HASHES[key]
+
+
+class _HashMemo:
+    """The content hashes of one data folder's files, kept in the cache (``cache_dir()/hashes/ID.json``) keyed by
+    (path, size, mtime, ctime, inode): any change to a file makes it hashed again. Only a time saver: an
+    unreadable or unwritable memo is ignored."""
+
+    def __init__(self, root: str):
+        self.prefix = os.path.join(root, "")
+        name = hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:16]
+        self.path = cache_dir() / "hashes" / f"{name}.json"
+        self.hashed_before = _HASHED[0]
+
+    def load(self) -> "_HashMemo":
+        try:
+            for rel, (size, mtime, ctime, ino, digest) in json.loads(self.path.read_text())["files"].items():
+                _HASHES[(self.prefix + rel, size, mtime, ctime, ino)] = digest
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        self.hashed_before = _HASHED[0]
+        return self
+
+    def save(self) -> None:
+        """Write the folder's known hashes when this process hashed a file anew (the latest key of a path wins)."""
+        if _HASHED[0] == self.hashed_before:
+            return
+        n = len(self.prefix)
+        entries = {key[0][n:]: [*key[1:], digest] for key, digest in _HASHES.items() if key[0].startswith(self.prefix)}
+        try:
+            atomic_write(self.path, lambda tmp: Path(tmp).write_text(json.dumps({"files": entries})))
+        except (OSError, SeqStudioErrorBase):
+            pass
 
 
 SMALL_TRAIN = 4  # a train split this small is checked for a readable file when the codec must fit on it
@@ -147,7 +219,9 @@ def split_files(root: Path, domain: Domain, valid_fraction: float = 0.1,
             raise DataError(f"data folder {root} is empty")
         raise DataError(f"no {domain.name} files ({', '.join(domain.extensions)}) found in {root}")
     # Position on [0, 1) from content: stable under renames, independent of the other files.
+    memo = _HashMemo(str(root)).load()
     scored = sorted(((_score(_content_hash(f)), f) for f in files), key=lambda t: (t[0], str(t[1])))
+    memo.save()
     splits = {s: [] for s in SPLITS}
     for score, f in scored:
         splits[_split_for(score, valid_fraction, test_fraction)].append(f)
@@ -160,7 +234,7 @@ def split_files(root: Path, domain: Domain, valid_fraction: float = 0.1,
         donor = "test" if splits["test"] else "valid"
         splits["train"].append(splits[donor].pop())
     _readable_train(splits, domain)
-    splits = SplitFiles({s: sorted(v) for s, v in splits.items()})
+    splits = SplitFiles({s: sorted(v, key=_path_order) for s, v in splits.items()})
     _warn_empty(splits, root, domain)
     return splits
 
@@ -244,7 +318,7 @@ def _codec_key(domain_name: str, codec: Codec, fractions: tuple[float, float]) -
     """What the cached encodings depend on: not the windowing or augmentation options (``encoding_config``), so
     changing ``codec.window`` re-cuts cached pieces instead of re-reading every file."""
     blob = json.dumps([CACHE_VERSION, domain_name, codec.name, codec.encoding_config(), codec.state_dict(),
-                       list(fractions)], sort_keys=True, default=str)
+                       list(fractions), REAL_DTYPE], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -283,30 +357,58 @@ def _encode_collection(domain: Domain, codec: Codec, path: Path, fractions: tupl
     return out
 
 
+def _pack(fmt: RowFormat, codec: Codec, path: Path, value):
+    """Encoded tensors -> compact rows (``shards.RowFormat``); a value the codec's FeatureSpec cannot hold is
+    that file's problem (a ``DataError`` naming it), not the run's."""
+    try:
+        if isinstance(value, torch.Tensor):
+            return fmt.pack(value)
+        return {**{s: [fmt.pack(t) for t in value[s]] for s in SPLITS}, "own": value["own"]}
+    except PackError as exc:
+        raise DataError(f"{path.name}: codec {codec.name} produced values its FeatureSpec {codec.spec} cannot "
+                        f"hold ({exc})") from None
+
+
 def _read_and_encode(domain_name: str, codec_name: str, codec_config: dict, codec_state: dict,
-                     fractions: tuple[float, float], path: str, cache_path: str | None):
-    """Worker: returns ``("ok", tensor or {split: [tensors]})`` or ``("error", message)``; never raises for a
-    bad file. Reading and encoding one file stop after ``safe_io.read_timeout()`` seconds (the worker runs this
-    in its main thread; in-process callers in other threads are limited too)."""
+                     fractions: tuple[float, float], path: str):
+    """Worker: returns ``("ok", rows or {split: [rows], "own": ...})`` with rows the compact uint8 encoding of
+    a piece (``shards.RowFormat``), or ``("error", message)``; never raises for a bad file. Reading and
+    encoding one file stop after ``safe_io.read_timeout()`` seconds (the worker runs this in its main thread;
+    in-process callers in other threads are limited too).
+
+    A domain may read files for encoding faster than ``read`` does (``read_for_encoding``: the MIDI domain
+    parses with symusic instead of building a ``PrettyMIDI``); its codecs accept both kinds of sample."""
     from .errors import SeqStudioError
 
     try:
-        domain = registry.load_domain(domain_name)()
-        codec = make_codec(domain, codec_name, codec_config)
-        codec.load_state_dict(codec_state)
+        domain, codec = _worker_codec(domain_name, codec_name, codec_config, codec_state)
         safe_io.check_regular_file(path)
         with safe_io.time_limit(safe_io.read_timeout(), str(path)):
             if domain.is_collection(Path(path)):
                 x = _encode_collection(domain, codec, Path(path), fractions)
             else:
-                x = _encode_one(codec, domain.read(Path(path)))
-        if cache_path:
-            atomic_write(Path(cache_path), lambda tmp: torch.save(x, tmp))
-        return "ok", x
+                read = getattr(domain, "read_for_encoding", domain.read)
+                x = _encode_one(codec, read(Path(path)))
+            return "ok", _pack(RowFormat(codec.spec, REAL_DTYPE), codec, Path(path), x)
     except SeqStudioError as exc:
         return "error", str(exc)
     except Exception as exc:  # any parser crash on a bad file is that file's problem, not the run's
         return "error", f"{Path(path).name}: {type(exc).__name__}: {exc}"
+
+
+_WORKER_CODECS: dict[str, tuple] = {}  # emptied by each encode_files; worker processes live for one call
+
+
+def _worker_codec(domain_name: str, codec_name: str, codec_config: dict, codec_state: dict):
+    """The domain and codec a worker encodes with, built once per process and configuration (looking the
+    plugin up among the installed packages' entry points costs more than encoding a small file)."""
+    key = json.dumps([domain_name, codec_name, codec_config, codec_state], sort_keys=True, default=str)
+    if key not in _WORKER_CODECS:
+        domain = registry.load_domain(domain_name)()
+        codec = make_codec(domain, codec_name, codec_config)
+        codec.load_state_dict(codec_state)
+        _WORKER_CODECS[key] = (domain, codec)
+    return _WORKER_CODECS[key]
 
 
 def codec_class(domain: Domain | type[Domain], codec_name: str) -> type[Codec]:
@@ -332,20 +434,43 @@ def _pool(workers: int) -> futures.Executor:
     return futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
 
+class Piece:
+    """One encoded piece: a handle on rows of a shard (memory-mapped) or of an in-memory source. ``tensor()``
+    expands it to the float32 ``[T, storage_width]`` tensor the codec produced."""
+
+    __slots__ = ("source", "index")
+
+    def __init__(self, source, index: int):
+        self.source, self.index = source, index
+
+    def __len__(self) -> int:
+        return int(self.source.piece_len[self.index])
+
+    def tensor(self) -> torch.Tensor:
+        row = int(self.source.piece_row[self.index])
+        return torch.from_numpy(np.ascontiguousarray(self.source.rows(row, row + len(self))))
+
+
 def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int = 0,
                  progress: bool = True, use_cache: bool = True,
-                 fractions: tuple[float, float] = (0.1, 0.1)) -> dict[Path, torch.Tensor | dict]:
+                 fractions: tuple[float, float] = (0.1, 0.1)) -> dict[Path, Piece | dict]:
     """Encode every readable file (from cache when possible); warn about and skip the others.
 
-    A many-sample file (``Domain.is_collection``) encodes to ``{split: [tensors]}``, its unassigned samples
-    split with ``fractions`` = (valid, test); see ``pieces_for_split``.
+    Returns ``{path: Piece}`` (``Piece.tensor()`` gives the codec's tensor); a many-sample file
+    (``Domain.is_collection``) gives ``{split: [Piece], "own": {...}}``, its unassigned samples split with
+    ``fractions`` = (valid, test); see ``pieces_for_split``. New encodings are written to the cache as shards of
+    many files (``shards``), at most ``SHARD_BYTES`` each, and read back memory-mapped.
     """
     from tqdm.auto import tqdm
 
     key = _codec_key(domain_name, codec, fractions)
-    results: dict[Path, torch.Tensor] = {}
+    fmt = RowFormat(codec.spec, REAL_DTYPE)
+    _WORKER_CODECS.clear()
+    results: dict[Path, Piece | dict] = {}
     todo = []
-    cache = _Cache.open(key, codec, registry.load_domain(domain_name)()) if use_cache else None
+    cache = _Cache.open(key, codec, domain_name, fmt) if use_cache else None
+    folder = _common_folder(files, absolute=False)
+    memo = _HashMemo(folder).load() if cache is not None and folder else None
     for f in files:
         try:
             file_hash = _content_hash(f)
@@ -353,64 +478,149 @@ def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int
             log.warning("skipped %s: %s", f, exc.strerror)
             continue
         if cache is not None:
-            value = cache.load(f, file_hash)
+            value = cache.load(file_hash)
             if value is not None:
                 results[f] = value
                 continue
         todo.append((f, file_hash))
+    if memo is not None:
+        memo.save()
     if not todo:
         return {f: results[f] for f in files if f in results}
     args = (domain_name, codec.name, vars(codec.config), codec.state_dict(), tuple(fractions))
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=len(todo), desc="encoding", unit="file", disable=not progress, leave=False)
+    writer = _ShardWriter(cache, key, fmt, domain_name, codec, files)
     hashes = dict(todo)
 
     def collect(f, outcome):
-        _collect(f, outcome, results)
-        if cache is not None and f in results:  # the cache is written here, by this process, and checked
-            cache.store(f, hashes[f], results[f])
+        status, value = outcome
+        if status == "ok":
+            writer.add(f, hashes[f], value)
+            if writer.full():
+                results.update(writer.flush())
+        else:
+            log.warning("skipped %s: %s", f, value)
         bar.update()
 
-    # Workers are given no cache path: entries are written by this process (``_Cache.store``), so a cache that
-    # cannot be written is one warning, never a reason to skip a file that was read and encoded.
+    # Workers write nothing: shards are written by this process (``_ShardWriter``), so a cache that cannot be
+    # written is one warning, never a reason to skip a file that was read and encoded.
     if workers == 1 or len(todo) < 4:
         for f, _ in todo:
-            collect(f, _read_and_encode(*args, str(f), None))
+            collect(f, _read_and_encode(*args, str(f)))
     else:
         with _pool(min(workers, len(todo))) as pool:
-            jobs = {pool.submit(_read_and_encode, *args, str(f), None): f for f, _ in todo}
+            jobs = {pool.submit(_read_and_encode, *args, str(f)): f for f, _ in todo}
             for job in futures.as_completed(jobs):
-                collect(jobs[job], job.result())
+                collect(jobs.pop(job), job.result())  # popped: a collected result is not kept twice
+    results.update(writer.flush())
     bar.close()
     return {f: results[f] for f in files if f in results}
 
 
-def _collect(path: Path, outcome, results) -> None:
-    status, value = outcome
-    if status == "ok":
-        results[path] = value
-    else:
-        log.warning("skipped %s: %s", path, value)
+SHARD_BYTES = 256 << 20  # a shard is written once this many bytes of rows are waiting (and at the end)
+
+
+def _entry_value(source, i: int):
+    """File ``i`` of ``source``'s index as the loader's value: a Piece, or ``{split: [Piece], "own": ...}``."""
+    a, b = int(source.first[i]), int(source.first[i + 1])
+    collection = source.collections.get(i)
+    if collection is None:
+        return Piece(source, a)
+    value = {s: [] for s in SPLITS}
+    for p in range(a, b):
+        value[SPLIT_CODES[source.piece_split[p]]].append(Piece(source, p))
+    value["own"] = dict(collection.get("own") or {})
+    return value
+
+
+class _ShardWriter:
+    """Collects packed encodings and writes them as one shard (or, without a writable cache, keeps them in
+    memory, still compact)."""
+
+    def __init__(self, cache: "_Cache | None", key: str, fmt: RowFormat, domain_name: str, codec: Codec,
+                 files: list[Path]):
+        self.cache, self.key, self.fmt = cache, key, fmt
+        self.info = {"domain": domain_name, "codec": codec.name, "source": _common_folder(files)}
+        self._reset()
+
+    def _reset(self) -> None:
+        self.index = {"hashes": [], "first": [0], "row": [], "length": [], "split": [], "own": [],
+                      "collections": {}}
+        self.paths: dict[str, list[Path]] = {}  # content hash -> the files with that content
+        self.arrays: list[np.ndarray] = []
+        self.rows = 0
+
+    def add(self, path: Path, file_hash: str, packed) -> None:
+        if file_hash in self.paths:  # the same content twice in one folder
+            self.paths[file_hash].append(path)
+            return
+        ix = self.index
+        if isinstance(packed, np.ndarray):
+            parts = [(0, 0, packed)]
+        else:
+            own = packed["own"]
+            parts = [(SPLIT_CODES.index(s), int(i < own.get(s, 0)), a) for s in SPLITS for i, a in enumerate(packed[s])]
+            ix["collections"][str(len(ix["hashes"]))] = {"own": own}
+        for split, own_flag, a in parts:
+            ix["row"].append(self.rows)
+            ix["length"].append(int(a.shape[0]))
+            ix["split"].append(split)
+            ix["own"].append(own_flag)
+            self.arrays.append(a)
+            self.rows += int(a.shape[0])
+        ix["hashes"].append(file_hash)
+        ix["first"].append(len(ix["row"]))
+        self.paths[file_hash] = [path]
+
+    def full(self) -> bool:
+        return self.rows * self.fmt.row_bytes >= SHARD_BYTES
+
+    def flush(self) -> dict[Path, Piece | dict]:
+        if not self.paths:
+            return {}
+        source = None
+        if self.cache is not None and self.cache.writable:
+            source = self.cache.write(self.index, self.arrays, self.info)
+        if source is None:  # no cache, or it could not be written: the rows stay in memory
+            array = np.concatenate(self.arrays) if self.arrays else np.zeros((0, self.fmt.row_bytes), np.uint8)
+            source = PackedPieces(array, self.fmt, self.index)
+        out = {}
+        for file_hash, paths in self.paths.items():
+            value = _entry_value(source, source.files[file_hash])
+            for path in paths:
+                out[path] = value
+        self._reset()
+        return out
+
+
+def _common_folder(files: list[Path], absolute: bool = True) -> str:
+    try:
+        path = os.path.abspath if absolute else os.fspath
+        return os.path.commonpath([os.path.dirname(path(f)) for f in files]) if files else ""
+    except ValueError:
+        return ""
 
 
 class _Cache:
-    """The encoding cache of one codec key: ``cache_dir()/KEY/CONTENT_HASH.pt``, each entry
-    ``{"checksum", "value"}`` where ``value`` is the encoded tensor (or ``{split: [tensors]}`` for a many-sample
-    file) and ``checksum`` a SHA-256 of the file's content hash, the key and the tensors' bytes.
+    """The encoding cache of one codec key: ``cache_dir()/KEY/shard-*.{bin,json}`` (``shards``).
 
-    An entry is used only when it loads as plain tensors (``weights_only``), its checksum matches (an entry of
-    another file or codec, or a changed one, does not) and its tensors are float32 ``[T, storage_width]`` and
-    finite; otherwise the file is encoded again, with one warning. A cache folder that cannot be used (not a
-    folder, not writable, a full disk) is one warning and the run goes on without a cache: the cache only saves
-    time, it must never make readable data look unreadable.
+    Opening it reads every shard's index and checks each shard: its layout, its size (a truncated ``.bin``) and
+    a SHA-256 of its rows. A shard that fails is removed with one warning naming it, and its files are encoded
+    again (into a new shard). When two shards hold the same file (two runs encoded it at once), the first by
+    name is used; both hold the same rows. A cache folder that cannot be used (not a folder, not writable, a
+    full disk) is one warning and the run goes on without a cache: the cache only saves time, it must never
+    make readable data look unreadable.
     """
 
-    def __init__(self, folder: Path, key: str, codec: Codec, domain: Domain):
-        self.folder, self.key, self.codec, self.domain = folder, key, codec, domain
+    def __init__(self, folder: Path, key: str, fmt: RowFormat):
+        self.folder, self.key, self.fmt = folder, key, fmt
         self.writable = True
+        self.entries: dict[str, tuple] = {}
+        self._load()
 
     @classmethod
-    def open(cls, key: str, codec: Codec, domain: Domain) -> "_Cache | None":
+    def open(cls, key: str, codec: Codec, domain_name: str, fmt: RowFormat) -> "_Cache | None":
         from .errors import DiskFullError
 
         root = cache_dir()
@@ -429,83 +639,50 @@ class _Cache:
                       else exc.strerror or str(exc))
             log.warning("encoding cache %s cannot be used (%s); encoding without a cache", where, reason)
             return None
-        return cls(folder, key, codec, domain)
+        return cls(folder, key, fmt)
 
-    def path(self, file_hash: str) -> Path:
-        return self.folder / f"{file_hash}.pt"
+    def _load(self) -> None:
+        now = time.time()
+        for index_path in sorted(self.folder.glob(f"{SHARD_PREFIX}*.json")):
+            meta = read_index(index_path)
+            why = "its index is unreadable" if meta is None else shard_problem(index_path, meta, self.key, self.fmt)
+            if why is not None:
+                files = len(meta.get("hashes", [])) if isinstance(meta, dict) else 0
+                log.warning("encoding cache shard %s is unusable (%s); removed, its %d file(s) are encoded again",
+                            index_path.with_suffix(".bin"), why, files)
+                remove_shard(index_path)
+                continue
+            shard = Shard(index_path, meta, self.fmt)
+            for file_hash, i in shard.files.items():
+                self.entries.setdefault(file_hash, (shard, i))
+            try:
+                os.utime(index_path, (now, index_path.stat().st_mtime))  # atime = last used (cache info/clear)
+            except OSError:
+                pass
 
-    def checksum(self, file_hash: str, value) -> str:
-        h = hashlib.sha256(f"{CACHE_VERSION}:{self.key}:{file_hash}".encode())
-        tensors = [value] if isinstance(value, torch.Tensor) else [
-            t for split in sorted(set(value) & set(SPLITS)) for t in value[split]]
-        if isinstance(value, dict):  # a many-sample file also records how many of each split are its own
-            h.update(json.dumps(value.get("own", {}), sort_keys=True).encode())
-        for t in tensors:
-            h.update(f"{t.dtype}:{tuple(t.shape)};".encode())
-            h.update(t.detach().cpu().contiguous().numpy().tobytes())
-        return h.hexdigest()
+    def load(self, file_hash: str):
+        """The cached encoding of a file (by content hash), or None."""
+        found = self.entries.get(file_hash)
+        return None if found is None else _entry_value(*found)
 
-    def problem(self, path: Path, file_hash: str, entry) -> str | None:
-        """Why ``entry`` cannot be used for ``path`` (None when it can)."""
-        if not isinstance(entry, dict) or set(entry) != {"checksum", "value"}:
-            return "not a seqstudio cache entry"
-        value = entry["value"]
-        width = self.codec.spec.storage_width
-        if self.domain.is_collection(path):
-            own = value.get("own", {}) if isinstance(value, dict) else None
-            if not (isinstance(value, dict) and set(value) <= {*SPLITS, "own"}
-                    and all(isinstance(value[s], list) for s in set(value) & set(SPLITS))
-                    and isinstance(own, dict) and all(isinstance(n, int) for n in own.values())):
-                return "not the pieces of a many-sample file"
-            tensors = [t for s in set(value) & set(SPLITS) for t in value[s]]
-        else:
-            tensors = [value]
-        for t in tensors:
-            if not isinstance(t, torch.Tensor):
-                return f"holds a {type(t).__name__}, not a tensor"
-            if t.dtype != torch.float32 or t.dim() != 2 or t.shape[1] != width:
-                return f"holds a {t.dtype} tensor of shape {tuple(t.shape)}, expected float32 [T, {width}]"
-            if not bool(torch.isfinite(t).all()):
-                return "holds NaN or infinite values"
-        if entry["checksum"] != self.checksum(file_hash, value):
-            return "its checksum does not match (it belongs to another file or was changed)"
-        return None
-
-    def load(self, path: Path, file_hash: str):
-        """The cached encoding of ``path``, or None (absent, or unusable: warned, then encoded again)."""
-        cache_path = self.path(file_hash)
-        if not cache_path.exists():
-            return None
-        try:
-            entry = torch.load(cache_path, weights_only=True)
-            why = self.problem(path, file_hash, entry)
-        except Exception as exc:
-            why = f"unreadable ({type(exc).__name__})"
-        if why is None:
-            return entry["value"]
-        log.warning("%s: its cached encoding %s is unusable (%s); encoding the file again", path, cache_path, why)
-        return None
-
-    def store(self, path: Path, file_hash: str, value) -> None:
-        """Write an entry; the first failure is one warning and ends caching for this run."""
+    def write(self, index: dict, arrays: list[np.ndarray], info: dict) -> "Shard | None":
+        """Write a shard and map it; the first failure is one warning and ends caching for this run."""
         from .errors import DiskFullError
 
-        if not self.writable:
-            return
-        entry = {"checksum": self.checksum(file_hash, value), "value": value}
         try:
-            atomic_write(self.path(file_hash), lambda tmp: torch.save(entry, tmp))
+            index_path = write_shard(self.folder, self.key, self.fmt, index, arrays, info)
+            return Shard(index_path, read_index(index_path), self.fmt)
         except DiskFullError:
             log.warning("encoding cache: no space left on %s; the remaining files are not cached", self.folder)
-            self.writable = False
-        except OSError as exc:
+        except (OSError, TypeError) as exc:
             log.warning("encoding cache %s cannot be written (%s); the remaining files are not cached",
-                        self.folder, exc.strerror or exc)
-            self.writable = False
+                        self.folder, getattr(exc, "strerror", None) or exc)
+        self.writable = False
+        return None
 
 
-def pieces_for_split(encoded: dict[Path, torch.Tensor | dict], files: dict[str, list[Path]],
-                     split: str) -> list[torch.Tensor]:
+def pieces_for_split(encoded: dict[Path, Piece | dict], files: dict[str, list[Path]],
+                     split: str) -> list[Piece]:
     """The encoded pieces of ``split``: its single-sample files, plus that split's share of every many-sample
     file (whichever split the file itself landed in).
 
@@ -520,18 +697,18 @@ def pieces_for_split(encoded: dict[Path, torch.Tensor | dict], files: dict[str, 
         pieces = []
         for f in files[split]:
             value = encoded.get(f)
-            if isinstance(value, torch.Tensor):
+            if isinstance(value, Piece):
                 pieces.append(value)
             elif isinstance(value, dict):
                 pieces.extend(_folder_share(value, split))
         return pieces
-    pieces = [encoded[f] for f in files[split] if f in encoded and isinstance(encoded[f], torch.Tensor)]
+    pieces = [encoded[f] for f in files[split] if f in encoded and isinstance(encoded[f], Piece)]
     for value in encoded.values():
         if isinstance(value, dict):
             pieces.extend(value.get(split, []))
     if split == "train" and not pieces:
         for donor in ("valid", "test"):
-            good = [f for f in files[donor] if isinstance(encoded.get(f), torch.Tensor)]
+            good = [f for f in files[donor] if isinstance(encoded.get(f), Piece)]
             if good:
                 files[donor].remove(good[0])
                 files["train"].append(good[0])
@@ -541,7 +718,7 @@ def pieces_for_split(encoded: dict[Path, torch.Tensor | dict], files: dict[str, 
     return pieces
 
 
-def _folder_share(value: dict, split: str) -> list[torch.Tensor]:
+def _folder_share(value: dict, split: str) -> list[Piece]:
     """What a many-sample file in ``split``'s folder gives that split: its own samples of the split, and every
     sample the loader placed by position (in whichever split)."""
     own = value.get("own") or {s: len(value.get(s, [])) for s in SPLITS}  # older cache entries: own only
@@ -578,28 +755,199 @@ def read_samples(files: list[Path], domain: Domain, split: str = "train",
 
 
 # -- windows and batches ----------------------------------------------------------------------------------------
-@dataclass
-class WindowSet:
-    """All training windows of one split, padded into one tensor so a batch is a single index-select."""
+def _windowing_hash(codec: Codec) -> str:
+    """What cutting pieces into windows depends on beyond the pieces: the codec and its whole configuration
+    and state (a window may depend on any of them; the encoding key is part of the shard already)."""
+    blob = json.dumps([codec.name, vars(codec.config), codec.state_dict()], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-    x: torch.Tensor  # [N, T_max, storage_width]
-    lengths: torch.Tensor  # [N]
-    pieces: int  # number of source files
+
+def _span_of(w: torch.Tensor, x: torch.Tensor) -> int | None:
+    """The first row of ``x`` that window ``w`` starts at when ``w`` is a slice of rows of ``x``, else None."""
+    if (w.dim() != 2 or w.shape[1] != x.shape[1] or w.dtype != x.dtype or w.shape[0] == 0
+            or w.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
+            or (w.shape[0] > 1 and w.stride() != x.stride()) or w.stride(1) != x.stride(1)):
+        return None
+    offset = w.storage_offset() - x.storage_offset()
+    if offset % x.stride(0):
+        return None
+    start = offset // x.stride(0)
+    return start if 0 <= start and start + w.shape[0] <= x.shape[0] else None
+
+
+class _Spans:
+    """The windows of every piece of one source: window ``first[p]:first[p + 1]`` belong to piece ``p``; each
+    is ``(src, row, length)`` with ``src`` 0 = rows of the source, 1 = rows of ``extra`` (windows the codec built
+    itself rather than sliced, kept in memory)."""
+
+    def __init__(self, first, src, row, length, extra=None):
+        self.first, self.src, self.row, self.length, self.extra = first, src, row, length, extra
+
+
+def _source_spans(source, codec: Codec, whash: str) -> _Spans:
+    """The windows of every piece of ``source`` (cached on the source, and beside a shard on disk when every
+    window is a slice of its piece: a warm start then cuts nothing)."""
+    spans = source.spans.get(whash)
+    if spans is not None:
+        return spans
+    path = source.spans_file(whash)
+    n = len(source.piece_row)
+    if path is not None and path.is_file():
+        try:
+            with np.load(path) as z:
+                first, row, length = z["first"], z["row"], z["length"]
+            if first.shape == (n + 1,) and row.shape == length.shape == (int(first[-1]),):
+                spans = _Spans(first, np.zeros(len(row), np.int8), row, length)
+        except (OSError, ValueError, KeyError):
+            spans = None
+    if spans is None:
+        first, src, rows, lengths, extra = [0], [], [], [], []
+        extra_rows = 0
+        for p in range(n):
+            start = int(source.piece_row[p])
+            x = torch.from_numpy(np.ascontiguousarray(source.rows(start, start + int(source.piece_len[p]))))
+            for w in codec.windows(x):
+                at = _span_of(w, x)
+                if at is None:
+                    extra.append(w.detach().to(torch.float32).contiguous())
+                    src.append(1)
+                    rows.append(extra_rows)
+                    extra_rows += w.shape[0]
+                else:
+                    src.append(0)
+                    rows.append(start + at)
+                lengths.append(w.shape[0])
+            first.append(len(rows))
+        width = codec.spec.storage_width
+        spans = _Spans(np.array(first, np.int64), np.array(src, np.int8), np.array(rows, np.int64),
+                       np.array(lengths, np.int64), FloatPieces.from_tensors(extra, width) if extra else None)
+        if path is not None and not extra:
+            def save(tmp):
+                with open(tmp, "wb") as f:
+                    np.savez(f, first=spans.first, row=spans.row, length=spans.length)
+            try:
+                atomic_write(path, save)
+            except (OSError, SeqStudioErrorBase):
+                pass  # a cache that cannot be written only costs the cutting again next time
+    source.spans[whash] = spans
+    return spans
+
+
+class WindowSet:
+    """The training windows of one split as ``(source, first row, length)`` index entries into compact rows
+    (memory-mapped shards, ``shards``); ``gather`` builds a padded float batch on the fly. Nothing is padded
+    or expanded ahead of time, so memory does not grow with the corpus.
+
+    ``x`` (the old padded ``[N, T_max, storage_width]`` tensor) is still available for small sets and tests;
+    assigning it replaces the windows by that tensor's."""
+
+    def __init__(self, sources: list, src: np.ndarray, row: np.ndarray, length: np.ndarray, pieces: int,
+                 width: int):
+        self.sources, self.src, self.row, self.length = sources, src, row, length
+        self.pieces, self.width = pieces, width
 
     def __len__(self) -> int:
-        return self.x.shape[0]
+        return int(self.length.shape[0])
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        return torch.from_numpy(self.length)
+
+    @property
+    def max_length(self) -> int:
+        return int(self.length.max()) if len(self) else 1
+
+    def window(self, i: int) -> torch.Tensor:
+        """Window ``i`` as float32 ``[length, storage_width]``."""
+        source, row = self.sources[int(self.src[i])], int(self.row[i])
+        return torch.from_numpy(np.ascontiguousarray(source.rows(row, row + int(self.length[i]))))
+
+    def gather(self, index) -> tuple[torch.Tensor, torch.Tensor]:
+        """Windows ``index`` as a zero-padded float32 batch ``[B, t, storage_width]`` (``t`` the longest of
+        them) and their lengths: one fancy-indexed read and one expansion per source."""
+        idx = index.numpy() if isinstance(index, torch.Tensor) else np.asarray(index)
+        idx = idx.astype(np.int64).reshape(-1)
+        lengths = self.length[idx]
+        t = int(lengths.max()) if len(idx) else 1
+        out = np.zeros((len(idx), t, self.width), dtype=np.float32)
+        steps = np.arange(t)
+        src = self.src[idx]
+        for s in np.unique(src):
+            sel = np.flatnonzero(src == s)
+            first = self.row[idx[sel]][:, None]
+            valid = steps[None, :] < lengths[sel][:, None]
+            values = self.sources[int(s)].gather(np.where(valid, first + steps[None, :], first))
+            values[~valid] = 0.0
+            out[sel] = values
+        return torch.from_numpy(out), torch.from_numpy(lengths.copy())
+
+    @property
+    def x(self) -> torch.Tensor:
+        if not len(self):
+            return torch.zeros(0, 1, self.width)
+        return self.gather(np.arange(len(self)))[0]
+
+    @x.setter
+    def x(self, value: torch.Tensor) -> None:
+        n, t = value.shape[0], value.shape[1]
+        source = FloatPieces(value.detach().to(torch.float32).reshape(n * t, -1).numpy().copy(),
+                             np.arange(n, dtype=np.int64) * t, self.length.copy())
+        self.sources, self.src, self.row = [source], np.zeros(n, np.int16), np.arange(n, dtype=np.int64) * t
+
+    def all_finite(self) -> bool:
+        """Whether every window is finite; windows of sources that cannot hold NaN (bits, indices) are not
+        read at all, the others in bounded chunks."""
+        risky = [i for i, s in enumerate(self.sources)
+                 if isinstance(s, FloatPieces) or getattr(getattr(s, "fmt", None), "has_real", False)]
+        if not risky:
+            return True
+        idx = np.flatnonzero(np.isin(self.src, risky))
+        for a in range(0, len(idx), 4096):
+            if not torch.isfinite(self.gather(idx[a : a + 4096])[0]).all():
+                return False
+        return True
 
     @classmethod
-    def from_pieces(cls, encoded: list[torch.Tensor], codec: Codec, whole: bool = False) -> "WindowSet":
-        windows = [w for x in encoded for w in ([x] if whole else codec.windows(x))]
+    def from_pieces(cls, encoded: list, codec: Codec, whole: bool = False) -> "WindowSet":
+        """Windows of ``encoded`` (``Piece`` handles, or tensors) as ``codec.windows`` cuts them (``whole``:
+        each piece is one window), in the order of the pieces."""
         width = codec.spec.storage_width
-        if not windows:
-            return cls(torch.zeros(0, 1, width), torch.zeros(0, dtype=torch.long), len(encoded))
-        lengths = torch.tensor([w.shape[0] for w in windows])
-        x = torch.zeros(len(windows), int(lengths.max()), width)
-        for i, w in enumerate(windows):
-            x[i, : w.shape[0]] = w
-        return cls(x, lengths, len(encoded))
+        tensors = [p for p in encoded if not isinstance(p, Piece)]
+        if tensors:  # plain tensors: kept in memory as they are
+            mem = FloatPieces.from_tensors(tensors, width)
+            it = iter(range(len(tensors)))
+            encoded = [p if isinstance(p, Piece) else Piece(mem, next(it)) for p in encoded]
+        whash = "whole" if whole else _windowing_hash(codec)
+        sources, ids = [], {}
+
+        def sid(source) -> int:
+            if id(source) not in ids:
+                ids[id(source)] = len(sources)
+                sources.append(source)
+            return ids[id(source)]
+
+        srcs, rows, lengths = [], [], []
+        for piece in encoded:
+            source = piece.source
+            if whole:
+                srcs.append(np.array([sid(source)], np.int16))
+                rows.append(source.piece_row[piece.index : piece.index + 1])
+                lengths.append(source.piece_len[piece.index : piece.index + 1])
+                continue
+            spans = _source_spans(source, codec, whash)
+            a, b = int(spans.first[piece.index]), int(spans.first[piece.index + 1])
+            if a == b:
+                continue
+            src = spans.src[a:b]
+            own, extra = sid(source), (sid(spans.extra) if spans.extra is not None else -1)
+            srcs.append(np.where(src == 0, own, extra).astype(np.int16))
+            rows.append(spans.row[a:b])
+            lengths.append(spans.length[a:b])
+        if not rows:
+            return cls(sources, np.zeros(0, np.int16), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                       len(encoded), width)
+        return cls(sources, np.concatenate(srcs), np.concatenate(rows).astype(np.int64),
+                   np.concatenate(lengths).astype(np.int64), len(encoded), width)
 
 
 def batch_indices(n: int, batch_size: int, epoch: int, seed: int, shuffle: bool = True, rank: int = 0,
@@ -618,10 +966,10 @@ def batch_indices(n: int, batch_size: int, epoch: int, seed: int, shuffle: bool 
 
 def make_batch(windows: WindowSet, index: torch.Tensor, device: torch.device, codec: Codec | None = None,
                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-    """Padded batch on ``device``; ``codec`` + ``generator`` given = training augmentation applied."""
-    lengths = windows.lengths[index]
-    t = int(lengths.max())
-    x = windows.x[index, :t]
+    """Padded batch on ``device``, gathered from the windows' compact rows and expanded to float here;
+    ``codec`` + ``generator`` given = training augmentation applied."""
+    x, lengths = windows.gather(index)
+    t = x.shape[1]
     if codec is not None and generator is not None:
         x, lengths = _augment(x, lengths, codec, generator)
     mask = torch.arange(t).unsqueeze(0) < lengths.unsqueeze(1)

@@ -344,27 +344,41 @@ def test_unwritable_cache_is_named(chorales, tmp_path, monkeypatch):
     assert "Permission denied" in result.stderr and "skipped" not in result.stderr
 
 
-def test_bad_cache_entries_are_encoded_again_with_one_warning_each(chorales, tmp_path, monkeypatch):
+def _flip_a_byte(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+SHARD_DAMAGE = {
+    "truncated": (lambda j: j.with_suffix(".bin").write_bytes(j.with_suffix(".bin").read_bytes()[:-7]), "truncated"),
+    "a flipped byte": (lambda j: _flip_a_byte(j.with_suffix(".bin")), "checksum"),
+    "data file missing": (lambda j: j.with_suffix(".bin").unlink(), "missing"),
+    "index garbage": (lambda j: j.write_text("{not json"), "unreadable"),
+    "index of another version": (lambda j: j.write_text('{"version": 1, "files": []}'), "another"),
+    "index pointing outside": (lambda j: j.write_text(j.read_text().replace('"length": [', '"length": [99999999, ')),
+                               "malformed"),
+}
+
+
+@pytest.mark.parametrize("damage", list(SHARD_DAMAGE))
+def test_a_damaged_cache_shard_is_detected_and_rebuilt_with_one_warning(chorales, tmp_path, monkeypatch, damage):
     cache = tmp_path / "cache"
     monkeypatch.setenv("SEQSTUDIO_CACHE", str(cache))
     args = ("--max-steps", 1, *TINY, "--set", "train.samples=0")
     assert invoke("train", chorales, "--run-dir", tmp_path / "r1", *args).exit_code == 0
-    entries = sorted(cache.rglob("*.pt"))
-    assert len(entries) >= 6  # the train and valid splits' files
-    good = [torch.load(p, weights_only=True) for p in entries]
-    # Correctly shaped but another file's encoding, a wrong width, NaN, a dict, a bare tensor:
-    torch.save(good[1], entries[0])
-    value = good[2]["value"]
-    torch.save({**good[2], "value": torch.zeros(value.shape[0], value.shape[1] + 3)}, entries[2])
-    torch.save({**good[3], "value": torch.full_like(good[3]["value"], float("nan"))}, entries[3])
-    torch.save({"a": torch.zeros(2)}, entries[4])
-    torch.save(good[5]["value"][:, :4], entries[5])
+    (index,) = sorted(cache.rglob("shard-*.json"))
+    before = json.loads(index.read_text())
+    spoil, reason = SHARD_DAMAGE[damage]
+    spoil(index)
     result = invoke("train", chorales, "--run-dir", tmp_path / "r2", *args)
     assert result.exit_code == 0, result.output
-    warned = [line for line in result.stderr.splitlines() if "encoding the file again" in line]
-    assert len(warned) == 5, result.stderr
-    for i in (0, 2, 3, 4, 5):  # re-encoded and written again, correct this time
-        assert torch.equal(torch.load(entries[i], weights_only=True)["value"], good[i]["value"])
+    warned = [line for line in result.stderr.splitlines() if "encoding cache shard" in line]
+    assert len(warned) == 1 and reason in warned[0] and "encoded again" in warned[0], result.stderr
+    (rebuilt,) = sorted(cache.rglob("shard-*.json"))  # the damaged shard is gone, a new one holds the files
+    assert rebuilt != index and set(json.loads(rebuilt.read_text())["hashes"]) == set(before["hashes"])
+    third = invoke("train", chorales, "--run-dir", tmp_path / "r3", *args)
+    assert third.exit_code == 0 and "encoding cache" not in third.stderr
 
 
 # -- 5. plugins -----------------------------------------------------------------------------------------------------

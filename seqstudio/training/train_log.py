@@ -8,6 +8,7 @@ process's alone.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -25,7 +26,8 @@ def log_every(config: TrainConfig) -> int:
 
 class TrainLog:
     def __init__(self, run_dir: Path, dist: DistInfo, backend: Backend, every: int, per_epoch: int,
-                 progress: bool, total: int | None, initial: int, tensorboard: bool = False):
+                 progress: bool, total: int | None, initial: int, tensorboard: bool = False,
+                 max_seconds: float | None = None):
         from tqdm.auto import tqdm
 
         from .tensorboard import open_writer
@@ -40,6 +42,7 @@ class TrainLog:
         self._running: dict = {}
         self._window_started = time.perf_counter()
         self.tensorboard = open_writer(run_dir, tensorboard) if dist.is_main else None
+        self.total, self.max_seconds, self._eta_said = total, max_seconds, False
 
     def train_step(self, stats: dict, s: TrainState, lr: float) -> dict[str, float] | None:
         """Count one step's statistics; write a record when ``every`` steps have passed and return the window's
@@ -54,13 +57,29 @@ class TrainLog:
         rate = summary.get("steps", 0.0) / max(now - self._window_started, 1e-9)
         record.update(step=s.step, epoch=round(s.epoch + s.batch / self.per_epoch, 3), split="train",
                       tokens_per_s=round(rate, 1), lr=lr)
+        steps_per_s = self.every / max(now - self._window_started, 1e-9)
+        eta = self._eta(s, steps_per_s)
+        if eta is not None:
+            record["eta_s"] = round(eta)
         self._running, self._window_started = {}, now
         if self.dist.is_main:
             append_metrics(self.run_dir, record)
             if self.tensorboard:
                 self.tensorboard.add(record)
             self.bar.set_postfix(loss=f"{self.backend.validation_score(record):.3f}", tok_s=f"{rate:.0f}")
+            if eta is not None and not self._eta_said:  # once, as an info line beside the bar's own ETA
+                self._eta_said = True
+                logging.getLogger("seqstudio").info("%.2f steps/s: the training budget ends in about %s",
+                                                    steps_per_s, _duration(eta))
         return summary
+
+    def _eta(self, s: TrainState, steps_per_s: float) -> float | None:
+        """Seconds until the step/epoch budget (at the last window's speed) or the time budget ends, whichever
+        is first; None without a budget."""
+        left = [(self.total - s.step) / max(steps_per_s, 1e-9)] if self.total else []
+        if self.max_seconds:
+            left.append(max(0.0, self.max_seconds - s.elapsed))
+        return max(0.0, min(left)) if left else None
 
     def validation(self, summary: dict[str, float], s: TrainState) -> None:
         if self.dist.is_main:
@@ -79,3 +98,7 @@ class TrainLog:
         self.bar.close()
         if self.tensorboard:
             self.tensorboard.close()
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"

@@ -31,7 +31,7 @@ from ..errors import ConfigError, DataError, TrainingDiverged, TrainingInterrupt
 from .budget import Budget
 from .checkpoints import Checkpoints
 from .device import autocast, resolve_device
-from .divergence import data_finite, non_finite, weights_finite
+from .divergence import non_finite, weights_finite
 from .signals import StopSignals
 from .state import TrainState
 from .train_log import TrainLog, log_every
@@ -133,7 +133,7 @@ class Trainer:
         """
         if len(self.train_set) == 0:
             raise ConfigError("no training windows: the pieces are shorter than codec.min_length")
-        if not data_finite(self.train_set.x):
+        if not self.train_set.all_finite():
             raise DataError("the training windows hold NaN or infinite values: the data (or the codec's scaling "
                             "of it) is not finite; nothing was trained")
         self._saved_step = self.state.step if self._resumed else None
@@ -141,7 +141,8 @@ class Trainer:
             budget = self._budget(signals)
             log = TrainLog(self.run_dir, self.dist, self.backend, budget.sync_every, budget.per_epoch,
                            self.progress, total=budget.total_steps, initial=self.state.step,
-                           tensorboard=self.config.tensorboard)
+                           tensorboard=self.config.tensorboard,
+                           max_seconds=self.config.max_minutes * 60 if self.config.max_minutes else None)
             try:
                 self._loop(budget, log)
             finally:

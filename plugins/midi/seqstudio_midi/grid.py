@@ -12,6 +12,7 @@ import dataclasses
 import math
 from typing import NamedTuple
 
+import numpy as np
 import pretty_midi
 
 from seqstudio.domain import CodecConfig
@@ -65,6 +66,12 @@ def quantise(pm: pretty_midi.PrettyMIDI, config: GridConfig) -> list[GridNote]:
     Drums are skipped (their pitch numbers name instruments, not notes). Raises ``DataError`` if no note is
     left, because an empty sequence is useless for training and the loader should skip the file.
     """
+    from .fastread import NoteScore
+
+    if isinstance(pm, NoteScore):
+        if not config.merge_tracks:  # "the first instrument" is pretty_midi's order
+            return quantise(pm.pretty_midi, config)
+        return _quantise_ticks(pm, config)
     instruments = [inst for inst in pm.instruments if not inst.is_drum and inst.notes]
     if not config.merge_tracks:
         instruments = instruments[:1]
@@ -78,7 +85,44 @@ def quantise(pm: pretty_midi.PrettyMIDI, config: GridConfig) -> list[GridNote]:
                 notes.append(GridNote(note.pitch, start, end, note.velocity))
     if not notes:
         raise DataError(f"no notes in pitch range {config.pitch_low}..{config.pitch_high}")
-    return _one_voice_per_pitch(notes)
+    return _one_voice_per_pitch_arrays(*np.array(notes, dtype=np.int64).T)
+
+
+def _quantise_ticks(score, config: GridConfig) -> list[GridNote]:
+    """``quantise`` for a ``fastread.NoteScore``: the same arithmetic on tick arrays (pretty_midi's
+    ``time_to_tick(tick_to_time(t))`` is ``t``), so both readers give the same notes."""
+    scale = config.steps_per_quarter / score.resolution
+    notes = []
+    for is_drum, start, end, pitch, velocity in score.instruments:
+        if is_drum:
+            continue
+        keep = (pitch >= config.pitch_low) & (pitch <= config.pitch_high)
+        s = np.floor(start[keep] * scale + 0.5).astype(np.int64)
+        e = np.maximum(np.floor(end[keep] * scale + 0.5).astype(np.int64), s + 1)
+        notes.append((pitch[keep], s, e, velocity[keep]))
+    if not notes or not sum(len(n[0]) for n in notes):
+        raise DataError(f"no notes in pitch range {config.pitch_low}..{config.pitch_high}")
+    return _one_voice_per_pitch_arrays(*(np.concatenate(column) for column in zip(*notes)))
+
+
+def _one_voice_per_pitch_arrays(pitch, start, end, velocity) -> list[GridNote]:
+    """``_one_voice_per_pitch`` on note arrays, vectorised (the same result: a test compares them): per pitch,
+    every distinct onset starts a note (the loudest of the notes starting there) that lasts until the next onset
+    of that pitch or until the notes sounding so far have all ended, whichever comes first."""
+    order = np.lexsort((start, pitch))
+    p, s, e, v = pitch[order], start[order], end[order], velocity[order]
+    first = np.flatnonzero(np.r_[True, (p[1:] != p[:-1]) | (s[1:] != s[:-1])])  # one group per (pitch, onset)
+    gp, gs = p[first], s[first]
+    ge, gv = np.maximum.reduceat(e, first), np.maximum.reduceat(v, first)
+    # The latest end so far within each pitch: a running maximum, kept apart per pitch by an offset.
+    big = int(ge.max()) + 1
+    rank = np.cumsum(np.r_[0, gp[1:] != gp[:-1]])
+    running = np.maximum.accumulate(ge + rank * big) - rank * big
+    nxt = np.r_[gs[1:], np.iinfo(np.int64).max]
+    nxt[np.flatnonzero(gp[1:] != gp[:-1])] = np.iinfo(np.int64).max
+    gend = np.minimum(nxt, running)
+    out = np.lexsort((gp, gs))
+    return list(map(GridNote._make, zip(gp[out].tolist(), gs[out].tolist(), gend[out].tolist(), gv[out].tolist())))
 
 
 def _one_voice_per_pitch(notes: list[GridNote]) -> list[GridNote]:

@@ -1,0 +1,135 @@
+"""The encoding cache as something users can see and clear (``seqstudio cache info`` / ``cache clear``).
+
+The cache (``data.cache_dir()``: ``$SEQSTUDIO_CACHE``, default ``~/.cache/seqstudio``) holds one folder per codec
+key (16 hex digits) with shards (``shards``: ``shard-*.bin`` + ``shard-*.json``, and ``shard-*.win-*.npz``
+window indexes) and, from older versions, one ``.pt`` per file; ``hashes/`` remembers the content hashes of data
+folders' files. Clearing removes only files of those names in
+folders of that name, never anything else a user may keep there (``SEQSTUDIO_CACHE`` pointed at a home folder
+by mistake must not cost them a file). A shard's last use is its index's access time, which ``data`` sets each
+time a run opens it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+from .errors import ConfigError
+from .shards import SHARD_PREFIX, read_index, remove_shard
+
+KEY = re.compile(r"^[0-9a-f]{16}$")
+LEGACY = re.compile(r"^[0-9a-f]{64}\.pt$")  # CACHE_VERSION 2: one torch file per source file
+TEMPORARY = re.compile(r"^\.(shard-|[0-9a-f]{64}\.pt).*\.tmp$")  # atomic_write's temporaries
+TEMPORARY_GRACE_S = 3600  # a younger temporary may be a concurrent run's write in progress
+
+
+def _folders(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and KEY.match(p.name))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _shard_files(index: Path) -> list[Path]:
+    return [index, index.with_suffix(".bin"), *index.parent.glob(f"{index.stem}.win-*.npz")]
+
+
+def _last_used(index: Path) -> float:
+    st = index.stat()
+    return max(st.st_atime, st.st_mtime)
+
+
+def info(root: Path) -> dict:
+    """``{"path", "bytes", "datasets": [...]}``: per codec key, its domain, codec, source folders, files,
+    shards, bytes and last use."""
+    datasets = []
+    for folder in _folders(root):
+        entry = {"key": folder.name, "domain": None, "codec": None, "sources": [], "files": 0, "shards": 0,
+                 "bytes": 0, "last_used": None, "old_entries": 0}
+        hashes: set[str] = set()
+        for index in sorted(folder.glob(f"{SHARD_PREFIX}*.json")):
+            meta = read_index(index) or {}
+            entry["domain"] = entry["domain"] or meta.get("domain")
+            entry["codec"] = entry["codec"] or meta.get("codec")
+            if meta.get("source") and meta["source"] not in entry["sources"]:
+                entry["sources"].append(meta["source"])
+            hashes.update(h for h in meta.get("hashes", []) if isinstance(h, str))
+            entry["shards"] += 1
+            entry["bytes"] += sum(_size(p) for p in _shard_files(index))
+            used = _last_used(index)
+            entry["last_used"] = max(entry["last_used"] or 0, used)
+        for path in folder.iterdir():
+            if LEGACY.match(path.name):
+                entry["old_entries"] += 1
+                entry["bytes"] += _size(path)
+        entry["files"] = len(hashes)
+        datasets.append(entry)
+    return {"path": str(root), "bytes": sum(d["bytes"] for d in datasets), "datasets": datasets}
+
+
+def parse_age(text: str) -> float:
+    """``"30d"``, ``"12h"``, ``"90m"``, ``"45s"`` or a plain number of days -> seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text or "")
+    if not match:
+        raise ConfigError(f"--older-than {text!r}: give an age such as 30d, 12h, 90m or 45s")
+    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "": 86400}[match.group(2)]
+    return float(match.group(1)) * unit
+
+
+def clear(root: Path, older_than: float | None = None) -> dict:
+    """Remove the cache's shards (those not used for ``older_than`` seconds, when given), its old per-file
+    entries and stale temporaries; then the codec folders left empty. Returns counts and bytes removed."""
+    now = time.time()
+    removed = {"shards": 0, "old_entries": 0, "bytes": 0}
+    for folder in _folders(root):
+        for index in sorted(folder.glob(f"{SHARD_PREFIX}*.json")):
+            if older_than is not None and now - _last_used(index) < older_than:
+                continue
+            removed["bytes"] += sum(_size(p) for p in _shard_files(index))
+            remove_shard(index)
+            removed["shards"] += 1
+        for path in list(folder.iterdir()):
+            if not path.is_file() or path.is_symlink():
+                continue
+            age = now - path.stat().st_mtime
+            if LEGACY.match(path.name) and (older_than is None or age >= older_than):
+                removed["bytes"] += _size(path)
+                path.unlink()
+                removed["old_entries"] += 1
+            elif TEMPORARY.match(path.name) and age >= TEMPORARY_GRACE_S:
+                path.unlink()
+            elif path.name.startswith(SHARD_PREFIX) and path.suffix == ".bin" and not path.with_suffix(".json").exists() \
+                    and age >= TEMPORARY_GRACE_S:  # a shard whose index was never written (a run killed between)
+                removed["bytes"] += _size(path)
+                path.unlink()
+        try:
+            os.rmdir(folder)  # only when nothing else is left in it
+        except OSError:
+            pass
+    memos = root / "hashes"  # the content hashes of data folders' files (``data._HashMemo``)
+    if memos.is_dir() and not memos.is_symlink():
+        for path in memos.iterdir():
+            if KEY.match(path.stem) and path.suffix == ".json" and path.is_file() and not path.is_symlink() \
+                    and (older_than is None or now - path.stat().st_mtime >= older_than):
+                path.unlink()
+        try:
+            os.rmdir(memos)
+        except OSError:
+            pass
+    return removed
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"

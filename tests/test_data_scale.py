@@ -1,0 +1,211 @@
+"""Data at scale (issue 17): memory-mapped shards equal the old padded windows, the symusic reader equals
+pretty_midi's, concurrent runs share one cache, and the cache can be seen and cleared."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import pytest
+import torch
+from click.testing import CliRunner
+
+from seqstudio import data, registry
+from seqstudio.cli import main
+from seqstudio.shards import FloatPieces, PackedPieces, PackError, RowFormat
+from seqstudio.spec import Binary, Categorical, FeatureSpec, Real
+
+from conftest import TINY
+
+
+def _padded(tensors: list[torch.Tensor], codec) -> tuple[torch.Tensor, torch.Tensor]:
+    """The windows as the loader built them before shards: every window padded into one float32 tensor."""
+    windows = [w for x in tensors for w in codec.windows(x)]
+    lengths = torch.tensor([w.shape[0] for w in windows])
+    x = torch.zeros(len(windows), int(lengths.max()), codec.spec.storage_width)
+    for i, w in enumerate(windows):
+        x[i, : w.shape[0]] = w
+    return x, lengths
+
+
+def _write_multitrack(path: Path, seed: int, overlap: bool = False) -> None:
+    """Piano, bass and drums at an unusual tempo; ``overlap``: two notes of one pitch overlap on one channel
+    (pretty_midi and symusic pair their note-offs differently, so this file must take the pretty_midi path)."""
+    rng = np.random.default_rng(seed)
+    pm = pretty_midi.PrettyMIDI(initial_tempo=float(rng.choice([73.0, 100.0, 141.0])))
+    piano, bass = pretty_midi.Instrument(program=0), pretty_midi.Instrument(program=33)
+    drums = pretty_midi.Instrument(program=0, is_drum=True)
+    t = 0.0
+    for _ in range(40):
+        d = float(rng.choice([0.125, 0.25, 0.5]))
+        piano.notes.append(pretty_midi.Note(int(rng.integers(40, 110)), int(rng.integers(55, 80)), t, t + d))
+        bass.notes.append(pretty_midi.Note(90, int(rng.integers(30, 50)), t, t + d))
+        drums.notes.append(pretty_midi.Note(100, 36, t, t + 0.05))
+        t += d
+    if overlap:
+        piano.notes += [pretty_midi.Note(80, 90, 0.0, 1.0), pretty_midi.Note(70, 90, 0.5, 1.5)]
+    pm.instruments.extend([piano, bass, drums])
+    pm.write(str(path))
+
+
+@pytest.fixture(scope="module")
+def corpus(chorales, tmp_path_factory) -> Path:
+    """The chorales plus multitrack files written with pretty_midi (one with same-pitch overlaps)."""
+    dest = tmp_path_factory.mktemp("scale") / "corpus"
+    dest.mkdir()
+    for f in chorales.glob("*.mid"):
+        (dest / f.name).write_bytes(f.read_bytes())
+    for i in range(5):
+        _write_multitrack(dest / f"multi{i}.mid", i, overlap=i == 4)
+    return dest
+
+
+@pytest.mark.parametrize("codec_name,options", [("pianoroll", {}), ("events", {}),
+                                                ("pianoroll", {"merge_tracks": False, "onsets": False})])
+def test_symusic_and_pretty_midi_readers_encode_the_same(corpus, codec_name, options):
+    from seqstudio_midi.fastread import NoteScore
+
+    domain = registry.load_domain("midi")()
+    codec = data.make_codec(domain, codec_name, options)
+    fast = 0
+    for f in sorted(corpus.glob("*.mid")):
+        sample = domain.read_for_encoding(f)
+        fast += isinstance(sample, NoteScore)
+        assert torch.equal(codec.encode(domain.read(f)), codec.encode(sample)), f.name
+    assert fast == len(list(corpus.glob("*.mid"))) - 1  # all but the file with overlapping notes
+
+
+@pytest.mark.parametrize("codec_name", ["pianoroll", "events"])
+def test_memory_mapped_windows_equal_the_padded_windows(corpus, codec_name, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQSTUDIO_CACHE", str(tmp_path / "cache"))
+    domain = registry.load_domain("midi")()
+    codec = data.make_codec(domain, codec_name)
+    files = sorted(corpus.glob("*.mid"))
+    old = [codec.encode(domain.read(f)) for f in files]  # the old reader, the old tensors
+    for attempt in ("cold", "warm"):  # written to shards, then read back from them (and their window index)
+        encoded = data.encode_files(files, "midi", codec, workers=1, progress=False)
+        pieces = [encoded[f] for f in files]
+        assert all(isinstance(p.source.array, np.memmap) for p in pieces), attempt
+        windows = data.WindowSet.from_pieces(pieces, codec)
+        x, lengths = _padded(old, codec)
+        assert torch.equal(windows.lengths, lengths) and len(windows) == x.shape[0]
+        assert torch.equal(windows.x, x)  # bit-exact after expansion
+        for index in data.batch_indices(len(windows), 7, 0, 3):
+            batch = data.make_batch(windows, index, torch.device("cpu"))
+            t = int(lengths[index].max())
+            assert torch.equal(batch["x"], x[index, :t]) and torch.equal(batch["lengths"], lengths[index])
+    assert list((tmp_path / "cache").rglob("*.win-*.npz"))  # the windows are cut once, then read
+
+
+@pytest.mark.parametrize("domain_name", ["strokes", "text"])
+def test_other_domains_windows_equal_the_padded_windows(domain_name):
+    """Codecs with Real parts (strokes) and windows they build themselves (text appends an end token)."""
+    domain = registry.load_domain(domain_name)()
+    for codec_name in domain.codecs:
+        codec = data.make_codec(domain, codec_name, {"window": 8} if domain_name == "text" else {})
+        samples = domain.example_samples()
+        if codec.needs_fit:
+            codec.fit(samples)
+        tensors = [data._encode_one(codec, s) for s in samples]
+        fmt = RowFormat(codec.spec)
+        rows = [fmt.pack(t) for t in tensors]
+        source = PackedPieces.from_rows(rows, fmt)
+        windows = data.WindowSet.from_pieces([data.Piece(source, i) for i in range(len(rows))], codec)
+        x, lengths = _padded(tensors, codec)
+        assert torch.equal(windows.x, x) and torch.equal(windows.lengths, lengths), codec_name
+
+
+def test_row_format_keeps_each_part_in_its_natural_type():
+    spec = FeatureSpec([Binary(11), Categorical(300), Real(2), Categorical(3)])
+    fmt = RowFormat(spec)
+    assert fmt.row_bytes == 2 + 2 + 8 + 1  # 11 bits in 2 bytes, a uint16 index, two float32, a uint8 index
+    x = torch.cat([torch.randint(0, 2, (50, 11)).float(), torch.randint(0, 300, (50, 1)).float(),
+                   torch.randn(50, 2), torch.randint(0, 3, (50, 1)).float()], dim=1)
+    assert np.array_equal(fmt.unpack(fmt.pack(x)), x.numpy())
+    bad = x.clone()
+    bad[3, 0] = 0.5
+    with pytest.raises(PackError, match="Binary"):
+        fmt.pack(bad)
+    assert FloatPieces.from_tensors([x], spec.storage_width).all_finite()
+
+
+CONCURRENT = """
+import hashlib, sys
+from pathlib import Path
+from seqstudio import data, registry
+domain = registry.load_domain("midi")()
+codec = data.make_codec(domain, "pianoroll")
+files = sorted(Path(sys.argv[1]).glob("*.mid"))
+encoded = data.encode_files(files, "midi", codec, workers=1, progress=False)
+h = hashlib.sha256()
+for f in files:
+    h.update(f.name.encode()); h.update(encoded[f].tensor().numpy().tobytes())
+print(len(encoded), h.hexdigest())
+"""
+
+
+def test_two_processes_filling_one_cache_both_succeed_and_agree(corpus, tmp_path):
+    cache = tmp_path / "cache"
+    env = {"SEQSTUDIO_CACHE": str(cache), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT, str(corpus)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    assert "warning" not in "".join(err for _, err in outs).lower()
+    assert outs[0][0] == outs[1][0] and outs[0][0].startswith(str(len(list(corpus.glob("*.mid")))))
+    third = subprocess.run([sys.executable, "-c", CONCURRENT, str(corpus)], env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert third.returncode == 0 and third.stdout == outs[0][0] and "encoding cache" not in third.stderr
+
+
+def test_cache_info_and_clear_remove_only_the_cache(chorales, tmp_path, monkeypatch):
+    cache = tmp_path / "home"  # SEQSTUDIO_CACHE pointed at a folder that also holds the user's files
+    keep = [cache / "notes.txt", cache / "0123456789abcdef.pt", cache / "photos" / "shard-1.json"]
+    for path in keep:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("mine")
+    monkeypatch.setenv("SEQSTUDIO_CACHE", str(cache))
+    runner = CliRunner()
+    assert runner.invoke(main, ["train", str(chorales), "--run-dir", str(tmp_path / "run"), "--max-steps", "1",
+                                *TINY]).exit_code == 0
+    report = json.loads(runner.invoke(main, ["cache", "info", "--json"]).output)
+    (dataset,) = report["datasets"]
+    assert dataset["domain"] == "midi" and dataset["codec"] == "pianoroll" and dataset["files"] >= 6
+    assert dataset["bytes"] > 0 and str(chorales.resolve()) in dataset["sources"][0]
+    assert "midi/pianoroll" in runner.invoke(main, ["cache", "info"]).output
+    kept = runner.invoke(main, ["cache", "clear", "--older-than", "1d"])  # just used: kept
+    assert kept.exit_code == 0 and "removed 0 shard(s)" in kept.output
+    assert len(json.loads(runner.invoke(main, ["cache", "info", "--json"]).output)["datasets"]) == 1
+    cleared = runner.invoke(main, ["cache", "clear"])
+    assert cleared.exit_code == 0 and "removed 1 shard(s)" in cleared.output
+    assert json.loads(runner.invoke(main, ["cache", "info", "--json"]).output)["datasets"] == []
+    assert all(path.read_text() == "mine" for path in keep)
+    assert sorted(p.name for p in cache.iterdir()) == ["0123456789abcdef.pt", "notes.txt", "photos"]
+    bad = runner.invoke(main, ["cache", "clear", "--older-than", "soon"])
+    assert bad.exit_code != 0 and "30d" in bad.output and "Traceback" not in bad.output
+
+
+def test_a_warm_start_reads_no_file_and_cuts_no_window(chorales, tmp_path, monkeypatch):
+    """From a warm cache only the index is read: no MIDI file is parsed and no codec cuts a window."""
+    monkeypatch.setenv("SEQSTUDIO_CACHE", str(tmp_path / "cache"))
+    domain = registry.load_domain("midi")()
+    codec = data.make_codec(domain, "pianoroll")
+    files = sorted(chorales.glob("*.mid"))
+    first = data.WindowSet.from_pieces(list(data.encode_files(files, "midi", codec, workers=1,
+                                                              progress=False).values()), codec)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("parsed or cut again")
+
+    monkeypatch.setattr(data, "_read_and_encode", refuse)
+    monkeypatch.setattr(type(codec), "windows", refuse)
+    again = data.encode_files(files, "midi", codec, workers=1, progress=False)
+    second = data.WindowSet.from_pieces(list(again.values()), codec)
+    assert torch.equal(first.x, second.x)
+    digest = hashlib.sha256(second.x.numpy().tobytes()).hexdigest()
+    assert digest == hashlib.sha256(first.x.numpy().tobytes()).hexdigest()
