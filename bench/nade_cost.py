@@ -3,8 +3,8 @@
     python bench/nade_cost.py                      # batch 16, 64 steps, 88 keys, 1 thread, package model sizes
     python bench/nade_cost.py --batch 64 --json
 
-Every configuration trains on the same random 88-key piano-roll batch (about 5% of keys on, as in JSB
-Chorales) in the same process with the same thread count; the configurations are timed round-robin (one step
+Every configuration trains on the same random 88-key piano-roll batch (``--voices`` keys on in every frame, at
+random pitches: 4, as in the four-part JSB Chorales) in the same process with the same thread count; the configurations are timed round-robin (one step
 of each in turn, repeated), so a change in the machine's load hits all of them alike. A training step is the
 backend's own ``training_step`` (forward, backward, Adam). Sampling is ``Backend.sample`` of ``--batch``
 sequences of ``--sample-steps`` steps (the NADE draws its keys one after another). Ratios are against the
@@ -42,6 +42,7 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=64, help="time steps per sequence")
     ap.add_argument("--keys", type=int, default=88)
+    ap.add_argument("--voices", type=int, default=4, help="keys on in every frame")
     ap.add_argument("--nade-hidden", type=int, default=heads.HeadsConfig().nade_hidden)
     ap.add_argument("--repeats", type=int, default=15, help="timed training steps per configuration")
     ap.add_argument("--sample-steps", type=int, default=32)
@@ -51,7 +52,8 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     spec = FeatureSpec([Binary(args.keys)])
-    x = (torch.rand(args.batch, args.steps, args.keys) < 0.05).float()
+    on = torch.rand(args.batch, args.steps, args.keys).argsort(-1)[..., : args.voices]
+    x = torch.zeros(args.batch, args.steps, args.keys).scatter_(-1, on, 1.0)
     batch = {"x": x, "mask": torch.ones(args.batch, args.steps, dtype=torch.bool),
              "lengths": torch.full((args.batch,), args.steps)}
     models = {}
@@ -86,7 +88,8 @@ def main():
                      "sample_ms": round(1000 * sample_s[name], 1),
                      "sample_ratio": round(sample_s[name] / sample_s[base], 2),
                      "parameters": sum(p.numel() for p in models[name][0].parameters())})
-    info = {"batch": args.batch, "steps": args.steps, "keys": args.keys, "nade_hidden": args.nade_hidden,
+    info = {"batch": args.batch, "steps": args.steps, "keys": args.keys, "voices": args.voices,
+            "nade_hidden": args.nade_hidden,
             "threads": args.threads, "repeats": args.repeats, "sample_steps": args.sample_steps,
             "torch": torch.__version__, "machine": platform.processor() or platform.machine()}
     if args.json:
