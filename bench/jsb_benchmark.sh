@@ -7,7 +7,8 @@
 #
 # Environment: JSB_JSON (the czhuang JSON; default ../shared/datasets/), WORK (data + runs; default
 # /tmp/jsb-bench), MINUTES (training budget per row, default 10), THREADS (torch threads, default 1: the
-# machine these figures came from had 2 cores shared with other jobs), IW (IWAE samples, default 100).
+# machine these figures came from had 2 cores shared with other jobs), IW (IWAE samples, default 100),
+# DEVICE (train and evaluate there: auto = CUDA when present for training, default cpu for evaluation).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
 SEQSTUDIO="${SEQSTUDIO:-seqstudio}"
@@ -15,6 +16,9 @@ JSB_JSON="${JSB_JSON:-$HERE/../shared/datasets/jsb-chorales-quarter.json}"
 WORK="${WORK:-/tmp/jsb-bench}"
 MINUTES="${MINUTES:-10}"
 IW="${IW:-100}"
+DEVICE="${DEVICE:-}"
+DEV_TRAIN=() DEV_EVAL=()
+if [ -n "$DEVICE" ]; then DEV_TRAIN=(--device "$DEVICE") DEV_EVAL=(--device "$DEVICE"); fi
 export OMP_NUM_THREADS="${THREADS:-1}" MKL_NUM_THREADS="${THREADS:-1}"
 DATA="$WORK/data"
 CODEC=(--set codec.steps_per_quarter=1 --set codec.onsets=false --set codec.window=0 --set codec.window_bars=0)
@@ -30,10 +34,12 @@ row() {  # row NAME [--backend NAME] [extra train options...]   (the backend is 
   local run="$WORK/runs/$name"
   rm -rf "$run"
   local t0=$SECONDS
-  "$SEQSTUDIO" train "$DATA" --backend "$backend" "${COMMON[@]}" "${CODEC[@]}" --run-dir "$run" -q "$@"
+  "$SEQSTUDIO" train "$DATA" --backend "$backend" "${COMMON[@]}" "${CODEC[@]}" ${DEV_TRAIN[@]+"${DEV_TRAIN[@]}"} \
+    --run-dir "$run" -q "$@"
   local t1=$SECONDS
-  "$SEQSTUDIO" evaluate "$run" --split valid --json > "$run/eval-valid.json"
-  "$SEQSTUDIO" evaluate "$run" --split test --iw-samples "$IW" --json > "$run/eval-test.json"
+  "$SEQSTUDIO" evaluate "$run" --split valid --json ${DEV_EVAL[@]+"${DEV_EVAL[@]}"} > "$run/eval-valid.json"
+  "$SEQSTUDIO" evaluate "$run" --split test --iw-samples "$IW" --json ${DEV_EVAL[@]+"${DEV_EVAL[@]}"} \
+    > "$run/eval-test.json"
   local t2=$SECONDS
   python3 - "$name" "$run" "$((t1 - t0))" "$((t2 - t1))" "$args" <<'PY' | tee -a "$WORK/results.jsonl"
 import json, sys
@@ -77,6 +83,17 @@ for r in "${ROWS[@]}"; do
                 --set codec.transpose=6 --max-minutes 60 ;;  # BENCHMARKS.md's row resumed vrnn_tz to 60 min
     vrnn_s)  row vrnn_s  --set backend.kl_warmup_steps=500 --set backend.hidden_size=128 --set backend.phi_size=128 \
                 --max-minutes 12 ;;  # a smaller model
+    # issue 12, at one budget for all (MINUTES): factorized vs NADE head (heads.binary=nade), filtering vs
+    # smoothing posterior (backend.posterior=smoothing); bench/jsb_nade.sh runs the six, two at a time
+    rnn_f)       row rnn_f       --backend rnn --set train.init_output_bias=false ;;
+    rnn_nade)    row rnn_nade    --backend rnn --set train.init_output_bias=false --set heads.binary=nade ;;
+    vrnn_f)      row vrnn_f      --set backend.kl_warmup_steps=500 --set train.init_output_bias=false ;;
+    vrnn_nade)   row vrnn_nade   --set backend.kl_warmup_steps=500 --set train.init_output_bias=false \
+                   --set heads.binary=nade ;;
+    vrnn_sm)     row vrnn_sm     --set backend.kl_warmup_steps=500 --set train.init_output_bias=false \
+                   --set backend.posterior=smoothing ;;
+    vrnn_sm_nade) row vrnn_sm_nade --set backend.kl_warmup_steps=500 --set train.init_output_bias=false \
+                   --set backend.posterior=smoothing --set heads.binary=nade ;;
     *) echo "unknown row $r" >&2; exit 2 ;;
   esac
 done

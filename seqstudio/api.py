@@ -61,7 +61,7 @@ def resolve_config(data_dir: Path | None, backend: str | None = None, domain: st
     train_values = {**cfg.get("train", {}), **{k: v for k, v in (train_options or {}).items() if v is not None}}
     try:
         return RunSpec.build(domain_name, codec_name, codec_values, backend_name, backend_values, train_values,
-                             cfg["data"])
+                             cfg["data"], cfg.get("heads"))
     except ConfigError as exc:
         raise config_mod.with_line(exc, lines, config_file) if config_file else exc
 

@@ -1,7 +1,8 @@
 """Run configuration: typed sections, YAML files and ``key=value`` overrides, with errors a user can act on.
 
-A run's configuration has four sections — ``codec``, ``backend`` and ``train`` are dataclasses (their fields
-are the only valid keys, their types convert the values), ``data`` is free-form provenance. Unknown keys are
+A run's configuration has five sections — ``codec``, ``backend``, ``train`` and ``heads`` (the output heads'
+choices, ``heads.HeadsConfig``) are dataclasses (their fields are the only valid keys, their types convert the
+values), ``data`` is free-form provenance. Unknown keys are
 refused with the list of valid ones, and a YAML error names the file, key and line.
 """
 
@@ -16,7 +17,7 @@ import yaml
 
 from .errors import ConfigError
 
-SECTIONS = ("codec", "backend", "train")
+SECTIONS = ("codec", "backend", "train", "heads")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,7 +6,8 @@ A run is defined by its domain, its codec and the codec's options, its backend a
 resume then use that value, and the objects a run needs (domain, codec, backend) are made from it by the small
 methods below, never by re-parsing a dict. Its ``to_dict`` is what a run directory's ``config.yaml`` holds,
 in the layout of every earlier version (``domain``, ``codec: {name, ...}``, ``backend: {name, ...}``,
-``train``, ``data``), so existing run directories load with ``from_dict``.
+``train``, ``data``; ``heads`` since the NADE head, absent = the defaults), so existing run directories load with
+``from_dict``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from . import registry
 from .config import TrainConfig
 from .data import codec_class
 from .errors import RunDirError
+from .heads import HeadsConfig, head_options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +37,7 @@ class RunSpec:
     backend_config: Any  # an instance of the backend class's ``Config`` dataclass
     train: TrainConfig
     data: Mapping[str, Any]  # provenance, free-form; "path" is the data folder
+    heads: HeadsConfig = HeadsConfig()  # the output heads' choices (``heads:``; older runs: the defaults)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", types.MappingProxyType(dict(self.data)))
@@ -42,14 +45,15 @@ class RunSpec:
     @classmethod
     def build(cls, domain: str, codec_name: str, codec_values: Mapping[str, Any], backend_name: str,
               backend_values: Mapping[str, Any], train_values: Mapping[str, Any],
-              data: Mapping[str, Any]) -> "RunSpec":
+              data: Mapping[str, Any], heads_values: Mapping[str, Any] | None = None) -> "RunSpec":
         """Type and validate each section; ConfigError / PluginError name the offending key or plugin."""
         codec_cls = codec_class(registry.load_domain(domain), codec_name)
         codec_config = config_mod.build(codec_cls.Config, dict(codec_values), "codec")
         backend_cls = registry.load_backend(backend_name)
         backend_config = config_mod.build(backend_cls.Config, dict(backend_values), "backend")
         train = config_mod.build(TrainConfig, dict(train_values), "train")
-        return cls(domain, codec_name, codec_config, backend_name, backend_config, train, data)
+        heads = config_mod.build(HeadsConfig, dict(heads_values or {}), "heads")
+        return cls(domain, codec_name, codec_config, backend_name, backend_config, train, data, heads)
 
     # -- the file form (config.yaml) -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -58,6 +62,7 @@ class RunSpec:
                 "codec": {"name": self.codec_name, **dataclasses.asdict(self.codec_config)},
                 "backend": {"name": self.backend_name, **dataclasses.asdict(self.backend_config)},
                 "train": dataclasses.asdict(self.train),
+                "heads": dataclasses.asdict(self.heads),
                 "data": dict(self.data)}
 
     @classmethod
@@ -67,7 +72,7 @@ class RunSpec:
             codec = dict(values["codec"])
             backend = dict(values["backend"])
             return cls.build(values["domain"], codec.pop("name"), codec, backend.pop("name"), backend,
-                             values.get("train") or {}, values.get("data") or {})
+                             values.get("train") or {}, values.get("data") or {}, values.get("heads") or {})
         except (KeyError, TypeError, AttributeError) as exc:
             missing = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
             raise RunDirError(f"{where} is not a run configuration ({missing})") from None
@@ -94,5 +99,7 @@ class RunSpec:
         return registry.load_backend(self.backend_name)
 
     def make_backend(self, feature_spec):
-        """The backend built for ``feature_spec`` (the codec's), with its own copy of the options."""
-        return self.backend_class(feature_spec, copy.deepcopy(self.backend_config))
+        """The backend built for ``feature_spec`` (the codec's), with its own copy of the options; its output heads
+        follow ``heads`` (``heads.head_options``), whatever the family."""
+        with head_options(self.heads):
+            return self.backend_class(feature_spec, copy.deepcopy(self.backend_config))

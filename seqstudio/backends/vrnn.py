@@ -10,6 +10,17 @@ Per step t, with h_{t-1} the LSTM state before x_t:
 and the loss is sum_t KL(q || p) - log p(x_t | ...). Without z it is the ``rnn`` backend (``rnn.py``): the
 baseline of the same size, which until 0.1 was this class's ``latent: false``.
 
+``posterior: smoothing`` replaces the filtering posterior by a smoothing one, as in SRNN (Fraccaro et al. 2016):
+
+    a_t = LSTM_back(phi_x(x_t), a_{t+1})          (one nn.LSTM call over the reversed inputs, before the loop)
+    q(z_t | a_t, h_{t-1})                         a_t summarises x_{t:T}; h_{t-1} summarises x_<t and z_<t
+
+which is the form of the true posterior p(z_t | z_<t, x_{1:T}) of this model (h_{t-1} is a function of x_<t and
+z_<t). SRNN's backward RNN also reads the forward states d_t; here the forward states depend on z, so they cannot
+exist before the loop, and they enter q through h_{t-1} instead. Generation (the prior) is unchanged, and the
+IWAE bound uses whichever posterior the model has as its proposal. SRNN's "Resq" (the posterior mean as a
+residual on the prior mean) is not offered: it needs the prior inside the fused loop, which computes it after.
+
 Why the code is shaped the way it is (speed): only what truly needs h_{t-1} runs in the step loop — the
 h-dependent half of the posterior's first layer, the posterior's remaining layers, the reparameterised sample,
 phi_z and the LSTM cell update. Everything that depends on x alone (phi_x, its projections into the posterior
@@ -20,8 +31,8 @@ forward, and weight gradients formed after the reverse loop as one large matmul 
 LSTM. Nothing in the loop reads a value back to the host.
 
 Evaluation reports the ELBO per step and, with ``iw_samples=K``, the importance-weighted bound (Burda et al.
-2016) with the filtering posterior as proposal: log (1/K) sum_k p(x, z^k) / q(z^k | x), a lower bound on
-log p(x) that tightens as K grows — the figure to compare with published log-likelihoods.
+2016) with the model's posterior (filtering or smoothing) as proposal: log (1/K) sum_k p(x, z^k) / q(z^k | x),
+a lower bound on log p(x) that tightens as K grows — the figure to compare with published log-likelihoods.
 """
 
 from __future__ import annotations
@@ -51,6 +62,7 @@ class VRNNConfig:
     phi_size: int = 256  # width of every feature extractor / prior / posterior / decoder layer
     phi_layers: int = 1  # hidden layers in each of those MLPs
     prior: str = "conditional"  # conditional: p(z_t | h_{t-1}) (VRNN) | independent: N(0, I) (VRNN-I)
+    posterior: str = "filtering"  # filtering: q(z_t | x_t, h_{t-1}) | smoothing: q(z_t | x_{t:T}, h_{t-1}) (SRNN)
     dropout: float = 0.0  # on phi_x outputs and on the decoder's input
     beta: float = 1.0  # final KL weight
     kl_warmup_steps: int = 0  # KL weight rises linearly from 0 to beta over this many optimisation steps
@@ -66,6 +78,8 @@ class VRNNConfig:
     def __post_init__(self):
         if self.prior not in ("conditional", "independent"):
             raise ConfigError(f"backend.prior must be 'conditional' or 'independent', got {self.prior!r}")
+        if self.posterior not in ("filtering", "smoothing"):
+            raise ConfigError(f"backend.posterior must be 'filtering' or 'smoothing', got {self.posterior!r}")
         check_positive(self, ("hidden_size", "latent_size", "phi_size", "phi_layers", "iw_chunk"))
         check_in_range(self, "dropout", 0.0, 1.0)
 
@@ -89,8 +103,13 @@ class VRNN(LatentBackend, ImportanceWeighted, AutoregressiveBackend):
         self.phi_x = mlp(spec.feature_width, P, c.phi_layers)
         self.dropout = nn.Dropout(c.dropout)
         self.phi_z = mlp(L, P, c.phi_layers)
-        # Posterior's first layer on [phi_x(x_t), h_{t-1}], split so the x half runs before the loop.
-        self.post_x = nn.Linear(P, P)
+        # Posterior's first layer on [phi_x(x_t), h_{t-1}] (smoothing: [a_t, h_{t-1}], a_t the backward RNN's
+        # state), split so the x half runs before the loop.
+        if c.posterior == "smoothing":
+            self.backward_rnn = nn.LSTM(P, H, batch_first=False)
+            self.post_back = nn.Linear(H, P)
+        else:
+            self.post_x = nn.Linear(P, P)
         self.post_rest = nn.Sequential(nn.ReLU(), mlp(P, P, c.phi_layers - 1), nn.Linear(P, 2 * L))
         # LSTM gates = W_x phi_x(x_t) + W_z phi_z(z_t) + W_h h_{t-1} + b, the x part precomputed.
         self.gates_x = nn.Linear(P, 4 * H)
@@ -125,20 +144,40 @@ class VRNN(LatentBackend, ImportanceWeighted, AutoregressiveBackend):
             return zeros, zeros
         return _stats(self.prior_net(h_prev))
 
-    def filter(self, x: torch.Tensor, eps: torch.Tensor | None = None, state=None):
+    def backward_states(self, px: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """The smoothing posterior's a_t = LSTM_back(phi_x(x_t), a_{t+1}), time-major ``[T, B, H]``, from one
+        nn.LSTM call: each sequence is reversed within its own length (``lengths``; None = all of T), so the
+        padding after a sequence's end comes after its first step backwards and never reaches a real a_t."""
+        T, B = px.shape[:2]
+        steps = torch.arange(T, device=px.device).unsqueeze(1)  # [T, 1]
+        if lengths is None:
+            index = (T - 1 - steps).expand(T, B)
+        else:
+            lengths = lengths.to(px.device).unsqueeze(0)
+            index = torch.where(steps < lengths, lengths - 1 - steps, steps)  # an involution: undoes itself
+        index = index.unsqueeze(-1)
+        out, _ = self.backward_rnn(px.gather(0, index.expand(-1, -1, px.shape[-1])))
+        return out.gather(0, index.expand(-1, -1, out.shape[-1]))
+
+    def filter(self, x: torch.Tensor, eps: torch.Tensor | None = None, state=None,
+               lengths: torch.Tensor | None = None):
         """Run the posterior and recurrence over storage-layout ``x`` [B, T, D] (the fused loop of vrnn_loop).
 
-        ``eps`` [T, B, L]: the standard-normal draws (drawn here when not given). Returns stacked per-step
-        tensors (time on dim 1): ``h_prev`` (h_{t-1}), ``pz`` (phi_z(z_t)), ``z``, ``mu_q``, ``logvar_q``,
-        ``eps``, and the final ``(h, c)`` state.
+        ``eps`` [T, B, L]: the standard-normal draws (drawn here when not given). ``lengths`` [B]: the sequences'
+        lengths, which the smoothing posterior's backward RNN needs (None: every sequence fills T). Returns
+        stacked per-step tensors (time on dim 1): ``h_prev`` (h_{t-1}), ``pz`` (phi_z(z_t)), ``z``, ``mu_q``,
+        ``logvar_q``, ``eps``, and the final ``(h, c)`` state.
         """
         c = self.config
         B, T, H = x.shape[0], x.shape[1], c.hidden_size
         # Time-major from the start: the loop reads one contiguous [B, .] slice per step.
         px = self.dropout(self.phi_x(self.spec.to_features(x).transpose(0, 1)))
-        # [qx | gx] from one matmul: the x-dependent parts of the posterior's first layer and of the LSTM gates.
-        x_proj = F.linear(px, torch.cat([self.post_x.weight, self.gates_x.weight]),
-                          torch.cat([self.post_x.bias, self.gates_x.bias]))
+        if c.posterior == "smoothing":
+            x_proj = torch.cat([self.post_back(self.backward_states(px, lengths)), self.gates_x(px)], dim=-1)
+        else:
+            # [qx | gx] from one matmul: the x-dependent parts of the posterior's first layer and the LSTM gates.
+            x_proj = F.linear(px, torch.cat([self.post_x.weight, self.gates_x.weight]),
+                              torch.cat([self.post_x.bias, self.gates_x.bias]))
         if eps is None:
             eps = torch.randn(T, B, c.latent_size, device=x.device, dtype=px.dtype)
         if state is None:
@@ -164,7 +203,7 @@ class VRNN(LatentBackend, ImportanceWeighted, AutoregressiveBackend):
     # -- training -----------------------------------------------------------------------------------------------------
     def _terms(self, x, mask, eps=None):
         """Per-step log p(x_t | .), KL and the IWAE log-weight terms (all [B, T]), plus head parameters."""
-        out = self.filter(x, eps)
+        out = self.filter(x, eps, lengths=mask.sum(1).long() if self.config.posterior == "smoothing" else None)
         params = self._decode_params(out["pz"], out["h_prev"])
         ll = self.head.log_prob(params, x)
         mu_p, logvar_p = self._prior(out["h_prev"])
@@ -182,7 +221,8 @@ class VRNN(LatentBackend, ImportanceWeighted, AutoregressiveBackend):
     # -- evaluation ---------------------------------------------------------------------------------------------------
     @torch.no_grad()
     def log_weights(self, x: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
-        """``[k, B]`` importance log-weights log p(x, z) - log q(z | x), one per posterior trajectory."""
+        """``[k, B]`` importance log-weights log p(x, z) - log q(z | x), one per posterior trajectory (the proposal
+        is the model's posterior, filtering or smoothing)."""
         B = x.shape[0]
         rows = max(1, self.config.iw_chunk // B)
         out = []

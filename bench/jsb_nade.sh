@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The six rows of issue 12 on jsb-bl2012 (BENCHMARKS.md, "Chords that hold together"): rnn | rnn + NADE |
+# VRNN | VRNN + NADE | VRNN smoothing | VRNN smoothing + NADE, every row at the same training budget, PARALLEL
+# rows side by side (one torch thread each), then a table of the results.
+#
+#   bench/jsb_nade.sh                                   # CPU: 10 minutes a row, two at a time (as in BENCHMARKS.md)
+#   MINUTES=60 PARALLEL=6 DEVICE=cuda bench/jsb_nade.sh  # the full-size version, e.g. on a GPU when one is lent
+#
+# Environment: as bench/jsb_benchmark.sh (JSB_JSON, WORK, MINUTES, THREADS, IW, DEVICE), plus PARALLEL.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+SEQSTUDIO="${SEQSTUDIO:-seqstudio}"
+JSB_JSON="${JSB_JSON:-$HERE/../../shared/datasets/jsb-chorales-quarter.json}"
+WORK="${WORK:-/tmp/jsb-bench}"
+PARALLEL="${PARALLEL:-2}"
+export SEQSTUDIO JSB_JSON WORK
+ROWS=(rnn_f rnn_nade vrnn_f vrnn_nade vrnn_sm vrnn_sm_nade)
+[ -d "$WORK/data/train" ] || "$SEQSTUDIO" data build jsb-bl2012 "$WORK/data" --source "$JSB_JSON" --quiet
+mkdir -p "$WORK/logs"
+for ((i = 0; i < ${#ROWS[@]}; i += PARALLEL)); do  # PARALLEL rows at a time, each pair over before the next
+  for r in "${ROWS[@]:i:PARALLEL}"; do
+    "$HERE/jsb_benchmark.sh" "$r" > "$WORK/logs/$r.log" 2>&1 &
+  done
+  wait
+done
+python3 - "$WORK" "${ROWS[@]}" <<'PY'
+import json, sys
+work, rows = sys.argv[1], sys.argv[2:]
+found = {}
+for line in open(f"{work}/results.jsonl"):
+    r = json.loads(line)
+    found[r["row"]] = r  # the latest result of each row
+print("| row | steps | valid ELBO | test ELBO | test IWAE K=100 | test KL | frame acc. |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for name in rows:
+    r = found.get(name)
+    if r:
+        print(f"| {name} | {r['steps']} | {r['valid_elbo']} | {r['test_elbo']} | {r['test_iwae']} | {r['test_kl']} "
+              f"| {r['test_accuracy']} |")
+    else:
+        print(f"| {name} | (failed: see {work}/logs/{name}.log) |")
+PY
