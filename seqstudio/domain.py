@@ -201,6 +201,12 @@ class Domain:
         ``conditions_as_prime`` is declared."""
         raise NotImplementedError(f"domain {self.name!r} has no condition primes")
 
+    def condition_judges(self, names: list[str], train: list[tuple[Any, dict[str, str]]]) -> dict[str, Any]:
+        """For ``evaluate --samples`` on a conditional run: ``{name: judge}`` for the attributes this domain can
+        tell from a sample's content, each ``judge(sample) -> value or None`` (a key analysis, a classifier fitted
+        on ``train``, the real training samples with their values). Default: none."""
+        return {}
+
     def sample_steps(self, sample: Any) -> int:
         """A rough size, used only for reporting."""
         return 0

@@ -293,3 +293,19 @@ def test_text_conditions_become_an_abc_header_prime(tmp_path):
     assert result.exit_code == 0, result.output
     outputs = sorted((tmp_path / "g").glob("*.abc"))
     assert len(outputs) == 2 and all(p.read_text().startswith("X:1\nM:6/8\nK:Dm\n") for p in outputs)
+
+
+def test_evaluate_samples_measures_whether_the_model_listened(shapes_run):
+    result = json.loads(invoke("evaluate", shapes_run, "--samples", 8, "--json").output)
+    row = result["conditions"]["label"]
+    assert row["samples"] == 8 and row["held_out_windows"] == 12
+    assert all(0.0 <= row[k] <= 1.0 for k in ("asked", "unconditional", "held_out"))
+    assert row["held_out"] >= 0.9  # the judge tells circles from crosses on real held-out drawings
+
+
+def test_music_judges_key_and_mode_by_analysis():
+    from seqstudio_midi.domain import MidiDomain
+
+    judges = MidiDomain().condition_judges(["key", "mode", "meter"], [])
+    scale = MidiDomain().example_samples()[0]  # a C major scale
+    assert set(judges) == {"key", "mode"} and judges["key"](scale) == "C:major" and judges["mode"](scale) == "major"

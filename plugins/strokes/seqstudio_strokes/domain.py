@@ -133,6 +133,15 @@ class StrokesDomain(Domain):
             return {"label": sample.label}
         return {}
 
+    def condition_judges(self, names, train):
+        """``label`` by a small classifier trained on the real training drawings (``classifier.py``)."""
+        pairs = [(ink, labels["label"]) for ink, labels in train if labels.get("label")]
+        if "label" not in names or len({label for _, label in pairs}) < 2:
+            return {}
+        from .classifier import DrawingClassifier
+
+        return {"label": DrawingClassifier(pairs).predict}
+
     # -- reporting -----------------------------------------------------------------------------------------------------
     def sample_steps(self, sample: Ink) -> int:
         return sample.num_points
