@@ -5,7 +5,7 @@
 #   bench/conditions_benchmark.sh music     # Bach chorales: mode-conditional seq-VAE and VRNN vs unconditional twins
 #   bench/conditions_benchmark.sh strokes   # KanjiVG, 3 stroke-count classes: class-conditional VRNN, CAS, sheet
 #
-# Environment: WORK (default /tmp/conditions-bench), STEPS (default 1500 music / 2000 strokes), N (samples, 100).
+# Environment: WORK (default /tmp/conditions-bench), STEPS (default 800 music / 1500 strokes), N (samples, 100).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
 SEQSTUDIO="${SEQSTUDIO:-seqstudio}"
@@ -17,7 +17,7 @@ COMMON=(--batch-size 32 --lr 1e-3 --seed 0 --quiet --set train.valid_every=250 -
         --set train.samples=0 --set train.workers=1 --set train.threads=1)
 case "${1:-music}" in
 music)
-  STEPS="${STEPS:-1500}"
+  STEPS="${STEPS:-800}"
   DATA="$WORK/bach"
   [ -d "$DATA" ] || "$SEQSTUDIO" data build bach-chorales "$DATA" --workers 1 --quiet
   SEQVAE=(--backend seqvae --set backend.latent_size=32 --set backend.encoder_size=128 --set backend.decoder_size=128
@@ -29,14 +29,16 @@ music)
       --run-dir "$WORK/runs/$family-mode" &
     "$SEQSTUDIO" train "$DATA" "${OPTS[@]}" "${COMMON[@]}" --max-steps "$STEPS" --set train.conditions=none \
       --run-dir "$WORK/runs/$family-plain" &
-    wait
+  done
+  wait
+  for family in seqvae vrnn; do
     "$PYTHON" "$HERE/bench/conditions_measure.py" "$WORK/runs/$family-mode" "$WORK/runs/$family-plain" "$N" \
       | tee -a "$WORK/music.jsonl"
   done
   "$PYTHON" "$HERE/bench/conditions_figures.py" pianoroll "$WORK/runs/seqvae-mode" "$HERE/docs/conditions-major-minor.png"
   ;;
 strokes)
-  STEPS="${STEPS:-2000}"
+  STEPS="${STEPS:-1500}"
   DATA="$WORK/kanji3"
   [ -d "$DATA" ] || "$PYTHON" "$HERE/bench/conditions_data.py" "$DATA" 90
   VRNN=(--backend vrnn --set backend.hidden_size=128 --set backend.phi_size=64 --set backend.latent_size=16

@@ -30,8 +30,7 @@ def main(cond_dir, uncond_dir, n):
     listened = api.evaluate_conditions(cond, split="test", n=n, seed=0, progress=False)
     cs = conditions.of(cond.codec)
     asked = cs.sample(n, torch.Generator().manual_seed(0))  # the same draw evaluate_conditions asked for
-    train = api._labelled_windows(cond, None, "train", 2000, 0, False)
-    judges = cond.domain.condition_judges(cs.names, train)
+    judges = cond.domain.condition_judges(cs.names, lambda: api._labelled_windows(cond, None, "train", 2000, 0, False))
     plain = api.generate(uncond, n=n, seed=0)
     for attr, judge in judges.items():
         wanted = [cs.labels(row.tolist()).get(attr) for row in asked]

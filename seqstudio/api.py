@@ -548,8 +548,8 @@ def evaluate_conditions(run: Run, data_dir: str | Path | None = None, split: str
     cs = conditions_mod.of(run.codec)
     if cs is None or not cs.conditions_backend:
         return {}
-    train = _labelled_windows(run, data_dir, "train", 2000, seed, progress)
-    judges = run.domain.condition_judges(cs.names, train)
+    judges = run.domain.condition_judges(cs.names, lambda: _labelled_windows(run, data_dir, "train", 2000, seed,
+                                                                             progress))
     if not judges:
         return {}
     held_out = _labelled_windows(run, data_dir, split, max_reference, seed, progress)

@@ -147,6 +147,8 @@ class Domain:
     # Conditions (``seqstudio.conditions``): True when the samples state their attributes in-band (ABC headers),
     # so ``generate --condition`` becomes a prime (``condition_prime``) instead of a backend input.
     conditions_as_prime: ClassVar[bool] = False
+    # Bump when ``attributes`` changes what it returns: encoded pieces are cached with their attributes.
+    attributes_version: ClassVar[int] = 1
 
     def read(self, path: Path) -> Any:
         raise NotImplementedError
@@ -201,10 +203,11 @@ class Domain:
         ``conditions_as_prime`` is declared."""
         raise NotImplementedError(f"domain {self.name!r} has no condition primes")
 
-    def condition_judges(self, names: list[str], train: list[tuple[Any, dict[str, str]]]) -> dict[str, Any]:
+    def condition_judges(self, names: list[str], train) -> dict[str, Any]:
         """For ``evaluate --samples`` on a conditional run: ``{name: judge}`` for the attributes this domain can
         tell from a sample's content, each ``judge(sample) -> value or None`` (a key analysis, a classifier fitted
-        on ``train``, the real training samples with their values). Default: none."""
+        on ``train()``: a call that reads the real training samples with their values, ``[(sample, {name:
+        value})]``; call it only when needed). Default: none."""
         return {}
 
     def sample_steps(self, sample: Any) -> int:

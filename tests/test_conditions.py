@@ -306,6 +306,6 @@ def test_evaluate_samples_measures_whether_the_model_listened(shapes_run):
 def test_music_judges_key_and_mode_by_analysis():
     from seqstudio_midi.domain import MidiDomain
 
-    judges = MidiDomain().condition_judges(["key", "mode", "meter"], [])
+    judges = MidiDomain().condition_judges(["key", "mode", "meter"], lambda: [])
     scale = MidiDomain().example_samples()[0]  # a C major scale
     assert set(judges) == {"key", "mode"} and judges["key"](scale) == "C:major" and judges["mode"](scale) == "major"

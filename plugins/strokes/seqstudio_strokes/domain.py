@@ -135,8 +135,10 @@ class StrokesDomain(Domain):
 
     def condition_judges(self, names, train):
         """``label`` by a small classifier trained on the real training drawings (``classifier.py``)."""
-        pairs = [(ink, labels["label"]) for ink, labels in train if labels.get("label")]
-        if "label" not in names or len({label for _, label in pairs}) < 2:
+        if "label" not in names:
+            return {}
+        pairs = [(ink, labels["label"]) for ink, labels in train() if labels.get("label")]
+        if len({label for _, label in pairs}) < 2:
             return {}
         from .classifier import DrawingClassifier
 
