@@ -198,6 +198,11 @@ class Domain:
         Called in the loader's workers, right after ``read``; keep it cheap."""
         return {}
 
+    def attributes_changed_by(self, codec: "Codec") -> tuple[str, ...]:
+        """Attributes that ``codec``'s training augmentation does not preserve (transposition changes a key's
+        tonic): a run does not condition on them. Default: none."""
+        return ()
+
     def condition_prime(self, values: dict[str, str]) -> Any:
         """A sample that states ``values`` in-band, used as the prime of ``generate --condition`` when
         ``conditions_as_prime`` is declared."""

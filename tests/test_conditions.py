@@ -309,3 +309,19 @@ def test_music_judges_key_and_mode_by_analysis():
     judges = MidiDomain().condition_judges(["key", "mode", "meter"], lambda: [])
     scale = MidiDomain().example_samples()[0]  # a C major scale
     assert set(judges) == {"key", "mode"} and judges["key"](scale) == "C:major" and judges["mode"](scale) == "major"
+
+
+def test_transposition_leaves_the_key_out_but_keeps_the_mode(tmp_path):
+    from types import SimpleNamespace
+
+    from seqstudio.config import TrainConfig
+    from seqstudio_midi.domain import MidiDomain
+
+    domain = MidiDomain()
+    attrs = [{"key": "G:minor", "mode": "minor"}, {"key": "C:major", "mode": "major"}]
+    codec = SimpleNamespace(config=SimpleNamespace(transpose=3))
+    spec = conditions.fit_for_run(codec, domain, attrs, TrainConfig())
+    assert spec.names == ["mode"]
+    with pytest.raises(ConfigError, match="augmentation changes key"):
+        conditions.fit_for_run(SimpleNamespace(config=SimpleNamespace(transpose=3)), domain, attrs,
+                               TrainConfig(conditions="key"))

@@ -141,6 +141,10 @@ class MidiDomain(Domain):
 
         return attributes(sample)
 
+    def attributes_changed_by(self, codec) -> tuple[str, ...]:
+        """Random transposition (``codec.transpose``) moves the tonic: ``key`` no longer holds (``mode`` does)."""
+        return ("key",) if getattr(codec.config, "transpose", 0) > 0 else ()
+
     def condition_judges(self, names, train):
         """``key`` and ``mode`` by music21's key analysis of the notes (a generated piece has no key signature);
         the meter is not judged (no estimator from notes alone here)."""
