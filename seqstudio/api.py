@@ -573,4 +573,4 @@ def evaluate_conditions(run: Run, data_dir: str | Path | None = None, split: str
 
 __all__ = ["train", "load", "generate", "interpolate", "write_samples", "render_file", "convert_file", "evaluate",
            "evaluate_samples", "reference_samples", "compare_samples", "encode_file", "decode_tensor",
-           "resolve_config", "Run", "RunSpec", "RunDirError"]
+           "resolve_config", "Run", "RunSpec", "RunDirError", "run_info", "evaluate_conditions", "Samples"]
