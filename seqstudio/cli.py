@@ -162,8 +162,11 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
 @click.option("--report", is_flag=True, help="Also write a page showing every sample (picture, audio, text) "
                                              "into OUT/report/index.html.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or info lines.")
+@click.option("--condition", "conditions", multiple=True, metavar="NAME=VALUE",
+              help="Ask a conditional run for an attribute value (repeatable), e.g. key=G:minor, meter=3/4, "
+                   "label=cat; `seqstudio info RUN` lists them. Default: drawn from the training data.")
 def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolate, steps, checkpoint, device,
-             bias, no_pictures, audio, soundfont, report, quiet):
+             bias, no_pictures, audio, soundfont, report, quiet, conditions):
     """Generate new files from a trained RUN_DIR into --out."""
     from . import api
 
@@ -176,7 +179,7 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
         prefix = "interp"
     else:
         samples = api.generate(run, n=num, length=length, temperature=temperature, seed=seed, prime=prime,
-                               bias=bias, progress=not quiet)
+                               bias=bias, progress=not quiet, conditions=list(conditions))
         prefix = "primed" if prime else "sample"
     paths = api.write_samples(run, samples, out_dir, prefix=prefix, render=not no_pictures, audio=audio,
                               soundfont=soundfont, progress=not quiet)
@@ -190,6 +193,31 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
 
         page = write_gallery(run.domain, out_dir, progress=not quiet)
         click.echo(f"report: {page}")
+
+
+# -- info (conditions) ---------------------------------------------------------------------------------------------------
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def info(run_dir, as_json):
+    """What RUN_DIR is: domain, codec, backend, and the conditions `generate --condition` accepts."""
+    from . import api
+
+    _setup_logging(quiet=as_json)
+    result = api.run_info(run_dir)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{result['run_dir']}: {result['domain']} / {result['codec']} / {result['backend']}")
+    cond = result["conditions"]
+    if not cond:
+        click.echo("conditions: none (trained unconditionally; --condition is not available)")
+        return
+    click.echo(f"conditions ({cond['mode']}, dropout {cond['dropout']:g}):")
+    for name, values in cond["attributes"].items():
+        click.echo(f"  {name}: " + ", ".join(f"{v} ({c})" for v, c in values.items()))
+    for name, counts in cond["notes"].items():
+        click.echo(f"  [{name}] " + ", ".join(f"{v} {c}" for v, c in counts.items()))
 
 
 # -- render ------------------------------------------------------------------------------------------------------------
@@ -288,6 +316,10 @@ def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samp
     if n_samples:
         result.update(api.evaluate_samples(run, data_dir, split=split, n=n_samples, seed=seed,
                                            temperature=temperature, progress=not quiet))
+        listened = api.evaluate_conditions(run, data_dir, split=split, n=n_samples, seed=seed,
+                                           temperature=temperature, progress=not quiet)
+        if listened:  # conditions: did the model do as asked?
+            result["conditions"] = listened
     api.record_json(Path(run_dir) / f"evaluation-{split}.json", {**result, "checkpoint": checkpoint})
     if as_json:
         click.echo(json.dumps(result))
@@ -306,6 +338,9 @@ def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samp
             click.echo(f"  {name:<22} {row['overlap']:>7.3f}   {row['generated_mean']:>7.3f} "
                        f"±{row['generated_std']:<6.3f}   {row['reference_mean']:>7.3f} ±{row['reference_std']:<6.3f}")
         click.echo(f"  {'mean_overlap':<22} {result['mean_overlap']:>7.3f}")
+    for name, row in result.get("conditions", {}).items():
+        click.echo(f"  condition {name}: as asked {row['asked']:.3f} (unconditional {row['unconditional']:.3f}, "
+                   f"held-out real {row['held_out']:.3f}; {row['samples']} samples)")
 
 
 # -- report, plot -----------------------------------------------------------------------------------------------------

@@ -34,7 +34,8 @@ from .shards import (SHARD_PREFIX, SPLIT_CODES, FloatPieces, PackedPieces, PackE
 
 log = logging.getLogger("seqstudio")
 SPLITS = ("train", "valid", "test")
-CACHE_VERSION = 3  # 2: entries carry a checksum; 3: memory-mapped shards of many files (``shards``)
+CACHE_VERSION = 4  # 2: entries carry a checksum; 3: memory-mapped shards of many files (``shards``); 4: and the
+# pieces' attributes (``Domain.attributes``, for conditions), in the shard index
 REAL_DTYPE = "float32"  # how Real parts are stored (float16 halves them, lossily)
 
 
@@ -317,8 +318,9 @@ def assign_collection(items: dict[str, list], file_hash: str, valid_fraction: fl
 def _codec_key(domain_name: str, codec: Codec, fractions: tuple[float, float]) -> str:
     """What the cached encodings depend on: not the windowing or augmentation options (``encoding_config``), so
     changing ``codec.window`` re-cuts cached pieces instead of re-reading every file."""
+    attributes_version = getattr(registry.load_domain(domain_name), "attributes_version", 0)  # conditions
     blob = json.dumps([CACHE_VERSION, domain_name, codec.name, codec.encoding_config(), codec.state_dict(),
-                       list(fractions), REAL_DTYPE], sort_keys=True, default=str)
+                       list(fractions), REAL_DTYPE, attributes_version], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -341,11 +343,13 @@ def _encode_collection(domain: Domain, codec: Codec, path: Path, fractions: tupl
     own_counts = {s: len(items.get(s, [])) for s in SPLITS}
     assigned = assign_collection(items, _content_hash(path), *fractions)
     out, own, failed = {}, {}, 0
+    attrs = {}  # conditions: {split: [attribute dict per encoded sample]}
     for split, samples in assigned.items():
-        out[split], own[split] = [], 0
+        out[split], own[split], attrs[split] = [], 0, []
         for i, sample in enumerate(samples):
             try:
                 out[split].append(_encode_one(codec, sample))
+                attrs[split].append(domain.attributes(sample, path))  # conditions
                 own[split] += i < own_counts[split]
             except SeqStudioError:
                 failed += 1
@@ -354,7 +358,7 @@ def _encode_collection(domain: Domain, codec: Codec, path: Path, fractions: tupl
     if not any(out.values()):
         raise DataError(f"{path.name}: none of its samples could be encoded")
     out["own"] = own
-    return out
+    return out, attrs  # conditions: the attributes beside the tensors
 
 
 def _pack(fmt: RowFormat, codec: Codec, path: Path, value):
@@ -385,15 +389,16 @@ def _read_and_encode(domain_name: str, codec_name: str, codec_config: dict, code
         safe_io.check_regular_file(path)
         with safe_io.time_limit(safe_io.read_timeout(), str(path)):
             if domain.is_collection(Path(path)):
-                x = _encode_collection(domain, codec, Path(path), fractions)
+                x, attrs = _encode_collection(domain, codec, Path(path), fractions)
             else:
                 read = getattr(domain, "read_for_encoding", domain.read)
-                x = _encode_one(codec, read(Path(path)))
-            return "ok", _pack(RowFormat(codec.spec, REAL_DTYPE), codec, Path(path), x)
+                sample = read(Path(path))
+                x, attrs = _encode_one(codec, sample), domain.attributes(sample, Path(path))  # conditions
+            return "ok", _pack(RowFormat(codec.spec, REAL_DTYPE), codec, Path(path), x), attrs
     except SeqStudioError as exc:
-        return "error", str(exc)
+        return "error", str(exc), None
     except Exception as exc:  # any parser crash on a bad file is that file's problem, not the run's
-        return "error", f"{Path(path).name}: {type(exc).__name__}: {exc}"
+        return "error", f"{Path(path).name}: {type(exc).__name__}: {exc}", None
 
 
 _WORKER_CODECS: dict[str, tuple] = {}  # emptied by each encode_files; worker processes live for one call
@@ -466,7 +471,7 @@ def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int
     key = _codec_key(domain_name, codec, fractions)
     fmt = RowFormat(codec.spec, REAL_DTYPE)
     _WORKER_CODECS.clear()
-    results: dict[Path, Piece | dict] = {}
+    results = EncodedFiles()  # conditions: a dict with an ``attributes`` table beside it
     todo = []
     cache = _Cache.open(key, codec, domain_name, fmt) if use_cache else None
     folder = _common_folder(files, absolute=False)
@@ -478,15 +483,15 @@ def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int
             log.warning("skipped %s: %s", f, exc.strerror)
             continue
         if cache is not None:
-            value = cache.load(file_hash)
-            if value is not None:
-                results[f] = value
+            found = cache.load(file_hash)
+            if found is not None:
+                results[f], results.attributes[f] = found  # conditions: (pieces, attributes)
                 continue
         todo.append((f, file_hash))
     if memo is not None:
         memo.save()
     if not todo:
-        return {f: results[f] for f in files if f in results}
+        return results.ordered(files)
     args = (domain_name, codec.name, vars(codec.config), codec.state_dict(), tuple(fractions))
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=len(todo), desc="encoding", unit="file", disable=not progress, leave=False)
@@ -494,11 +499,11 @@ def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int
     hashes = dict(todo)
 
     def collect(f, outcome):
-        status, value = outcome
+        status, value, attrs = outcome
         if status == "ok":
-            writer.add(f, hashes[f], value)
+            writer.add(f, hashes[f], value, attrs)
             if writer.full():
-                results.update(writer.flush())
+                results.add(writer.flush())
         else:
             log.warning("skipped %s: %s", f, value)
         bar.update()
@@ -513,12 +518,38 @@ def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int
             jobs = {pool.submit(_read_and_encode, *args, str(f)): f for f, _ in todo}
             for job in futures.as_completed(jobs):
                 collect(jobs.pop(job), job.result())  # popped: a collected result is not kept twice
-    results.update(writer.flush())
+    results.add(writer.flush())
     bar.close()
-    return {f: results[f] for f in files if f in results}
+    return results.ordered(files)
+
+
+class EncodedFiles(dict):
+    """``{path: Piece or {split: [Piece], "own": ...}}`` (``encode_files``), with ``attributes``: ``{path:
+    attribute dict or {split: [attribute dicts]}}``, what ``Domain.attributes`` said of each piece
+    (``seqstudio.conditions``)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.attributes: dict = {}
+
+    def add(self, entries: dict) -> None:
+        """``{path: (value, attributes)}`` from ``_ShardWriter.flush``."""
+        for path, (value, attrs) in entries.items():
+            self[path], self.attributes[path] = value, attrs
+
+    def ordered(self, files) -> "EncodedFiles":
+        out = EncodedFiles({f: self[f] for f in files if f in self})
+        out.attributes = {f: self.attributes.get(f) for f in out}
+        return out
 
 
 SHARD_BYTES = 256 << 20  # a shard is written once this many bytes of rows are waiting (and at the end)
+
+
+def _entry(source, i: int):
+    """File ``i`` of ``source``'s index as ``(value, attributes)``: the loader's value (``_entry_value``) and
+    what the domain said of its pieces (``Domain.attributes``; None for a shard written without them)."""
+    return _entry_value(source, i), source.attributes[i]
 
 
 def _entry_value(source, i: int):
@@ -546,12 +577,12 @@ class _ShardWriter:
 
     def _reset(self) -> None:
         self.index = {"hashes": [], "first": [0], "row": [], "length": [], "split": [], "own": [],
-                      "collections": {}}
+                      "collections": {}, "attributes": []}
         self.paths: dict[str, list[Path]] = {}  # content hash -> the files with that content
         self.arrays: list[np.ndarray] = []
         self.rows = 0
 
-    def add(self, path: Path, file_hash: str, packed) -> None:
+    def add(self, path: Path, file_hash: str, packed, attributes=None) -> None:
         if file_hash in self.paths:  # the same content twice in one folder
             self.paths[file_hash].append(path)
             return
@@ -571,12 +602,14 @@ class _ShardWriter:
             self.rows += int(a.shape[0])
         ix["hashes"].append(file_hash)
         ix["first"].append(len(ix["row"]))
+        ix["attributes"].append(attributes)  # conditions: what the domain said of the file's pieces
         self.paths[file_hash] = [path]
 
     def full(self) -> bool:
         return self.rows * self.fmt.row_bytes >= SHARD_BYTES
 
-    def flush(self) -> dict[Path, Piece | dict]:
+    def flush(self) -> dict[Path, tuple]:
+        """``{path: (value, attributes)}`` of everything added since the last flush, now in a shard."""
         if not self.paths:
             return {}
         source = None
@@ -587,9 +620,9 @@ class _ShardWriter:
             source = PackedPieces(array, self.fmt, self.index)
         out = {}
         for file_hash, paths in self.paths.items():
-            value = _entry_value(source, source.files[file_hash])
+            entry = _entry(source, source.files[file_hash])
             for path in paths:
-                out[path] = value
+                out[path] = entry
         self._reset()
         return out
 
@@ -663,7 +696,7 @@ class _Cache:
     def load(self, file_hash: str):
         """The cached encoding of a file (by content hash), or None."""
         found = self.entries.get(file_hash)
-        return None if found is None else _entry_value(*found)
+        return None if found is None else _entry(*found)
 
     def write(self, index: dict, arrays: list[np.ndarray], info: dict) -> "Shard | None":
         """Write a shard and map it; the first failure is one warning and ends caching for this run."""
@@ -842,9 +875,10 @@ class WindowSet:
     assigning it replaces the windows by that tensor's."""
 
     def __init__(self, sources: list, src: np.ndarray, row: np.ndarray, length: np.ndarray, pieces: int,
-                 width: int):
+                 width: int, conditions: torch.Tensor | None = None):
         self.sources, self.src, self.row, self.length = sources, src, row, length
         self.pieces, self.width = pieces, width
+        self.conditions = conditions  # [N, A] attribute indices per window (seqstudio.conditions), or None
 
     def __len__(self) -> int:
         return int(self.length.shape[0])
@@ -908,9 +942,11 @@ class WindowSet:
         return True
 
     @classmethod
-    def from_pieces(cls, encoded: list, codec: Codec, whole: bool = False) -> "WindowSet":
+    def from_pieces(cls, encoded: list, codec: Codec, whole: bool = False,
+                    conditions: torch.Tensor | None = None) -> "WindowSet":
         """Windows of ``encoded`` (``Piece`` handles, or tensors) as ``codec.windows`` cuts them (``whole``:
-        each piece is one window), in the order of the pieces."""
+        each piece is one window), in the order of the pieces. ``conditions``: ``[pieces, A]`` attribute
+        indices, given to every window of each piece."""
         width = codec.spec.storage_width
         tensors = [p for p in encoded if not isinstance(p, Piece)]
         if tensors:  # plain tensors: kept in memory as they are
@@ -927,15 +963,18 @@ class WindowSet:
             return ids[id(source)]
 
         srcs, rows, lengths = [], [], []
+        counts = []  # windows per piece (conditions)
         for piece in encoded:
             source = piece.source
             if whole:
                 srcs.append(np.array([sid(source)], np.int16))
                 rows.append(source.piece_row[piece.index : piece.index + 1])
                 lengths.append(source.piece_len[piece.index : piece.index + 1])
+                counts.append(1)
                 continue
             spans = _source_spans(source, codec, whash)
             a, b = int(spans.first[piece.index]), int(spans.first[piece.index + 1])
+            counts.append(b - a)
             if a == b:
                 continue
             src = spans.src[a:b]
@@ -943,11 +982,14 @@ class WindowSet:
             srcs.append(np.where(src == 0, own, extra).astype(np.int16))
             rows.append(spans.row[a:b])
             lengths.append(spans.length[a:b])
+        per_window = None
+        if conditions is not None:  # conditions: each window carries its piece's indices
+            per_window = conditions.repeat_interleave(torch.tensor(counts, dtype=torch.long), dim=0)
         if not rows:
             return cls(sources, np.zeros(0, np.int16), np.zeros(0, np.int64), np.zeros(0, np.int64),
-                       len(encoded), width)
+                       len(encoded), width, per_window)
         return cls(sources, np.concatenate(srcs), np.concatenate(rows).astype(np.int64),
-                   np.concatenate(lengths).astype(np.int64), len(encoded), width)
+                   np.concatenate(lengths).astype(np.int64), len(encoded), width, per_window)
 
 
 def batch_indices(n: int, batch_size: int, epoch: int, seed: int, shuffle: bool = True, rank: int = 0,
@@ -973,8 +1015,11 @@ def make_batch(windows: WindowSet, index: torch.Tensor, device: torch.device, co
     if codec is not None and generator is not None:
         x, lengths = _augment(x, lengths, codec, generator)
     mask = torch.arange(t).unsqueeze(0) < lengths.unsqueeze(1)
-    return {"x": x.to(device, non_blocking=True), "mask": mask.to(device, non_blocking=True),
-            "lengths": lengths.to(device, non_blocking=True)}
+    batch = {"x": x.to(device, non_blocking=True), "mask": mask.to(device, non_blocking=True),
+             "lengths": lengths.to(device, non_blocking=True)}
+    if windows.conditions is not None:  # conditions: [B, A] attribute indices
+        batch["condition"] = windows.conditions[index].to(device, non_blocking=True)
+    return batch
 
 
 def _augment(x, lengths, codec, generator):

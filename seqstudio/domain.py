@@ -161,6 +161,11 @@ class Domain:
     can_render: ClassVar[bool] = False  # implements ``render`` (a picture of one sample)
     can_write_sheet: ClassVar[bool] = False  # implements ``write_sheet`` (an overview of many samples)
     can_render_audio: ClassVar[bool] = False  # implements ``render_audio`` (a sample as a .wav file)
+    # Conditions (``seqstudio.conditions``): True when the samples state their attributes in-band (ABC headers),
+    # so ``generate --condition`` becomes a prime (``condition_prime``) instead of a backend input.
+    conditions_as_prime: ClassVar[bool] = False
+    # Bump when ``attributes`` changes what it returns: encoded pieces are cached with their attributes.
+    attributes_version: ClassVar[int] = 1
 
     def read(self, path: Path) -> Any:
         raise NotImplementedError
@@ -242,6 +247,30 @@ class Domain:
                     continue
             setattr(item, "image" if suffix == ".png" else "audio", dest)
         return item
+
+    def attributes(self, sample: Any, path: Path) -> dict[str, str]:
+        """Named categorical attributes of one sample read from ``path`` (a key, a metre, a class), as strings;
+        one it cannot tell is left out. Keys starting with ``_`` are provenance, never conditioned on. A
+        conditional run fits a vocabulary of them on the training data (``seqstudio.conditions``). Default: none.
+        Called in the loader's workers, right after ``read``; keep it cheap."""
+        return {}
+
+    def attributes_changed_by(self, codec: "Codec") -> tuple[str, ...]:
+        """Attributes that ``codec``'s training augmentation does not preserve (transposition changes a key's
+        tonic): a run does not condition on them. Default: none."""
+        return ()
+
+    def condition_prime(self, values: dict[str, str]) -> Any:
+        """A sample that states ``values`` in-band, used as the prime of ``generate --condition`` when
+        ``conditions_as_prime`` is declared."""
+        raise NotImplementedError(f"domain {self.name!r} has no condition primes")
+
+    def condition_judges(self, names: list[str], train) -> dict[str, Any]:
+        """For ``evaluate --samples`` on a conditional run: ``{name: judge}`` for the attributes this domain can
+        tell from a sample's content, each ``judge(sample) -> value or None`` (a key analysis, a classifier fitted
+        on ``train()``: a call that reads the real training samples with their values, ``[(sample, {name:
+        value})]``; call it only when needed). Default: none."""
+        return {}
 
     def sample_steps(self, sample: Any) -> int:
         """A rough size, used only for reporting."""

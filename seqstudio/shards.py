@@ -121,6 +121,8 @@ class PackedPieces:
         self.piece_len = np.asarray(index["length"], dtype=np.int64)
         self.piece_split = np.asarray(index["split"], dtype=np.int8)
         self.collections = {int(i): v for i, v in index.get("collections", {}).items()}
+        # what the domain said of each file's pieces (``Domain.attributes``, for conditions); None when unknown
+        self.attributes = list(index.get("attributes") or [None] * len(self.hashes))
         self.files = {h: i for i, h in reversed(list(enumerate(self.hashes)))}  # the first of duplicates
         self.spans: dict[str, object] = {}
 
@@ -217,7 +219,8 @@ def shard_problem(index_path: Path, meta: dict, key: str, fmt: RowFormat, verify
         n = len(meta["hashes"])
         if not (first.shape == (n + 1,) and first[0] == 0 and (np.diff(first) >= 0).all()
                 and row.shape == length.shape == split.shape == (int(first[-1]),)
-                and len(meta["own"]) == len(row) and isinstance(meta.get("collections", {}), dict)):
+                and len(meta["own"]) == len(row) and isinstance(meta.get("collections", {}), dict)
+                and len(meta.get("attributes") or [None] * n) == n):
             return "its index is malformed"
         if len(row) and ((row < 0).any() or (length < 0).any() or (row + length > rows).any()
                          or (split < 0).any() or (split >= len(SPLIT_CODES)).any()):

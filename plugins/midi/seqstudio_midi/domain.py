@@ -149,6 +149,28 @@ class MidiDomain(Domain):
         arpeggio += [(p, 0.25 * i, 0.25) for i, p in enumerate([60, 64, 67, 72] * 4 + [62, 65, 69, 74] * 4)]
         return [_piano(notes) for notes in (scale, cadence, arpeggio)]
 
+    def attributes(self, sample, path: Path) -> dict[str, str]:
+        """``key``, ``mode``, ``meter`` for conditional generation (``attributes.py``), of a ``PrettyMIDI`` or of
+        what ``read_for_encoding`` gave (the same answer for the same file)."""
+        from .attributes import attributes
+
+        return attributes(sample)
+
+    def attributes_changed_by(self, codec) -> tuple[str, ...]:
+        """Random transposition (``codec.transpose``) moves the tonic: ``key`` no longer holds (``mode`` does)."""
+        return ("key",) if getattr(codec.config, "transpose", 0) > 0 else ()
+
+    def condition_judges(self, names, train):
+        """``key`` and ``mode`` by music21's key analysis of the notes (a generated piece has no key signature);
+        the meter is not judged (no estimator from notes alone here)."""
+        from .attributes import estimate_key
+
+        def mode(sample):
+            key = estimate_key(sample)
+            return key.split(":")[1] if key else None
+
+        return {name: judge for name, judge in (("key", estimate_key), ("mode", mode)) if name in names}
+
     def sample_steps(self, sample: pretty_midi.PrettyMIDI) -> int:
         """Number of notes: a size that means the same for every codec."""
         return sum(len(inst.notes) for inst in sample.instruments)

@@ -36,9 +36,12 @@ class NoteScore:
     pitch, velocity)`` with int64 tick arrays; ``resolution`` ticks per quarter note. ``pretty_midi`` builds
     the full ``PrettyMIDI`` from the same bytes when a codec needs it."""
 
-    def __init__(self, data: bytes, path: Path, resolution: int, instruments: list):
+    def __init__(self, data: bytes, path: Path, resolution: int, instruments: list, key_numbers=(), meters=()):
         self._data, self._path = data, path
         self.resolution, self.instruments = resolution, instruments
+        # meta events, first first, as pretty_midi numbers them (``attributes``): key_number 0-11 major tonic
+        # pitch class, 12-23 minor; meters (numerator, denominator)
+        self.key_numbers, self.meters = list(key_numbers), list(meters)
         self._pm = None
 
     @property
@@ -82,7 +85,11 @@ def read_notes(data: bytes, path: Path) -> NoteScore | None:
         raise DataError(f"{path}: holds more than {score_limits.MAX_MIDI_NOTES:,} notes")
     if not any(not drum for drum, *_ in instruments):
         raise DataError(f"{path}: no pitched notes")
-    return NoteScore(data, path, tpq, instruments)
+    keys = sorted(((int(k.time), i, (int(k.key) * 7 + (9 if int(k.tonality) else 0)) % 12 + 12 * bool(int(k.tonality)))
+                   for i, k in enumerate(score.key_signatures)))
+    meters = sorted((int(t.time), i, (int(t.numerator), int(t.denominator)))
+                    for i, t in enumerate(score.time_signatures))
+    return NoteScore(data, path, tpq, instruments, [k for *_, k in keys], [m for *_, m in meters])
 
 
 def _same_pitch_overlap(start: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> bool:

@@ -36,6 +36,20 @@ class TextDomain(Domain):
     default_codec = "char"
     can_render_audio = True  # ABC tunes only (``has_audio``), through their MIDI and the midi domain's synthesizer
     GALLERY_TEXT_CHARS = 4000  # the report shows at most this much of one text
+    conditions_as_prime = True  # ABC headers state meter and key in-band: --condition becomes a prime
+
+    def attributes(self, sample: Document, path: Path) -> dict[str, str]:
+        """``meter`` and ``key`` of an ABC tune's header (``attributes.py``); plain text has none."""
+        if getattr(sample, "format", "") != "abc":
+            return {}
+        from .attributes import attributes
+
+        return attributes(sample)
+
+    def condition_prime(self, values: dict[str, str]) -> Document:
+        from .attributes import prime_text
+
+        return Document(prime_text(values), "abc")
 
     def read(self, path: Path) -> Document:
         path = Path(path)
