@@ -80,6 +80,22 @@ def test_symusic_and_pretty_midi_readers_encode_the_same(corpus, codec_name, opt
     assert fast == len(list(corpus.glob("*.mid"))) - 1  # all but the file with overlapping notes
 
 
+def test_both_readers_give_the_same_attributes(corpus):
+    """The conditions' attributes (key from the meta events or music21's analysis, meter) are the same whichever
+    reader the loader took: the chorales carry key signatures, the multitrack files (unusual tempos) do not."""
+    from seqstudio_midi.fastread import NoteScore
+
+    domain = registry.load_domain("midi")()
+    sources = set()
+    for f in sorted(corpus.glob("*.mid")):
+        fast = domain.read_for_encoding(f)
+        if isinstance(fast, NoteScore):
+            slow = domain.attributes(domain.read(f), f)
+            assert domain.attributes(fast, f) == slow, f.name
+            sources.add(slow["_key_source"])
+    assert sources == {"meta", "analysis"}
+
+
 @pytest.mark.parametrize("codec_name", ["pianoroll", "events"])
 def test_memory_mapped_windows_equal_the_padded_windows(corpus, codec_name, tmp_path, monkeypatch):
     monkeypatch.setenv("SEQSTUDIO_CACHE", str(tmp_path / "cache"))
