@@ -181,6 +181,9 @@ def test_every_backend_trains_conditionally_without_nan_and_listens(name, domain
         options = SamplingOptions(length=5, condition=torch.tensor([[label, 0]]))
         samples[label] = model.sample(2, options, generator=g)
         assert samples[label].shape == (2, 5, codec.spec.storage_width) and torch.isfinite(samples[label]).all()
+    if model.can_interpolate:  # the encoder of a conditional model, asked for no condition: "unknown"
+        path = model.interpolate(windows[0], windows[1], 3, SamplingOptions(length=4))
+        assert path.shape == (3, 4, codec.spec.storage_width)
     # same seed, other condition: the condition changes what is computed (the embedding is an input)
     a, b = (model.condition_vector(torch.tensor([[i, 0]]), 1) for i in (1, 2))
     assert not torch.equal(a, b)
