@@ -135,7 +135,9 @@ def cmd_train(args) -> None:
     if args.max_as:
         cmd = ["prlimit", f"--as={args.max_as}", "--"] + cmd
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
+    # From a neutral folder: ``python -m`` puts the working directory first on sys.path, and a checkout there
+    # would shadow the code PYTHONPATH names (the old code, for the before numbers).
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout, cwd="/")
     seconds = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # MiB, the largest child
     tail = (proc.stderr or "").strip().splitlines()[-3:]
@@ -144,19 +146,20 @@ def cmd_train(args) -> None:
 
 
 def cmd_loader(args) -> None:
-    """The loader alone: prepare the train split from a warm cache (start-up), then gather + expand batches of
-    64 windows (no model): tokens (window steps) per second."""
+    """The loader alone: prepare the train split (from a warm cache: the start-up; wall and CPU seconds, the
+    second less sensitive to other jobs on the machine), then gather + expand + augment batches of 64 windows
+    (no model): tokens (window steps) per second."""
     os.environ["SEQSTUDIO_CACHE"] = args.cache
     import torch
 
     from seqstudio import api, data
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     spec = api.resolve_config(Path(args.folder), "seqvae", None, None, None,
                               ["train.valid_fraction=0.002", "train.test_fraction=0.002", "codec.transpose=3"],
                               {}, None)
     _, codec, _, sets = api.prepare_data(spec, progress=False, splits=("train",))
-    startup = time.perf_counter() - t0
+    startup, startup_cpu = time.perf_counter() - t0, time.process_time() - c0
     windows = sets["train"]
     batches = data.batch_indices(len(windows), 64, 0, 0)[: args.batches]
     gen = torch.Generator()
@@ -168,6 +171,7 @@ def cmd_loader(args) -> None:
         tokens += int(batch["lengths"].sum())
     seconds = time.perf_counter() - t0
     print(json.dumps({"folder": args.folder, "windows": len(windows), "startup_s": round(startup, 2),
+                      "startup_cpu_s": round(startup_cpu, 2),
                       "batches": len(batches), "loader_tokens_per_s": round(tokens / seconds),
                       "ms_per_batch": round(1000 * seconds / max(1, len(batches)), 2)}))
 

@@ -869,7 +869,8 @@ def _source_spans(source, codec: Codec, whash: str) -> _Spans:
 class WindowSet:
     """The training windows of one split as ``(source, first row, length)`` index entries into compact rows
     (memory-mapped shards, ``shards``); ``gather`` builds a padded float batch on the fly. Nothing is padded
-    or expanded ahead of time, so memory does not grow with the corpus.
+    or expanded ahead of time, so memory does not grow with the corpus. Under DDP every rank maps the same
+    shards read-only (the OS shares their pages) and gathers only its own batches (``batch_indices``).
 
     ``x`` (the old padded ``[N, T_max, storage_width]`` tensor) is still available for small sets and tests;
     assigning it replaces the windows by that tensor's."""

@@ -225,3 +225,14 @@ def test_a_warm_start_reads_no_file_and_cuts_no_window(chorales, tmp_path, monke
     assert torch.equal(first.x, second.x)
     digest = hashlib.sha256(second.x.numpy().tobytes()).hexdigest()
     assert digest == hashlib.sha256(first.x.numpy().tobytes()).hexdigest()
+
+
+def test_the_training_log_gives_an_eta_for_the_budget(chorales, tmp_path):
+    from conftest import read_metrics
+
+    run = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", str(chorales), "--run-dir", str(run), "--max-steps", "6", *TINY])
+    assert result.exit_code == 0, result.output
+    records = [r for r in read_metrics(run) if r["split"] == "train"]
+    assert [r["step"] for r in records] == [3, 6]
+    assert records[0]["eta_s"] >= 0 and records[-1]["eta_s"] == 0  # nothing left at the last step
