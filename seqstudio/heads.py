@@ -324,10 +324,13 @@ def _nade_logits(v, b, c, W, V):
     The hidden pre-activation of key d, a_d = c + sum_{k<d} v_k W_k, is a prefix sum over the keys, and it only
     changes at the keys that are on: with the exclusive cumulative sum e_d = sum_{k<d} v_k (the on keys below
     d), every key with the same e_d shares one hidden vector. A frame with K keys on has K + 1 distinct hidden
-    vectors ("segments") instead of D, so the frame costs O((K + 1) x D x H) as two small matrix products,
-    where the dense cumulative sum over the keys costs O(D x H) elementwise work (sigmoid and its gradient)
-    per frame: on JSB Chorales (K <= 4 of 88 keys) the segment form ran 14x faster on this CPU than the dense
-    one (bench/nade_cost.py). ``S`` = the batch's largest K + 1 (one host sync per call).
+    vectors ("segments") instead of D. The frame then costs two small matrix products, O((K + 1) x D x H)
+    multiply-adds, and holds (K + 1) x (D + H) activations, where the dense prefix sum over the keys holds
+    D x H hidden activations per frame (and their sigmoid and its gradient, all elementwise and
+    memory-bound). On JSB-like frames (K <= 4 of 88 keys) the segment form ran 14x faster on this CPU than
+    the dense one written as a masked matrix product, which had already beaten ``torch.cumsum`` over the
+    keys 2x (one-off timings while writing this; BENCHMARKS.md). ``S`` = the batch's largest K + 1 (one host
+    sync per call). The targets are 0/1, as a Binary part's are.
     """
     excl = (v.cumsum(-1) - v).long()  # e_d: keys on below key d = key d's segment
     S = int(v.sum(-1).max()) + 1 if v.numel() else 1
