@@ -75,7 +75,7 @@ def shapes_run(shapes, tmp_path_factory) -> Path:
     return run
 
 
-# -- attributes ---------------------------------------------------------------------------------------------------------
+# -- attributes --------------------------------------------------------------------------------------------------------
 def test_midi_key_and_meter_come_from_meta_events_else_from_key_analysis(tmp_path):
     from seqstudio_midi.domain import MidiDomain
 
@@ -109,7 +109,7 @@ def test_a_sketch_rnn_file_stem_is_the_class_label(shapes):
     assert {domain.attributes(d, shapes / "cross.npz")["label"] for d in drawings} == {"cross"}
 
 
-# -- the spec and the embedding -----------------------------------------------------------------------------------------
+# -- the spec and the embedding ----------------------------------------------------------------------------------------
 def test_fit_picks_attributes_with_more_than_one_value_and_keeps_provenance():
     pieces = [{"mode": "major", "meter": "4/4", "_key_source": "meta"},
               {"mode": "minor", "meter": "4/4", "_key_source": "analysis"},
@@ -150,7 +150,7 @@ def test_condition_dropout_drops_about_the_asked_share():
     assert 0.25 < float(dropped) < 0.35
 
 
-# -- every backend, conditionally ---------------------------------------------------------------------------------------
+# -- every backend, conditionally --------------------------------------------------------------------------------------
 SPEC2 = ConditionSpec((Attribute("label", ("a", "b"), (3, 3)), Attribute("size", ("s", "m", "l"), (2, 2, 2))),
                       dropout=0.2, size=6)
 
@@ -213,14 +213,14 @@ def test_a_backend_without_conditions_trains_unconditionally_under_auto_and_is_r
     result = invoke("train", shapes, "--backend", "gru", "--run-dir", run, "--max-steps", 2,
                     *tiny_backend_args("gru"), *COMMON)
     assert result.exit_code == 0, result.output
-    assert invoke("info", run, "--json").output and json.loads(invoke("info", run, "--json").output)["conditions"] is None
+    assert json.loads(invoke("info", run, "--json").output)["conditions"] is None
     result = invoke("train", shapes, "--backend", "gru", "--run-dir", tmp_path / "gru2", "--max-steps", 2,
                     "--set", "train.conditions=label", *tiny_backend_args("gru"), *COMMON)
     assert result.exit_code != 0
     assert "cannot be conditioned" in result.output and "train.conditions=none" in result.output
 
 
-# -- the CLI, end to end ------------------------------------------------------------------------------------------------
+# -- the CLI, end to end -----------------------------------------------------------------------------------------------
 def test_train_conditions_by_default_and_info_lists_the_values(shapes_run):
     info = json.loads(invoke("info", shapes_run, "--json").output)
     assert info["conditions"]["attributes"] == {"label": {"circle": 24, "cross": 24}}
