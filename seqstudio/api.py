@@ -390,18 +390,17 @@ def write_samples(run: Run, samples: list, out_dir: str | Path, prefix: str = "s
     if audio and not run.domain.can_render_audio:
         raise ConfigError(f"domain {run.domain.name!r} cannot render audio")
     paths = []
-    labels = getattr(samples, "conditions", None)  # conditions: in each name, and all in conditions.json
+    labels = getattr(samples, "conditions", None)  # conditions: each file's, in conditions.json
     with staged_output(out_dir) as stage:
         if labels:
             import json
 
-            names = [f"{prefix}-{i:03d}" + (f"_{conditions_mod.safe_label(labels[i])}" if labels[i] else "")
-                     + run.domain.output_extension_for(s) for i, s in enumerate(samples)]
+            names = [f"{prefix}-{i:03d}{run.domain.output_extension_for(s)}" for i, s in enumerate(samples)]
             (stage / "conditions.json").write_text(json.dumps(dict(zip(names, labels)), indent=1))
         bar = tqdm(samples, desc="writing samples", unit="file", disable=not progress or len(samples) < 2,
                    dynamic_ncols=True, leave=False)
         for i, sample in enumerate(bar):
-            name = names[i] if labels else f"{prefix}-{i:03d}{run.domain.output_extension_for(sample)}"
+            name = f"{prefix}-{i:03d}{run.domain.output_extension_for(sample)}"
             run.domain.write(sample, stage / name)
             paths.append(out_dir / name)
             if render and run.domain.can_render:

@@ -325,10 +325,3 @@ def piece_indices(spec: ConditionSpec | None, attrs: list[dict]) -> torch.Tensor
     if spec is None or not spec.conditions_backend:
         return None
     return torch.tensor([spec.indices(a) for a in attrs], dtype=torch.long).reshape(len(attrs), len(spec.attributes))
-
-
-def safe_label(labels: dict[str, str]) -> str:
-    """A file-name-safe rendering of condition values: ``key-G-minor_meter-3-4``."""
-    import re
-
-    return "_".join(f"{k}-{re.sub(r'[^A-Za-z0-9#+.-]+', '-', v).strip('-')}" for k, v in labels.items())
