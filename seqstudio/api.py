@@ -8,12 +8,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from . import conditions as conditions_mod
 from . import config as config_mod
 from . import data, registry, safe_io
 from .backends.base import Backend, SamplingOptions
@@ -101,7 +103,11 @@ def prepare_data(spec: RunSpec, codec=None, progress: bool = True, splits=("trai
         if split == "train" and not pieces:
             raise DataError(f"none of the {len(files['train'])} training files in {spec.data['path']} "
                             f"could be read (see the warnings above)")
-        sets[split] = data.WindowSet.from_pieces(pieces, codec)
+        attrs = conditions_mod.piece_attributes(encoded, pieces)  # conditions: fitted on train, once
+        if split == "train":
+            conditions_mod.fit_for_run(codec, domain, attrs, t, spec.backend_class)
+        indices = conditions_mod.piece_indices(conditions_mod.of(codec), attrs)
+        sets[split] = data.WindowSet.from_pieces(pieces, codec, conditions=indices)
     return domain, codec, files, sets
 
 
@@ -143,7 +149,7 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
              len(files["train"]), len(files["valid"]), len(sets["train"]), len(sets["valid"]),
              sets["train"].x.shape[1])
     torch.manual_seed(spec.train.seed)
-    model = spec.make_backend(codec_obj.spec)
+    model = spec.make_backend(codec_obj.spec, conditions_mod.of(codec_obj))
     if not from_checkpoint and spec.train.init_output_bias:
         windows = sets["train"]
         first = slice(0, 4096)  # plenty for marginals, bounded for huge datasets
@@ -219,12 +225,24 @@ def decode_tensor(run: Run, x: torch.Tensor):
     return run.codec.decode(x.detach().cpu())
 
 
+class Samples(list):
+    """Generated samples; ``conditions`` holds each one's condition values (``{name: value}``) when the run is
+    conditional, else None (``write_samples`` puts them into the file names and ``conditions.json``)."""
+
+    conditions: list[dict] | None = None
+
+
 def generate(run: Run, n: int = 4, length: int | None = None, temperature: float = 1.0, seed: int | None = None,
-             prime: str | Path | None = None, batch_size: int = 64, bias: float = 0.0) -> list:
+             prime: str | Path | None = None, batch_size: int = 64, bias: float = 0.0,
+             conditions: list[str] | dict | None = None, condition_index: torch.Tensor | None = None) -> Samples:
     """``n`` new samples (domain objects). ``prime``: a file whose encoding starts every sample.
 
     ``bias``: Graves' (2013) sampling bias for mixture outputs (pen offsets): 0 samples the model as trained,
     larger values give likelier, neater strokes. No effect on Bernoulli / categorical outputs.
+
+    ``conditions`` (``["key=G:minor"]`` or ``{"key": "G:minor"}``): what to ask a conditional run for; without
+    them a conditional run samples each sample's conditions from the training pieces' joint distribution.
+    ``condition_index`` (``[n, A]``): the indices themselves (evaluation; 0 = unknown, i.e. unconditional).
     """
     if n < 1:
         raise ConfigError("-n must be at least 1")
@@ -235,14 +253,56 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
 
         regular_file(Path(prime), f"--prime {prime}")
     prime_x = encode_file(run, prime).unsqueeze(0) if prime else None
+    cs = conditions_mod.of(run.codec)
+    if conditions and cs is None:
+        raise ConfigError(f"{run.path} was trained without conditions, so --condition cannot be used (a run is "
+                          f"conditional when its training pieces carry attributes with more than one value)")
+    values = {}
+    if conditions:
+        values = cs.parse(conditions if not isinstance(conditions, dict) else
+                          [f"{k}={v}" for k, v in conditions.items()])
+    index, labels = None, None
+    if cs is not None and cs.mode == "prime":
+        if values:
+            if prime_x is not None:
+                raise ConfigError("--condition on this run primes the generator with the asked header; "
+                                  "it cannot be combined with --prime")
+            prime_x = run.codec.encode(run.domain.condition_prime(values)).unsqueeze(0)
+            labels = [dict(values) for _ in range(n)]
+    elif cs is not None:
+        if condition_index is not None:
+            index = condition_index.long()
+        elif values:
+            index = cs.tensor(values, n)
+        else:
+            index = cs.sample(n, torch.Generator().manual_seed(seed if seed is not None else torch.seed()))
+        labels = [cs.labels(row.tolist()) for row in index]
     options = SamplingOptions(length=length, temperature=temperature, bias=bias, prime=prime_x)
     g = _generator(run, seed)
-    out = []
+    out = Samples()
     for start in range(0, n, batch_size):
         k = min(batch_size, n - start)
+        if index is not None:
+            options = dataclasses.replace(options, condition=index[start : start + k])
         x = _sample(run, k, options, g)
         out.extend(run.codec.decode(x[i].cpu()) for i in range(k))
+    out.conditions = labels
     return out
+
+
+def run_info(run_dir: str | Path) -> dict[str, Any]:
+    """A run's domain, codec, backend and conditions (each attribute's values with their training counts)."""
+    from .rundir import load_codec, load_spec
+
+    spec = load_spec(Path(run_dir))
+    cs = conditions_mod.of(load_codec(Path(run_dir), spec))
+    cond = None
+    if cs is not None:
+        cond = {"mode": cs.mode, "dropout": cs.dropout, "size": cs.size,
+                "attributes": {a.name: dict(zip(a.values, a.counts)) for a in cs.attributes},
+                "notes": {k: dict(v) for k, v in cs.notes}}
+    return {"run_dir": str(run_dir), "domain": spec.domain, "codec": spec.codec_name, "backend": spec.backend_name,
+            "conditions": cond}
 
 
 def generation_length(run: Run, length: int | None) -> int:
@@ -305,9 +365,16 @@ def write_samples(run: Run, samples: list, out_dir: str | Path, prefix: str = "s
 
     out_dir = Path(out_dir)
     paths = []
+    labels = getattr(samples, "conditions", None)  # conditions: in each name, and all in conditions.json
     with staged_output(out_dir) as stage:
+        if labels:
+            import json
+
+            names = [f"{prefix}-{i:03d}" + (f"_{conditions_mod.safe_label(labels[i])}" if labels[i] else "")
+                     + run.domain.output_extension_for(s) for i, s in enumerate(samples)]
+            (stage / "conditions.json").write_text(json.dumps(dict(zip(names, labels)), indent=1))
         for i, sample in enumerate(samples):
-            name = f"{prefix}-{i:03d}{run.domain.output_extension_for(sample)}"
+            name = names[i] if labels else f"{prefix}-{i:03d}{run.domain.output_extension_for(sample)}"
             run.domain.write(sample, stage / name)
             paths.append(out_dir / name)
             if render and run.domain.can_render:
@@ -409,6 +476,8 @@ def evaluate(run: Run, data_dir: str | Path | None = None, split: str = "test", 
     result = backend.summarize(stats)
     result.update(split=split, files=len(files[split]), windows=len(windows), steps=int(stats.get("steps", 0)),
                   backend=spec.backend_name, run_dir=str(run.path), data=spec.data["path"])
+    cs = conditions_mod.of(run.codec)  # conditions: the likelihood is conditioned as in training
+    result["conditioned_on"] = cs.names if cs is not None and cs.conditions_backend else []
     return result
 
 

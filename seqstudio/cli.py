@@ -154,8 +154,11 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
 @click.option("--bias", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Graves' sampling bias for pen offsets: higher = neater, less varied strokes (0 = as trained).")
 @click.option("--no-pictures", is_flag=True, help="Do not draw a picture of each sample.")
+@click.option("--condition", "conditions", multiple=True, metavar="NAME=VALUE",
+              help="Ask a conditional run for an attribute value (repeatable), e.g. key=G:minor, meter=3/4, "
+                   "label=cat; `seqstudio info RUN` lists them. Default: drawn from the training data.")
 def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolate, steps, checkpoint, device,
-             bias, no_pictures):
+             bias, no_pictures, conditions):
     """Generate new files from a trained RUN_DIR into --out."""
     from . import api
 
@@ -166,13 +169,38 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
         prefix = "interp"
     else:
         samples = api.generate(run, n=num, length=length, temperature=temperature, seed=seed, prime=prime,
-                               bias=bias)
+                               bias=bias, conditions=list(conditions))
         prefix = "primed" if prime else "sample"
     paths = api.write_samples(run, samples, out_dir, prefix=prefix, render=not no_pictures)
     if prime:
         click.echo(f"each file starts with {prime.name} and continues with {length or run.codec.window_length} "
                    f"generated steps")
     click.echo(f"wrote {len(paths)} files to {out_dir}")
+
+
+# -- info (conditions) ---------------------------------------------------------------------------------------------------
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def info(run_dir, as_json):
+    """What RUN_DIR is: domain, codec, backend, and the conditions `generate --condition` accepts."""
+    from . import api
+
+    _setup_logging(quiet=as_json)
+    result = api.run_info(run_dir)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{result['run_dir']}: {result['domain']} / {result['codec']} / {result['backend']}")
+    cond = result["conditions"]
+    if not cond:
+        click.echo("conditions: none (trained unconditionally; --condition is not available)")
+        return
+    click.echo(f"conditions ({cond['mode']}, dropout {cond['dropout']:g}):")
+    for name, values in cond["attributes"].items():
+        click.echo(f"  {name}: " + ", ".join(f"{v} ({c})" for v, c in values.items()))
+    for name, counts in cond["notes"].items():
+        click.echo(f"  [{name}] " + ", ".join(f"{v} {c}" for v, c in counts.items()))
 
 
 # -- render ------------------------------------------------------------------------------------------------------------

@@ -47,8 +47,17 @@ class TrainConfig:
     # PyTorch CPU threads in this process for training, evaluation and generation; 0 = PyTorch's default (one
     # per core), which on a CPU shared with other jobs made training 20-40x slower than 1-2 threads.
     threads: int = 0
+    # Conditioning (seqstudio.conditions): auto = every attribute the data carries with more than one value;
+    # none = off; or a comma-separated list of attribute names (e.g. "mode,meter").
+    conditions: str = "auto"
+    condition_dropout: float = 0.1  # per attribute and sequence, training sees "unknown": one model, both ways
+    condition_size: int = 16  # width of the condition embedding the backends consume
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.condition_dropout <= 1.0:
+            raise ConfigError(f"train.condition_dropout must be in [0, 1], got {self.condition_dropout}")
+        if self.condition_size < 1:
+            raise ConfigError(f"train.condition_size must be >= 1, got {self.condition_size}")
         if self.lr_warmup_steps < 0:
             raise ConfigError(f"train.lr_warmup_steps must be >= 0, got {self.lr_warmup_steps}")
         if self.precision not in ("auto", "fp32", "bf16"):

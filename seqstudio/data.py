@@ -28,7 +28,7 @@ from .errors import DataError
 
 log = logging.getLogger("seqstudio")
 SPLITS = ("train", "valid", "test")
-CACHE_VERSION = 2  # 2: entries carry a checksum (``_cache_entry``)
+CACHE_VERSION = 3  # 2: entries carry a checksum (``_cache_entry``); 3: and the pieces' attributes (conditions)
 
 
 def cache_dir() -> Path:
@@ -267,11 +267,13 @@ def _encode_collection(domain: Domain, codec: Codec, path: Path, fractions: tupl
     own_counts = {s: len(items.get(s, [])) for s in SPLITS}
     assigned = assign_collection(items, _content_hash(path), *fractions)
     out, own, failed = {}, {}, 0
+    attrs = {}  # conditions: {split: [attribute dict per encoded sample]}
     for split, samples in assigned.items():
-        out[split], own[split] = [], 0
+        out[split], own[split], attrs[split] = [], 0, []
         for i, sample in enumerate(samples):
             try:
                 out[split].append(_encode_one(codec, sample))
+                attrs[split].append(domain.attributes(sample, path))  # conditions
                 own[split] += i < own_counts[split]
             except SeqStudioError:
                 failed += 1
@@ -280,7 +282,7 @@ def _encode_collection(domain: Domain, codec: Codec, path: Path, fractions: tupl
     if not any(out.values()):
         raise DataError(f"{path.name}: none of its samples could be encoded")
     out["own"] = own
-    return out
+    return out, attrs  # conditions: the attributes beside the tensors
 
 
 def _read_and_encode(domain_name: str, codec_name: str, codec_config: dict, codec_state: dict,
@@ -297,16 +299,17 @@ def _read_and_encode(domain_name: str, codec_name: str, codec_config: dict, code
         safe_io.check_regular_file(path)
         with safe_io.time_limit(safe_io.read_timeout(), str(path)):
             if domain.is_collection(Path(path)):
-                x = _encode_collection(domain, codec, Path(path), fractions)
+                x, attrs = _encode_collection(domain, codec, Path(path), fractions)
             else:
-                x = _encode_one(codec, domain.read(Path(path)))
+                sample = domain.read(Path(path))
+                x, attrs = _encode_one(codec, sample), domain.attributes(sample, Path(path))  # conditions
         if cache_path:
             atomic_write(Path(cache_path), lambda tmp: torch.save(x, tmp))
-        return "ok", x
+        return "ok", x, attrs
     except SeqStudioError as exc:
-        return "error", str(exc)
+        return "error", str(exc), None
     except Exception as exc:  # any parser crash on a bad file is that file's problem, not the run's
-        return "error", f"{Path(path).name}: {type(exc).__name__}: {exc}"
+        return "error", f"{Path(path).name}: {type(exc).__name__}: {exc}", None
 
 
 def codec_class(domain: Domain | type[Domain], codec_name: str) -> type[Codec]:
@@ -343,7 +346,7 @@ def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int
     from tqdm.auto import tqdm
 
     key = _codec_key(domain_name, codec, fractions)
-    results: dict[Path, torch.Tensor] = {}
+    results = EncodedFiles()  # conditions: a dict with an ``attributes`` table beside it
     todo = []
     cache = _Cache.open(key, codec, registry.load_domain(domain_name)()) if use_cache else None
     for f in files:
@@ -355,11 +358,11 @@ def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int
         if cache is not None:
             value = cache.load(f, file_hash)
             if value is not None:
-                results[f] = value
+                results[f], results.attributes[f] = value  # conditions: (tensors, attributes)
                 continue
         todo.append((f, file_hash))
     if not todo:
-        return {f: results[f] for f in files if f in results}
+        return results.ordered(files)
     args = (domain_name, codec.name, vars(codec.config), codec.state_dict(), tuple(fractions))
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=len(todo), desc="encoding", unit="file", disable=not progress, leave=False)
@@ -368,7 +371,7 @@ def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int
     def collect(f, outcome):
         _collect(f, outcome, results)
         if cache is not None and f in results:  # the cache is written here, by this process, and checked
-            cache.store(f, hashes[f], results[f])
+            cache.store(f, hashes[f], results[f], results.attributes.get(f))
         bar.update()
 
     # Workers are given no cache path: entries are written by this process (``_Cache.store``), so a cache that
@@ -382,13 +385,28 @@ def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int
             for job in futures.as_completed(jobs):
                 collect(jobs[job], job.result())
     bar.close()
-    return {f: results[f] for f in files if f in results}
+    return results.ordered(files)
+
+
+class EncodedFiles(dict):
+    """``{path: tensor or {split: [tensors]}}`` (``encode_files``), with ``attributes``: ``{path: attribute dict
+    or {split: [attribute dicts]}}``, what ``Domain.attributes`` said of each piece (``seqstudio.conditions``)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.attributes: dict = {}
+
+    def ordered(self, files) -> "EncodedFiles":
+        out = EncodedFiles({f: self[f] for f in files if f in self})
+        out.attributes = {f: self.attributes.get(f) for f in out}
+        return out
 
 
 def _collect(path: Path, outcome, results) -> None:
-    status, value = outcome
+    status, value, attrs = outcome
     if status == "ok":
         results[path] = value
+        results.attributes[path] = attrs  # conditions
     else:
         log.warning("skipped %s: %s", path, value)
 
@@ -434,8 +452,9 @@ class _Cache:
     def path(self, file_hash: str) -> Path:
         return self.folder / f"{file_hash}.pt"
 
-    def checksum(self, file_hash: str, value) -> str:
+    def checksum(self, file_hash: str, value, attributes=None) -> str:
         h = hashlib.sha256(f"{CACHE_VERSION}:{self.key}:{file_hash}".encode())
+        h.update(json.dumps(attributes, sort_keys=True, default=str).encode())  # conditions
         tensors = [value] if isinstance(value, torch.Tensor) else [
             t for split in sorted(set(value) & set(SPLITS)) for t in value[split]]
         if isinstance(value, dict):  # a many-sample file also records how many of each split are its own
@@ -447,7 +466,7 @@ class _Cache:
 
     def problem(self, path: Path, file_hash: str, entry) -> str | None:
         """Why ``entry`` cannot be used for ``path`` (None when it can)."""
-        if not isinstance(entry, dict) or set(entry) != {"checksum", "value"}:
+        if not isinstance(entry, dict) or set(entry) != {"checksum", "value", "attributes"}:
             return "not a seqstudio cache entry"
         value = entry["value"]
         width = self.codec.spec.storage_width
@@ -467,7 +486,7 @@ class _Cache:
                 return f"holds a {t.dtype} tensor of shape {tuple(t.shape)}, expected float32 [T, {width}]"
             if not bool(torch.isfinite(t).all()):
                 return "holds NaN or infinite values"
-        if entry["checksum"] != self.checksum(file_hash, value):
+        if entry["checksum"] != self.checksum(file_hash, value, entry["attributes"]):
             return "its checksum does not match (it belongs to another file or was changed)"
         return None
 
@@ -482,17 +501,17 @@ class _Cache:
         except Exception as exc:
             why = f"unreadable ({type(exc).__name__})"
         if why is None:
-            return entry["value"]
+            return entry["value"], entry["attributes"]
         log.warning("%s: its cached encoding %s is unusable (%s); encoding the file again", path, cache_path, why)
         return None
 
-    def store(self, path: Path, file_hash: str, value) -> None:
+    def store(self, path: Path, file_hash: str, value, attributes=None) -> None:
         """Write an entry; the first failure is one warning and ends caching for this run."""
         from .errors import DiskFullError
 
         if not self.writable:
             return
-        entry = {"checksum": self.checksum(file_hash, value), "value": value}
+        entry = {"checksum": self.checksum(file_hash, value, attributes), "value": value, "attributes": attributes}
         try:
             atomic_write(self.path(file_hash), lambda tmp: torch.save(entry, tmp))
         except DiskFullError:
@@ -585,21 +604,29 @@ class WindowSet:
     x: torch.Tensor  # [N, T_max, storage_width]
     lengths: torch.Tensor  # [N]
     pieces: int  # number of source files
+    conditions: torch.Tensor | None = None  # [N, A] attribute indices per window (seqstudio.conditions)
 
     def __len__(self) -> int:
         return self.x.shape[0]
 
     @classmethod
-    def from_pieces(cls, encoded: list[torch.Tensor], codec: Codec, whole: bool = False) -> "WindowSet":
-        windows = [w for x in encoded for w in ([x] if whole else codec.windows(x))]
+    def from_pieces(cls, encoded: list[torch.Tensor], codec: Codec, whole: bool = False,
+                    conditions: torch.Tensor | None = None) -> "WindowSet":
+        """``conditions``: ``[pieces, A]`` attribute indices, given to every window of each piece."""
+        cut = [[x] if whole else codec.windows(x) for x in encoded]
+        windows = [w for ws in cut for w in ws]
         width = codec.spec.storage_width
+        per_window = None
+        if conditions is not None:  # conditions: each window carries its piece's indices
+            counts = torch.tensor([len(ws) for ws in cut], dtype=torch.long)
+            per_window = conditions.repeat_interleave(counts, dim=0) if len(cut) else conditions
         if not windows:
-            return cls(torch.zeros(0, 1, width), torch.zeros(0, dtype=torch.long), len(encoded))
+            return cls(torch.zeros(0, 1, width), torch.zeros(0, dtype=torch.long), len(encoded), per_window)
         lengths = torch.tensor([w.shape[0] for w in windows])
         x = torch.zeros(len(windows), int(lengths.max()), width)
         for i, w in enumerate(windows):
             x[i, : w.shape[0]] = w
-        return cls(x, lengths, len(encoded))
+        return cls(x, lengths, len(encoded), per_window)
 
 
 def batch_indices(n: int, batch_size: int, epoch: int, seed: int, shuffle: bool = True, rank: int = 0,
@@ -625,8 +652,11 @@ def make_batch(windows: WindowSet, index: torch.Tensor, device: torch.device, co
     if codec is not None and generator is not None:
         x, lengths = _augment(x, lengths, codec, generator)
     mask = torch.arange(t).unsqueeze(0) < lengths.unsqueeze(1)
-    return {"x": x.to(device, non_blocking=True), "mask": mask.to(device, non_blocking=True),
-            "lengths": lengths.to(device, non_blocking=True)}
+    batch = {"x": x.to(device, non_blocking=True), "mask": mask.to(device, non_blocking=True),
+             "lengths": lengths.to(device, non_blocking=True)}
+    if windows.conditions is not None:  # conditions: [B, A] attribute indices
+        batch["condition"] = windows.conditions[index].to(device, non_blocking=True)
+    return batch
 
 
 def _augment(x, lengths, codec, generator):

@@ -144,6 +144,9 @@ class Domain:
     default_codec: ClassVar[str] = ""
     can_render: ClassVar[bool] = False  # implements ``render`` (a picture of one sample)
     can_write_sheet: ClassVar[bool] = False  # implements ``write_sheet`` (an overview of many samples)
+    # Conditions (``seqstudio.conditions``): True when the samples state their attributes in-band (ABC headers),
+    # so ``generate --condition`` becomes a prime (``condition_prime``) instead of a backend input.
+    conditions_as_prime: ClassVar[bool] = False
 
     def read(self, path: Path) -> Any:
         raise NotImplementedError
@@ -185,6 +188,18 @@ class Domain:
         """Write many samples as one overview (e.g. a grid of drawings); returns the files written. Optional:
         ``generate`` calls it after writing the samples one by one."""
         raise NotImplementedError(f"domain {self.name!r} has no sample sheet")
+
+    def attributes(self, sample: Any, path: Path) -> dict[str, str]:
+        """Named categorical attributes of one sample read from ``path`` (a key, a metre, a class), as strings;
+        one it cannot tell is left out. Keys starting with ``_`` are provenance, never conditioned on. A
+        conditional run fits a vocabulary of them on the training data (``seqstudio.conditions``). Default: none.
+        Called in the loader's workers, right after ``read``; keep it cheap."""
+        return {}
+
+    def condition_prime(self, values: dict[str, str]) -> Any:
+        """A sample that states ``values`` in-band, used as the prime of ``generate --condition`` when
+        ``conditions_as_prime`` is declared."""
+        raise NotImplementedError(f"domain {self.name!r} has no condition primes")
 
     def sample_steps(self, sample: Any) -> int:
         """A rough size, used only for reporting."""

@@ -93,6 +93,17 @@ class RunSpec:
     def backend_class(self):
         return registry.load_backend(self.backend_name)
 
-    def make_backend(self, feature_spec):
-        """The backend built for ``feature_spec`` (the codec's), with its own copy of the options."""
-        return self.backend_class(feature_spec, copy.deepcopy(self.backend_config))
+    def make_backend(self, feature_spec, conditions=None):
+        """The backend built for ``feature_spec`` (the codec's), with its own copy of the options; ``conditions``
+        (a ``ConditionSpec``) for a conditional run, refused by a backend that does not declare
+        ``accepts_conditions``."""
+        cls = self.backend_class
+        if conditions is None or not conditions.conditions_backend:
+            return cls(feature_spec, copy.deepcopy(self.backend_config))
+        if not cls.accepts_conditions:
+            from .errors import ConfigError
+
+            raise ConfigError(f"backend {self.backend_name!r} cannot be conditioned (it does not declare "
+                              f"accepts_conditions) but the data carries {conditions.describe()}; train it "
+                              f"unconditionally with --set train.conditions=none")
+        return cls(feature_spec, copy.deepcopy(self.backend_config), conditions=conditions)

@@ -57,6 +57,16 @@ class LSTMStateFromVector(nn.Linear):
         return h, cell
 
 
+def cat_condition(x: torch.Tensor, e: torch.Tensor | None) -> torch.Tensor:
+    """``x`` (``[B, F]`` or batch-first ``[B, T, F]``) with the condition embedding ``e`` (``[B, E]``) appended to
+    every step; ``x`` unchanged for an unconditional model (``e`` None)."""
+    if e is None:
+        return x
+    if x.dim() == 3:
+        e = e.unsqueeze(1).expand(-1, x.shape[1], -1)
+    return torch.cat([x, e.to(x.dtype)], dim=-1)
+
+
 def expand_prime(prime: torch.Tensor | None, n: int, device) -> torch.Tensor | None:
     """A ``[1 or n, T0, D]`` prime on ``device``, as ``n`` rows."""
     if prime is None:

@@ -17,7 +17,14 @@ May override:
     ``tiny_config``     the smallest sensible configuration, used by the test matrix (timm style)
 
 May declare (class attributes): ``has_likelihood``, ``can_interpolate``, ``evaluate_options``,
-``ddp_find_unused_parameters``.
+``ddp_find_unused_parameters``, ``accepts_conditions``.
+
+Conditions (``seqstudio.conditions``): a family that declares ``accepts_conditions`` takes
+``__init__(spec, config, conditions=None)`` and passes ``conditions`` on to ``Backend.__init__``, which builds
+``self.condition_embedding``; it then reads ``self.condition_vector(batch.get("condition"), n)`` (``[n,
+condition_size]``, or None for an unconditional run) in ``loss`` and ``self.condition_vector(options.condition,
+n)`` when sampling, and never the meaning of a condition. Families that do not declare it are refused a
+conditional run with one clear line.
 
 The trainer calls ``configure_optimizers`` once, ``training_step`` for every batch with a ``StepContext`` (the
 forward to use, the step, the process's place under DDP), ``evaluate_batch`` on the validation split and
@@ -68,6 +75,7 @@ class SamplingOptions:
     temperature: float = 1.0  # 0 = the most likely value at every step
     bias: float = 0.0  # Graves' (2013) sampling bias for mixture parts: larger = likelier, neater strokes
     prime: torch.Tensor | None = None  # [1 or n, T0, storage_width]: kept verbatim, generation continues it
+    condition: torch.Tensor | None = None  # [1 or n, A] attribute indices (seqstudio.conditions); None = unknown
 
     def __post_init__(self):
         if self.length < 1:
@@ -106,11 +114,39 @@ class Backend(nn.Module):
     evaluate_options: ClassVar[tuple[str, ...]] = ()
     # True when some updates leave parameters unused (a GAN's discriminator step): DDP must then look for them.
     ddp_find_unused_parameters: ClassVar[bool] = False
+    # True when the family consumes a condition embedding (``__init__`` takes ``conditions``); see above.
+    accepts_conditions: ClassVar[bool] = False
 
-    def __init__(self, spec: FeatureSpec, config):
+    def __init__(self, spec: FeatureSpec, config, conditions=None):
         super().__init__()
         self.spec = spec
         self.config = config
+        self.conditions = conditions  # a seqstudio.conditions.ConditionSpec, or None
+        if conditions is not None:
+            from ..conditions import ConditionEmbedding
+
+            self.condition_embedding = ConditionEmbedding(conditions)
+
+    # -- conditions ---------------------------------------------------------------------------------------------
+    @property
+    def condition_size(self) -> int:
+        """Width of ``condition_vector`` (0 for an unconditional model): what input layers add for it."""
+        return self.conditions.size if self.conditions is not None else 0
+
+    def condition_indices(self, index: torch.Tensor | None, n: int) -> torch.Tensor | None:
+        """``[n, A]`` long indices on this backend's device ("unknown" where none are given), or None."""
+        if self.conditions is None:
+            return None
+        if index is None:
+            return torch.zeros(n, len(self.conditions.attributes), dtype=torch.long, device=self.device)
+        index = index.to(self.device).long()
+        return index.expand(n, -1) if index.shape[0] == 1 and n != 1 else index
+
+    def condition_vector(self, index: torch.Tensor | None, n: int) -> torch.Tensor | None:
+        """The condition embedding ``[n, condition_size]`` (condition dropout applied in training mode), or None
+        for an unconditional model."""
+        index = self.condition_indices(index, n)
+        return None if index is None else self.condition_embedding(index)
 
     @classmethod
     def tiny_config(cls):

@@ -92,8 +92,9 @@ class ImportanceWeighted(Backend):
     evaluate_options = ("iw_samples",)
 
     @torch.no_grad()
-    def log_weights(self, x: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
-        """``[k, B]`` importance log-weights log p(x, z) - log q(z | x), one per posterior trajectory."""
+    def log_weights(self, x: torch.Tensor, mask: torch.Tensor, k: int, condition=None) -> torch.Tensor:
+        """``[k, B]`` importance log-weights log p(x, z) - log q(z | x), one per posterior trajectory
+        (``condition``: the batch's attribute indices, for a conditional run)."""
         raise NotImplementedError
 
     @torch.no_grad()
@@ -106,5 +107,6 @@ class ImportanceWeighted(Backend):
             k = int(iw_samples)
             if k < 1:
                 raise ConfigError(f"iw_samples must be >= 1, got {k}")
-            stats.update(importance_weighted_stats(self.log_weights(batch["x"], batch["mask"], k)))
+            stats.update(importance_weighted_stats(self.log_weights(batch["x"], batch["mask"], k,
+                                                                    batch.get("condition"))))
         return stats

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..heads import build_head
-from .autoregressive import AutoregressiveBackend, LSTMStateFromVector, likelihood_stats, shift_right
+from .autoregressive import AutoregressiveBackend, LSTMStateFromVector, cat_condition, likelihood_stats, shift_right
 from .base import check_in_range, check_positive
 
 log = logging.getLogger("seqstudio")
@@ -97,16 +97,22 @@ class LSTMGAN(AutoregressiveBackend):
     Config = LSTMGANConfig
     has_likelihood = False
     ddp_find_unused_parameters = True  # the D step does not use G's parameters
+    accepts_conditions = True
 
-    def __init__(self, spec, config: LSTMGANConfig):
-        super().__init__(spec, config)
+    def __init__(self, spec, config: LSTMGANConfig, conditions=None):
+        super().__init__(spec, config, conditions)
         c = config
         width = spec.feature_width
-        self.to_initial_state = LSTMStateFromVector(c.noise_size, c.generator_layers, c.generator_size)
-        self.generator = nn.LSTM(c.noise_size + width, c.generator_size, num_layers=c.generator_layers,
+        E = self.condition_size  # conditions: a conditional GAN, G (initial state, every step) and D both see c
+        self.to_initial_state = LSTMStateFromVector(c.noise_size + E, c.generator_layers, c.generator_size)
+        self.generator = nn.LSTM(c.noise_size + width + E, c.generator_size, num_layers=c.generator_layers,
                                  batch_first=True)
         self.head = build_head(spec, c.generator_size, c.mixtures)
-        self.discriminator = Discriminator(width, c)
+        self.discriminator = Discriminator(width + E, c)
+        if E:  # D's own table, trained by D's optimizer (self.condition_embedding is G's)
+            from ..conditions import ConditionEmbedding
+
+            self.d_condition_embedding = ConditionEmbedding(conditions)
         # Running sums for the freezing decisions and the warnings: tensors, so no host sync per step. Kept in
         # the state dict so a resumed run makes the same decisions.
         self.register_buffer("balance", torch.zeros(3))  # d_loss sum, g_adversarial sum, count
@@ -120,45 +126,60 @@ class LSTMGAN(AutoregressiveBackend):
         return cls.Config(noise_size=4, generator_size=16, discriminator_size=8, pretrain_steps=1, mixtures=3)
 
     def generator_parameters(self):
-        return [*self.to_initial_state.parameters(), *self.generator.parameters(), *self.head.parameters()]
+        extra = [*self.condition_embedding.parameters()] if self.conditions is not None else []
+        return [*self.to_initial_state.parameters(), *self.generator.parameters(), *self.head.parameters(), *extra]
+
+    def discriminator_parameters(self):
+        extra = [*self.d_condition_embedding.parameters()] if self.conditions is not None else []
+        return [*self.discriminator.parameters(), *extra]
+
+    def _conditions(self, index, n):
+        """(G's, D's) condition embeddings of one draw of condition dropout, or (None, None)."""
+        index = self.condition_indices(index, n)
+        if index is None:
+            return None, None
+        index = self.condition_embedding.drop(index)
+        return self.condition_embedding.embed(index), self.d_condition_embedding.embed(index)
 
     def configure_optimizers(self, lr, weight_decay=0.0):
         betas = (0.5, 0.999)  # the usual GAN setting: less momentum keeps the two players from overshooting
-        return [torch.optim.Adam(self.discriminator.parameters(), lr=lr * self.config.d_lr_scale, betas=betas,
+        return [torch.optim.Adam(self.discriminator_parameters(), lr=lr * self.config.d_lr_scale, betas=betas,
                                  weight_decay=weight_decay),
                 torch.optim.Adam(self.generator_parameters(), lr=lr, betas=betas, weight_decay=weight_decay)]
 
     # -- generator ------------------------------------------------------------------------------------------------
-    def _initial_state(self, n, device, generator=None):
+    def _initial_state(self, n, device, generator=None, e=None):
         z = torch.randn(n, self.config.noise_size, device=device, generator=generator)
-        return self.to_initial_state(z)
+        return self.to_initial_state(cat_condition(z, e))
 
-    def _advance(self, noise, previous, state):
-        """One generator step, ``[B, 1, .]`` in and out: LSTM on [noise | previous step], then the head's parameters.
-        The one transition of adversarial training (relaxed previous steps) and of sampling (drawn ones)."""
-        out, state = self.generator(torch.cat([noise, previous], dim=-1), state)
+    def _advance(self, noise, previous, state, e=None):
+        """One generator step, ``[B, 1, .]`` in and out: LSTM on [noise | previous step (| condition)], then the
+        head's parameters. The one transition of adversarial training (relaxed previous steps) and of sampling
+        (drawn ones)."""
+        out, state = self.generator(cat_condition(torch.cat([noise, previous], dim=-1), e), state)
         return self.head(out), state
 
-    def generate_relaxed(self, n: int, steps: int) -> torch.Tensor:
+    def generate_relaxed(self, n: int, steps: int, e: torch.Tensor | None = None) -> torch.Tensor:
         """Free-running generator, differentiable: feature-layout ``[n, steps, feature_width]``."""
         c = self.config
         device = self.device
         noise = torch.randn(n, steps, c.noise_size, device=device)
-        state = self._initial_state(n, device)
+        state = self._initial_state(n, device, e=e)
         previous = torch.zeros(n, 1, self.spec.feature_width, device=device)
         hard, add_noise = c.relaxation == "st-gumbel", c.relaxation != "soft"
         outputs = []
         for t in range(steps):
-            params, state = self._advance(noise[:, t : t + 1], previous.to(noise.dtype), state)
+            params, state = self._advance(noise[:, t : t + 1], previous.to(noise.dtype), state, e)
             previous = self.head.relaxed(params, c.tau, hard=hard, noise=add_noise)
             outputs.append(previous)
         return torch.cat(outputs, dim=1)
 
-    def teacher_forced_nll(self, x, mask):
+    def teacher_forced_nll(self, x, mask, e=None):
         """Summed NLL of real ``x`` under the generator fed the real previous steps (MLE pretraining)."""
         shifted = shift_right(self.spec.to_features(x))
         noise = torch.randn(x.shape[0], x.shape[1], self.config.noise_size, device=x.device)
-        out, _ = self.generator(torch.cat([noise, shifted], dim=-1), self._initial_state(x.shape[0], x.device))
+        out, _ = self.generator(cat_condition(torch.cat([noise, shifted], dim=-1), e),
+                                self._initial_state(x.shape[0], x.device, e=e))
         params = self.head(out)
         return -(self.head.log_prob(params, x) * mask).sum(), params
 
@@ -175,7 +196,8 @@ class LSTMGAN(AutoregressiveBackend):
 
     def _mle(self, batch):
         x, mask = batch["x"], batch["mask"]
-        nll, params = self.teacher_forced_nll(x, mask)
+        e, _ = self._conditions(batch.get("condition"), x.shape[0])
+        nll, params = self.teacher_forced_nll(x, mask, e)
         return nll / mask.sum().clamp(min=1), likelihood_stats(self.head, params, x, mask, nll)
 
     def _adversarial(self, batch, mode, step=None):
@@ -184,14 +206,15 @@ class LSTMGAN(AutoregressiveBackend):
         n, steps_t = x.shape[0], x.shape[1]
         m = mask.unsqueeze(-1)
         real = self.spec.to_features(x) * m
+        e, e_d = self._conditions(batch.get("condition"), n)  # conditions: fakes are asked for the real ones'
         if mode == "g":
-            fake = self.generate_relaxed(n, steps_t)
+            fake = self.generate_relaxed(n, steps_t, e)
         else:
             with torch.no_grad():
-                fake = self.generate_relaxed(n, steps_t)
+                fake = self.generate_relaxed(n, steps_t, e)
         fake = fake * m  # the same padding as the real batch, so length is no tell
-        real_logit, real_feat = self.discriminator(real, mask)
-        fake_logit, fake_feat = self.discriminator(fake, mask)
+        real_logit, real_feat = self.discriminator(cat_condition(real, e_d), mask)
+        fake_logit, fake_feat = self.discriminator(cat_condition(fake, e_d), mask)
         real_target = torch.full_like(real_logit, 1.0 - c.label_smoothing)
         d_loss = (F.binary_cross_entropy_with_logits(real_logit, real_target)
                   + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
@@ -200,7 +223,7 @@ class LSTMGAN(AutoregressiveBackend):
         steps = mask.sum()
         nll = None
         if mode == "eval" or (mode == "g" and c.mle_weight > 0):
-            nll, _ = self.teacher_forced_nll(x, mask)
+            nll, _ = self.teacher_forced_nll(x, mask, e)
         if mode == "d":
             loss = d_loss
         elif mode == "g":
@@ -242,7 +265,7 @@ class LSTMGAN(AutoregressiveBackend):
         d_frozen, g_frozen = self._frozen_flags
         stats = None
         if not d_frozen:
-            stats = self._update(opt_d, self.discriminator.parameters(), ctx, batch, mode="d", step=step)
+            stats = self._update(opt_d, self.discriminator_parameters(), ctx, batch, mode="d", step=step)
         if not g_frozen:
             stats = self._update(opt_g, self.generator_parameters(), ctx, batch, mode="g", step=step)
             opt_d.zero_grad(set_to_none=True)  # G's loss also reached D's weights; those gradients are not D's
@@ -309,18 +332,21 @@ class LSTMGAN(AutoregressiveBackend):
 
     # -- generation ----------------------------------------------------------------------------------------------------
     def start(self, n, prime, options, generator):
-        state = self._initial_state(n, self.device, generator)
+        e = self.condition_vector(options.condition, n)
+        state = self._initial_state(n, self.device, generator, e)
         if prime is None:
-            return state, torch.zeros(n, self.spec.feature_width, device=self.device)
+            return (state, e), torch.zeros(n, self.spec.feature_width, device=self.device)
         features = self.spec.to_features(prime)
         noise = torch.randn(n, prime.shape[1], self.config.noise_size, device=self.device, generator=generator)
-        _, state = self.generator(torch.cat([noise, shift_right(features)], dim=-1), state)  # all but the last
-        return state, features[:, -1]
+        _, state = self.generator(cat_condition(torch.cat([noise, shift_right(features)], dim=-1), e),
+                                  state)  # all but the last
+        return (state, e), features[:, -1]
 
     def step(self, state, pending, options, generator):
+        state, e = state
         noise = torch.randn(pending.shape[0], 1, self.config.noise_size, device=pending.device, generator=generator)
-        params, state = self._advance(noise, pending.unsqueeze(1), state)
-        return params[:, 0], state
+        params, state = self._advance(noise, pending.unsqueeze(1), state, e)
+        return params[:, 0], (state, e)
 
 
 def _marginal_gap(real, fake, mask):

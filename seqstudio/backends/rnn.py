@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from ..heads import build_head
-from .autoregressive import AutoregressiveBackend, likelihood_stats
+from .autoregressive import AutoregressiveBackend, LSTMStateFromVector, cat_condition, likelihood_stats
 from .base import check_in_range, check_positive
 from .latent import ImportanceWeighted, with_elbo
 
@@ -49,11 +49,15 @@ class RNN(ImportanceWeighted, AutoregressiveBackend):
     name = "rnn"
     description = "LSTM language model, the VRNN's sizes without the latent: the baseline row of the benchmarks"
     Config = RNNConfig
+    accepts_conditions = True
 
-    def __init__(self, spec, config: RNNConfig):
-        super().__init__(spec, config)
+    def __init__(self, spec, config: RNNConfig, conditions=None):
+        super().__init__(spec, config, conditions)
         c = config
-        self.phi_x = mlp(spec.feature_width, c.phi_size, c.phi_layers)
+        E = self.condition_size  # conditions: the initial state and every step's input (0 = unconditional)
+        self.phi_x = mlp(spec.feature_width + E, c.phi_size, c.phi_layers)
+        if E:
+            self.condition_state = LSTMStateFromVector(E, 1, c.hidden_size)
         self.dropout = nn.Dropout(c.dropout)
         self.rnn = nn.LSTM(c.phi_size, c.hidden_size, batch_first=True)
         self.decoder = mlp(c.hidden_size, c.phi_size, c.phi_layers)
@@ -66,26 +70,36 @@ class RNN(ImportanceWeighted, AutoregressiveBackend):
     def _params(self, h_prev: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.decoder(h_prev)))
 
-    def teacher_forced(self, x: torch.Tensor) -> torch.Tensor:
-        """Head parameters for p(x_t | h_{t-1}) at every step ``[B, T, n_params]``, from one nn.LSTM call."""
-        px = self.dropout(self.phi_x(self.spec.to_features(x)))
-        out, _ = self.rnn(px[:, :-1])
-        h_prev = torch.cat([out.new_zeros(x.shape[0], 1, out.shape[-1]), out], dim=1)
+    def _initial(self, e: torch.Tensor | None, n: int):
+        """``(h, c)`` before the first step, ``[1, n, H]`` each: zeros, or from the condition embedding."""
+        if e is None:
+            h = torch.zeros(1, n, self.config.hidden_size, device=self.device)
+            return h, torch.zeros_like(h)
+        return self.condition_state(e)
+
+    def teacher_forced(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """Head parameters for p(x_t | h_{t-1}) at every step ``[B, T, n_params]``, from one nn.LSTM call;
+        ``condition``: the batch's ``[B, A]`` attribute indices (conditional runs)."""
+        e = self.condition_vector(condition, x.shape[0])
+        px = self.dropout(self.phi_x(cat_condition(self.spec.to_features(x), e)))
+        h0, c0 = self._initial(e, x.shape[0])
+        out, _ = self.rnn(px[:, :-1], (h0.to(px.dtype), c0.to(px.dtype)))
+        h_prev = torch.cat([h0[0].unsqueeze(1).to(out.dtype), out], dim=1)
         return self._params(h_prev)
 
     # -- training and evaluation ----------------------------------------------------------------------------------
     def loss(self, batch, step=None):
         x, mask = batch["x"], batch["mask"]
-        params = self.teacher_forced(x)
+        params = self.teacher_forced(x, batch.get("condition"))
         ll = self.head.log_prob(params, x)
         nll = -(ll * mask.to(ll.dtype)).sum()
         loss = nll / mask.sum().clamp(min=1)
         return loss, likelihood_stats(self.head, params, x, mask, nll, kl=torch.zeros_like(nll))
 
     @torch.no_grad()
-    def log_weights(self, x, mask, k):
+    def log_weights(self, x, mask, k, condition=None):
         """No latent: every "importance weight" is the exact log-likelihood of the sequence."""
-        ll = (self.head.log_prob(self.teacher_forced(x), x) * mask).sum(-1)
+        ll = (self.head.log_prob(self.teacher_forced(x, condition), x) * mask).sum(-1)
         return ll.unsqueeze(0).expand(k, -1)
 
     def summarize(self, stats):
@@ -93,17 +107,19 @@ class RNN(ImportanceWeighted, AutoregressiveBackend):
 
     # -- generation ---------------------------------------------------------------------------------------------
     def start(self, n, prime, options, generator):
-        h = torch.zeros(n, self.config.hidden_size, device=self.device)
-        state = (h, torch.zeros_like(h))
+        e = self.condition_vector(options.condition, n)
+        h0, c0 = self._initial(e, n)
+        state = (h0[0], c0[0], e)
         if prime is not None:
-            _, (h1, c1) = self.rnn(self.dropout(self.phi_x(self.spec.to_features(prime))))
-            state = (h1[0], c1[0])
+            _, (h1, c1) = self.rnn(self.dropout(self.phi_x(cat_condition(self.spec.to_features(prime), e))),
+                                   (h0, c0))
+            state = (h1[0], c1[0], e)
         return state, None
 
     def step(self, state, pending, options, generator):
-        h, cell = state
+        h, cell, e = state
         if pending is not None:
-            px = self.dropout(self.phi_x(pending)).unsqueeze(1)
+            px = self.dropout(self.phi_x(cat_condition(pending, e))).unsqueeze(1)
             _, (h1, c1) = self.rnn(px, (h.unsqueeze(0), cell.unsqueeze(0)))
             h, cell = h1[0], c1[0]
-        return self._params(h), (h, cell)
+        return self._params(h), (h, cell, e)

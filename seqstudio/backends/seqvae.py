@@ -14,7 +14,7 @@ import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from ..heads import build_head
-from .autoregressive import AutoregressiveBackend, LSTMStateFromVector, likelihood_stats, shift_right
+from .autoregressive import AutoregressiveBackend, LSTMStateFromVector, cat_condition, likelihood_stats, shift_right
 from .base import SamplingOptions
 from .latent import LatentBackend, standard_normal_kl
 
@@ -37,15 +37,17 @@ class SeqVAE(LatentBackend, AutoregressiveBackend):
     description = "sequence VAE (MusicVAE): BiLSTM encoder, latent z, LSTM decoder; interpolation in z"
     Config = SeqVAEConfig
     can_interpolate = True
+    accepts_conditions = True
 
-    def __init__(self, spec, config: SeqVAEConfig):
-        super().__init__(spec, config)
+    def __init__(self, spec, config: SeqVAEConfig, conditions=None):
+        super().__init__(spec, config, conditions)
         c = config
         width = spec.feature_width
+        E = self.condition_size  # conditions: q(z | x, c) and the decoder's "z" is [z | c] (0 = unconditional)
         self.encoder = nn.LSTM(width, c.encoder_size, batch_first=True, bidirectional=True)
-        self.to_posterior = nn.Linear(2 * c.encoder_size, 2 * c.latent_size)
-        self.to_initial_state = LSTMStateFromVector(c.latent_size, c.decoder_layers, c.decoder_size)
-        self.decoder = nn.LSTM(width + c.latent_size, c.decoder_size, num_layers=c.decoder_layers,
+        self.to_posterior = nn.Linear(2 * c.encoder_size + E, 2 * c.latent_size)
+        self.to_initial_state = LSTMStateFromVector(c.latent_size + E, c.decoder_layers, c.decoder_size)
+        self.decoder = nn.LSTM(width + c.latent_size + E, c.decoder_size, num_layers=c.decoder_layers,
                                batch_first=True, dropout=c.dropout if c.decoder_layers > 1 else 0.0)
         self.dropout = nn.Dropout(c.dropout)
         self.head = build_head(spec, c.decoder_size, c.mixtures)
@@ -55,12 +57,13 @@ class SeqVAE(LatentBackend, AutoregressiveBackend):
         return cls.Config(latent_size=8, encoder_size=24, decoder_size=24, decoder_layers=1, mixtures=3)
 
     # -- pieces -------------------------------------------------------------------------------------------------
-    def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Storage-layout ``x`` -> posterior mean and log-variance."""
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor,
+               e: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Storage-layout ``x`` (and the condition embedding ``e``) -> posterior mean and log-variance."""
         features = self.spec.to_features(x)
         packed = pack_padded_sequence(features, lengths.cpu(), batch_first=True, enforce_sorted=False)
         _, (h, _) = self.encoder(packed)
-        mu, logvar = self.to_posterior(torch.cat([h[0], h[1]], dim=-1)).chunk(2, dim=-1)
+        mu, logvar = self.to_posterior(cat_condition(torch.cat([h[0], h[1]], dim=-1), e)).chunk(2, dim=-1)
         return mu, logvar.clamp(-12.0, 8.0)
 
     def _decoder_inputs(self, x, z):
@@ -74,9 +77,10 @@ class SeqVAE(LatentBackend, AutoregressiveBackend):
     # -- training -----------------------------------------------------------------------------------------------
     def loss(self, batch, step=None):
         x, mask, lengths = batch["x"], batch["mask"], batch["lengths"]
-        mu, logvar = self.encode(x, lengths)
+        e = self.condition_vector(batch.get("condition"), x.shape[0])  # conditions (None: unconditional)
+        mu, logvar = self.encode(x, lengths, e)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        params = self.decode_teacher_forced(x, z)
+        params = self.decode_teacher_forced(x, cat_condition(z, e))
         nll = -(self.head.log_prob(params, x) * mask).sum()
         kl_per_seq = standard_normal_kl(mu, logvar)
         loss = self.elbo_loss(nll, kl_per_seq, mask.sum(), step)
@@ -87,7 +91,8 @@ class SeqVAE(LatentBackend, AutoregressiveBackend):
     def decode(self, z: torch.Tensor, options: SamplingOptions, prime: torch.Tensor | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:
         """Autoregressively decode latents ``z`` into ``options.length`` steps (storage layout), after an optional
-        prime (``[n, T0, D]``, kept verbatim)."""
+        prime (``[n, T0, D]``, kept verbatim); conditioned on ``options.condition``."""
+        z = cat_condition(z, self.condition_vector(options.condition, z.shape[0]))
         return self.continue_from(*self._start_from(z, prime), options, generator, prime)
 
     def _start_from(self, z, prime):
@@ -98,13 +103,15 @@ class SeqVAE(LatentBackend, AutoregressiveBackend):
         return (state, z), self.spec.to_features(prime[:, -1])
 
     def start(self, n, prime, options, generator):
+        e = self.condition_vector(options.condition, n)
         if prime is not None:
             rows = prime[:1] if prime.stride(0) == 0 else prime  # one prime for all n: encode it once
-            z, _ = self.encode(rows, torch.full((rows.shape[0],), prime.shape[1], dtype=torch.long))
+            e_rows = e[: rows.shape[0]] if e is not None else None
+            z, _ = self.encode(rows, torch.full((rows.shape[0],), prime.shape[1], dtype=torch.long), e_rows)
             z = z.expand(n, -1)
         else:
             z = torch.randn(n, self.config.latent_size, generator=generator, device=self.device)
-        return self._start_from(z, prime)
+        return self._start_from(cat_condition(z, e), prime)
 
     def step(self, state, pending, options, generator):
         """The decoder's step: one LSTM step on [previous step | z], then the head (z conditions every step)."""

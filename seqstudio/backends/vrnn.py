@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..heads import build_head
-from .autoregressive import AutoregressiveBackend, likelihood_stats
+from .autoregressive import AutoregressiveBackend, LSTMStateFromVector, cat_condition, likelihood_stats
 from .base import check_in_range, check_positive
 from .latent import LOG_2PI, ImportanceWeighted, LatentBackend, gaussian_kl, gaussian_log_prob
 from .rnn import mlp
@@ -81,12 +81,17 @@ class VRNN(LatentBackend, ImportanceWeighted, AutoregressiveBackend):
     name = "vrnn"
     description = "variational RNN (Chung et al. 2015): per-step latent with conditional prior; ELBO + IWAE"
     Config = VRNNConfig
+    accepts_conditions = True
 
-    def __init__(self, spec, config: VRNNConfig):
-        super().__init__(spec, config)
+    def __init__(self, spec, config: VRNNConfig, conditions=None):
+        super().__init__(spec, config, conditions)
         c = config
         H, P, L = c.hidden_size, c.phi_size, c.latent_size
-        self.phi_x = mlp(spec.feature_width, P, c.phi_layers)
+        E = self.condition_size  # conditions: phi_x reads [x_t | c] (posterior and recurrence), the initial state
+        self.phi_x = mlp(spec.feature_width + E, P, c.phi_layers)
+        if E:  # comes from c, and the prior and decoder read h_{t-1} + W_c c
+            self.condition_state = LSTMStateFromVector(E, 1, H)
+            self.condition_h = nn.Linear(E, H, bias=False)
         self.dropout = nn.Dropout(c.dropout)
         self.phi_z = mlp(L, P, c.phi_layers)
         # Posterior's first layer on [phi_x(x_t), h_{t-1}], split so the x half runs before the loop.
@@ -125,23 +130,33 @@ class VRNN(LatentBackend, ImportanceWeighted, AutoregressiveBackend):
             return zeros, zeros
         return _stats(self.prior_net(h_prev))
 
-    def filter(self, x: torch.Tensor, eps: torch.Tensor | None = None, state=None):
+    def _with_condition_h(self, h: torch.Tensor, e: torch.Tensor | None) -> torch.Tensor:
+        """What the prior and the decoder read for h_{t-1} (``[B, H]`` or ``[B, T, H]``): h + W_c c."""
+        if e is None:
+            return h
+        ch = self.condition_h(e).to(h.dtype)
+        return h + (ch.unsqueeze(1) if h.dim() == 3 else ch)
+
+    def filter(self, x: torch.Tensor, eps: torch.Tensor | None = None, state=None, e: torch.Tensor | None = None):
         """Run the posterior and recurrence over storage-layout ``x`` [B, T, D] (the fused loop of vrnn_loop).
 
-        ``eps`` [T, B, L]: the standard-normal draws (drawn here when not given). Returns stacked per-step
+        ``eps`` [T, B, L]: the standard-normal draws (drawn here when not given); ``e`` [B, E]: the condition
+        embedding (conditional runs; also sets the initial state when ``state`` is not given). Returns stacked per-step
         tensors (time on dim 1): ``h_prev`` (h_{t-1}), ``pz`` (phi_z(z_t)), ``z``, ``mu_q``, ``logvar_q``,
         ``eps``, and the final ``(h, c)`` state.
         """
         c = self.config
         B, T, H = x.shape[0], x.shape[1], c.hidden_size
         # Time-major from the start: the loop reads one contiguous [B, .] slice per step.
-        px = self.dropout(self.phi_x(self.spec.to_features(x).transpose(0, 1)))
+        px = self.dropout(self.phi_x(cat_condition(self.spec.to_features(x), e).transpose(0, 1)))
         # [qx | gx] from one matmul: the x-dependent parts of the posterior's first layer and of the LSTM gates.
         x_proj = F.linear(px, torch.cat([self.post_x.weight, self.gates_x.weight]),
                           torch.cat([self.post_x.bias, self.gates_x.bias]))
         if eps is None:
             eps = torch.randn(T, B, c.latent_size, device=x.device, dtype=px.dtype)
-        if state is None:
+        if state is None and e is not None:
+            h, cell = (s[0].to(px.dtype) for s in self.condition_state(e))
+        elif state is None:
             h = x.new_zeros(B, H, dtype=px.dtype)
             cell = x.new_zeros(B, H, dtype=px.dtype)
         else:
@@ -162,18 +177,20 @@ class VRNN(LatentBackend, ImportanceWeighted, AutoregressiveBackend):
         return self.head(self.dropout(self.decoder(torch.cat([pz, h_prev], dim=-1))))
 
     # -- training -----------------------------------------------------------------------------------------------------
-    def _terms(self, x, mask, eps=None):
+    def _terms(self, x, mask, eps=None, condition=None):
         """Per-step log p(x_t | .), KL and the IWAE log-weight terms (all [B, T]), plus head parameters."""
-        out = self.filter(x, eps)
-        params = self._decode_params(out["pz"], out["h_prev"])
+        e = self.condition_vector(condition, x.shape[0])
+        out = self.filter(x, eps, e=e)
+        h_c = self._with_condition_h(out["h_prev"], e)
+        params = self._decode_params(out["pz"], h_c)
         ll = self.head.log_prob(params, x)
-        mu_p, logvar_p = self._prior(out["h_prev"])
+        mu_p, logvar_p = self._prior(h_c)
         kl = gaussian_kl(out["mu_q"].float(), out["logvar_q"].float(), mu_p.float(), logvar_p.float())
         return ll, kl, (out, mu_p, logvar_p), params
 
     def loss(self, batch, step=None):
         x, mask = batch["x"], batch["mask"]
-        ll, kl, _, params = self._terms(x, mask)
+        ll, kl, _, params = self._terms(x, mask, condition=batch.get("condition"))
         m = mask.to(ll.dtype)
         nll = -(ll * m).sum()
         loss = self.elbo_loss(nll, kl, mask.sum(), step, weights=m)
@@ -181,7 +198,7 @@ class VRNN(LatentBackend, ImportanceWeighted, AutoregressiveBackend):
 
     # -- evaluation ---------------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def log_weights(self, x: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
+    def log_weights(self, x: torch.Tensor, mask: torch.Tensor, k: int, condition=None) -> torch.Tensor:
         """``[k, B]`` importance log-weights log p(x, z) - log q(z | x), one per posterior trajectory."""
         B = x.shape[0]
         rows = max(1, self.config.iw_chunk // B)
@@ -190,7 +207,8 @@ class VRNN(LatentBackend, ImportanceWeighted, AutoregressiveBackend):
             n = min(rows, k - start)
             xr = x.repeat(n, 1, 1)
             mr = mask.repeat(n, 1).to(torch.float32)
-            ll, _, (o, mu_p, logvar_p), _ = self._terms(xr, mr)
+            cr = condition.repeat(n, 1) if condition is not None else None
+            ll, _, (o, mu_p, logvar_p), _ = self._terms(xr, mr, condition=cr)
             log_p_z = gaussian_log_prob(o["z"].float(), mu_p.float(), logvar_p.float())
             log_q_z = -0.5 * (LOG_2PI + o["logvar_q"].float() + o["eps"].float().pow(2)).sum(-1)
             w = ((ll + log_p_z - log_q_z) * mr).sum(-1)
@@ -201,12 +219,16 @@ class VRNN(LatentBackend, ImportanceWeighted, AutoregressiveBackend):
     def start(self, n, prime, options, generator):
         """The prime (if any) is run through the posterior and the recurrence; generation continues from the state
         it leaves, which has consumed every prime step."""
-        h = torch.zeros(n, self.config.hidden_size, device=self.device)
-        cell = torch.zeros_like(h)
+        e = self.condition_vector(options.condition, n)
+        if e is None:
+            h = torch.zeros(n, self.config.hidden_size, device=self.device)
+            cell = torch.zeros_like(h)
+        else:
+            h, cell = (s[0] for s in self.condition_state(e))
         if prime is not None:
             eps = torch.randn(prime.shape[1], n, self.config.latent_size, device=self.device, generator=generator)
-            h, cell = self.filter(prime, eps)["state"]
-        return (h, cell, None), None
+            h, cell = self.filter(prime, eps, state=(h, cell), e=e)["state"]
+        return (h, cell, None, e), None
 
     def draw_latent(self, h: torch.Tensor, options, generator) -> torch.Tensor:
         """z_t from the prior p(z_t | h_{t-1}) (its mean at temperature 0)."""
@@ -218,10 +240,11 @@ class VRNN(LatentBackend, ImportanceWeighted, AutoregressiveBackend):
     def step(self, state, pending, options, generator):
         """The generative half of the fused loop's step, on the same weights: the recurrence on the pending step
         and the last z, then z_t from the prior and the decoder's parameters."""
-        h, cell, pz = state
+        h, cell, pz, e = state
         if pending is not None:
-            px = self.dropout(self.phi_x(pending))
+            px = self.dropout(self.phi_x(cat_condition(pending, e)))
             gates = self.gates_x(px) + self.from_h(h)[:, self.config.phi_size :] + self.gates_z(pz)
             h, cell = self._cell(gates, cell)
-        pz = self.phi_z(self.draw_latent(h, options, generator))
-        return self._decode_params(pz, h), (h, cell, pz)
+        h_c = self._with_condition_h(h, e)
+        pz = self.phi_z(self.draw_latent(h_c, options, generator))
+        return self._decode_params(pz, h_c), (h, cell, pz, e)

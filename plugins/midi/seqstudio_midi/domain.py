@@ -135,6 +135,12 @@ class MidiDomain(Domain):
         arpeggio += [(p, 0.25 * i, 0.25) for i, p in enumerate([60, 64, 67, 72] * 4 + [62, 65, 69, 74] * 4)]
         return [_piano(notes) for notes in (scale, cadence, arpeggio)]
 
+    def attributes(self, sample: pretty_midi.PrettyMIDI, path: Path) -> dict[str, str]:
+        """``key``, ``mode``, ``meter`` for conditional generation (``attributes.py``)."""
+        from .attributes import attributes
+
+        return attributes(sample)
+
     def sample_steps(self, sample: pretty_midi.PrettyMIDI) -> int:
         """Number of notes: a size that means the same for every codec."""
         return sum(len(inst.notes) for inst in sample.instruments)

@@ -125,6 +125,14 @@ class StrokesDomain(Domain):
                  [[15, 80], [35, 79], [55, 79], [85, 80]]], label="三"),
         ]
 
+    # -- conditions ------------------------------------------------------------------------------------------------
+    def attributes(self, sample: Ink, path: Path) -> dict[str, str]:
+        """``label``: the drawing's class — a sketch-rnn ``.npz`` file's stem, a QuickDraw ``.ndjson`` word, a
+        KanjiVG character. IAM-OnDB and InkML labels are transcriptions (text, not classes): none."""
+        if Path(path).suffix.lower() in (".npz", ".ndjson", ".svg") and sample.label:
+            return {"label": sample.label}
+        return {}
+
     # -- reporting -----------------------------------------------------------------------------------------------------
     def sample_steps(self, sample: Ink) -> int:
         return sample.num_points

@@ -34,6 +34,20 @@ class TextDomain(Domain):
     output_extension = ".txt"
     codecs = {"char": CharCodec, "bpe": BPECodec}
     default_codec = "char"
+    conditions_as_prime = True  # ABC headers state meter and key in-band: --condition becomes a prime
+
+    def attributes(self, sample: Document, path: Path) -> dict[str, str]:
+        """``meter`` and ``key`` of an ABC tune's header (``attributes.py``); plain text has none."""
+        if getattr(sample, "format", "") != "abc":
+            return {}
+        from .attributes import attributes
+
+        return attributes(sample)
+
+    def condition_prime(self, values: dict[str, str]) -> Document:
+        from .attributes import prime_text
+
+        return Document(prime_text(values), "abc")
 
     def read(self, path: Path) -> Document:
         path = Path(path)

@@ -1,0 +1,325 @@
+"""Conditioning: named categorical attributes of a sample (a key, a metre, a class), as the backends see them.
+
+Domain-agnostic, like the FeatureSpec. The pieces:
+
+* A domain says what a sample carries: ``Domain.attributes(sample, path) -> {name: value}`` (strings; a value
+  it cannot tell is left out). Keys starting with ``_`` are provenance (``_key_source: meta``), counted and
+  kept for the record, never conditioned on.
+* ``ConditionSpec.fit`` learns a vocabulary per attribute from the training pieces (index 0 is "unknown": a
+  value never seen in training, a missing one, or a condition dropped in training), which attributes to use
+  (``train.conditions``: ``auto`` = every attribute with more than one value), the joint distribution of the
+  training pieces' values (a condition-less ``generate`` samples from it), the dropout rate and embedding width.
+  It is stored in the run's ``codec.json`` (key ``_conditions``, see ``rundir``), so a run directory rebuilds it
+  without the data.
+* Batches carry ``batch["condition"]``: ``[B, A]`` long indices. Backends never read the meaning: they call
+  ``Backend.condition_vector`` and get ``[B, condition_size]`` from a ``ConditionEmbedding`` (one learned
+  table per attribute, summed), with condition dropout in training so one model also generates
+  unconditionally (all indices 0).
+* ``mode = "prime"``: a domain whose samples already state their attributes in-band (ABC headers in text)
+  declares ``conditions_as_prime``; the backend is then not conditioned and ``generate`` turns the asked values
+  into a prime (``Domain.condition_prime``), so users ask the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import Counter
+from typing import Any, Iterable
+
+import torch
+import torch.nn as nn
+
+from .errors import ConfigError
+
+log = logging.getLogger("seqstudio")
+UNKNOWN = "<unknown>"
+# An attribute with more distinct values than this share of the pieces is a free-text field, not a class
+# (an IAM line's transcription): ``auto`` leaves it out.
+MAX_DISTINCT_SHARE = 0.5
+MAX_VALUES = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class Attribute:
+    """One categorical attribute: its name and the values seen in training (index ``i + 1``; 0 = unknown)."""
+
+    name: str
+    values: tuple[str, ...]
+    counts: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.values) + 1
+
+    def index(self, value: Any) -> int:
+        try:
+            return self.values.index(str(value)) + 1
+        except ValueError:
+            return 0
+
+    def label(self, index: int) -> str:
+        return self.values[index - 1] if 0 < index <= len(self.values) else UNKNOWN
+
+
+@dataclasses.dataclass(frozen=True)
+class ConditionSpec:
+    """What a conditional run conditions on; JSON round trip through ``to_dict`` / ``from_dict``."""
+
+    attributes: tuple[Attribute, ...]
+    dropout: float = 0.1  # probability, per attribute and sequence, that training sees "unknown" instead
+    size: int = 16  # width of the embedding the backends consume
+    mode: str = "embedding"  # embedding: backends consume it | prime: generate primes with the values
+    combos: tuple[tuple[tuple[int, ...], int], ...] = ()  # joint training distribution: (indices, count)
+    notes: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()  # provenance counts (``_key_source``)
+
+    @property
+    def names(self) -> list[str]:
+        return [a.name for a in self.attributes]
+
+    @property
+    def conditions_backend(self) -> bool:
+        return self.mode == "embedding"
+
+    # -- fitting ---------------------------------------------------------------------------------------------------
+    @classmethod
+    def fit(cls, pieces: list[dict], selection: str = "auto", dropout: float = 0.1, size: int = 16,
+            mode: str = "embedding") -> "ConditionSpec | None":
+        """From the training pieces' attribute dicts; None when nothing is selected (or nothing varies)."""
+        counts: dict[str, Counter] = {}
+        notes: dict[str, Counter] = {}
+        for attrs in pieces:
+            for name, value in (attrs or {}).items():
+                if value is None or value == "":
+                    continue
+                (notes if name.startswith("_") else counts).setdefault(name, Counter())[str(value)] += 1
+        wanted = _selection(selection, counts)
+        if wanted is None:
+            return None
+        chosen = []
+        for name in wanted:
+            values = sorted(counts[name].items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_VALUES]
+            chosen.append(Attribute(name, tuple(v for v, _ in values), tuple(c for _, c in values)))
+        if not chosen:
+            return None
+        joint = Counter(tuple(a.index((p or {}).get(a.name)) for a in chosen) for p in pieces)
+        combos = tuple(sorted(joint.items(), key=lambda kv: (-kv[1], kv[0])))
+        note_items = tuple((k, tuple(sorted(v.items()))) for k, v in sorted(notes.items()))
+        return cls(tuple(chosen), float(dropout), int(size), mode, combos, note_items)
+
+    # -- the file form -----------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"attributes": [{"name": a.name, "values": list(a.values), "counts": list(a.counts)}
+                               for a in self.attributes],
+                "dropout": self.dropout, "size": self.size, "mode": self.mode,
+                "combos": [[list(ix), n] for ix, n in self.combos],
+                "notes": {k: dict(v) for k, v in self.notes}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ConditionSpec":
+        try:
+            attrs = tuple(Attribute(str(a["name"]), tuple(str(v) for v in a["values"]),
+                                    tuple(int(c) for c in a.get("counts", [1] * len(a["values"]))))
+                          for a in d["attributes"])
+            combos = tuple((tuple(int(i) for i in ix), int(n)) for ix, n in d.get("combos", []))
+            notes = tuple((str(k), tuple((str(a), int(b)) for a, b in v.items()))
+                          for k, v in d.get("notes", {}).items())
+            spec = cls(attrs, float(d.get("dropout", 0.1)), int(d.get("size", 16)), str(d.get("mode", "embedding")),
+                       combos, notes)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"not a description of conditions ({exc})") from None
+        if spec.mode not in ("embedding", "prime") or spec.size < 1 or not attrs:
+            raise ConfigError("not a description of conditions (mode, size or attributes invalid)")
+        return spec
+
+    # -- values <-> indices -------------------------------------------------------------------------------------------
+    def indices(self, attrs: dict | None) -> list[int]:
+        return [a.index((attrs or {}).get(a.name)) for a in self.attributes]
+
+    def labels(self, row: Iterable[int]) -> dict[str, str]:
+        return {a.name: a.label(int(i)) for a, i in zip(self.attributes, row) if int(i) > 0}
+
+    def parse(self, pairs: Iterable[str]) -> dict[str, str]:
+        """``["key=G:minor", "meter=3/4"]`` -> ``{name: value}``; a ConfigError (one line, listing the valid
+        names or values) for anything the run was not trained with."""
+        out = {}
+        by_name = {a.name: a for a in self.attributes}
+        for pair in pairs:
+            name, sep, value = str(pair).partition("=")
+            name, value = name.strip(), value.strip()
+            if not sep or not name:
+                raise ConfigError(f"--condition {pair!r}: expected NAME=VALUE (names: {', '.join(by_name)})")
+            if name not in by_name:
+                raise ConfigError(f"--condition {name}: this run is not conditioned on {name!r}; "
+                                  f"its conditions: {', '.join(by_name)}")
+            if by_name[name].index(value) == 0:
+                raise ConfigError(f"--condition {name}={value}: unknown value; valid: "
+                                  f"{', '.join(by_name[name].values)}")
+            out[name] = value
+        return out
+
+    def tensor(self, attrs: dict, n: int = 1) -> torch.Tensor:
+        """``[n, A]`` indices asking for ``attrs``; attributes not given are "unknown" (the model, trained with
+        condition dropout, fills them in itself)."""
+        return torch.tensor([self.indices(attrs)] * n, dtype=torch.long)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``[n, A]`` indices drawn from the training pieces' joint distribution."""
+        if not self.combos:
+            return torch.zeros(n, len(self.attributes), dtype=torch.long)
+        table = torch.tensor([list(ix) for ix, _ in self.combos], dtype=torch.long)
+        weights = torch.tensor([float(c) for _, c in self.combos])
+        pick = torch.multinomial(weights, n, replacement=True, generator=generator)
+        return table[pick]
+
+    def describe(self) -> str:
+        return ", ".join(f"{a.name} ({len(a.values)} values)" for a in self.attributes)
+
+
+def _selection(selection: str, counts: dict[str, Counter]) -> list[str] | None:
+    text = str(selection).strip().lower()
+    if text in ("none", "off", "false", ""):
+        return None
+    if text == "auto":
+        out = []
+        for name in sorted(counts):
+            n_values, seen = len(counts[name]), sum(counts[name].values())
+            if n_values < 2:
+                continue
+            if n_values > 20 and n_values > MAX_DISTINCT_SHARE * seen:
+                log.info("conditions: %r left out (%d distinct values in %d pieces: free text, not a class)",
+                         name, n_values, seen)
+                continue
+            out.append(name)
+        return out or None
+    names = [n.strip() for n in str(selection).split(",") if n.strip()]
+    missing = [n for n in names if n not in counts]
+    if missing:
+        raise ConfigError(f"train.conditions: the training data carries no attribute {', '.join(missing)}; "
+                          f"it carries: {', '.join(sorted(counts)) or 'none'}")
+    return names
+
+
+class ConditionEmbedding(nn.Module):
+    """``[B, A]`` attribute indices -> ``[B, size]``: one embedding table per attribute, summed.
+
+    In training mode each index is replaced by 0 ("unknown") with probability ``spec.dropout`` (per attribute
+    and sequence), so the model also learns the unconditional distribution."""
+
+    def __init__(self, spec: ConditionSpec):
+        super().__init__()
+        self.dropout = spec.dropout
+        self.tables = nn.ModuleList(nn.Embedding(a.size, spec.size) for a in spec.attributes)
+        for table in self.tables:
+            nn.init.normal_(table.weight, std=0.1)
+
+    def drop(self, index: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.dropout <= 0:
+            return index
+        keep = torch.rand(index.shape, device=index.device) >= self.dropout
+        return index * keep.long()
+
+    def embed(self, index: torch.Tensor) -> torch.Tensor:
+        sizes = torch.tensor([t.num_embeddings for t in self.tables], device=index.device)
+        index = torch.minimum(index.clamp(min=0), sizes - 1)  # an index past a table is "unknown" of a bigger one
+        return sum(table(index[:, i]) for i, table in enumerate(self.tables))
+
+    def forward(self, index: torch.Tensor) -> torch.Tensor:
+        return self.embed(self.drop(index))
+
+
+# -- codec state: the conditions live next to the codec's learned state --------------------------------------------
+STATE_KEY = "_conditions"
+
+
+def of(codec) -> ConditionSpec | None:
+    """The conditions attached to a codec (fitted by ``prepare_data`` or restored from a run's codec.json)."""
+    return getattr(codec, "_seqstudio_conditions", None)
+
+
+def attach(codec, spec: ConditionSpec | None) -> None:
+    codec._seqstudio_conditions = spec
+
+
+def decided(codec) -> bool:
+    """Whether the codec's conditions are settled (fitted, or restored from a run, possibly as none)."""
+    return hasattr(codec, "_seqstudio_conditions")
+
+
+def fit_for_run(codec, domain, train_attrs: list[dict], train_config, backend_cls=None) -> ConditionSpec | None:
+    """Fit (once) and attach the run's conditions from the training pieces' attributes, saying what was chosen.
+
+    A backend that does not declare ``accepts_conditions`` trains unconditionally under ``auto`` (said in the
+    log) and is refused an explicit list of attributes."""
+    if decided(codec):
+        return of(codec)
+    spec = ConditionSpec.fit(train_attrs, train_config.conditions, train_config.condition_dropout,
+                             train_config.condition_size,
+                             "prime" if getattr(domain, "conditions_as_prime", False) else "embedding")
+    if spec is not None and spec.conditions_backend and backend_cls is not None \
+            and not getattr(backend_cls, "accepts_conditions", False):
+        if str(train_config.conditions).strip().lower() != "auto":
+            raise ConfigError(f"backend {backend_cls.name!r} cannot be conditioned (it does not declare "
+                              f"accepts_conditions); train.conditions={train_config.conditions} asks for "
+                              f"{spec.describe()}. Use --set train.conditions=none")
+        log.info("conditions: the data carries %s, but backend %r takes no conditions: training unconditionally",
+                 spec.describe(), backend_cls.name)
+        spec = None
+    attach(codec, spec)
+    if spec is not None:
+        how = ("generate --condition primes with them" if spec.mode == "prime" else
+               f"condition dropout {spec.dropout:g}")
+        log.info("conditions: on %s (%s); --set train.conditions=none turns them off", spec.describe(), how)
+        for name, counts in spec.notes:
+            log.info("conditions: %s: %s", name, ", ".join(f"{k} {v}" for k, v in counts))
+    elif any(train_attrs):
+        log.info("conditions: none (train.conditions=%s)", train_config.conditions)
+    return spec
+
+
+def split_state(state: dict) -> tuple[dict, ConditionSpec | None]:
+    """A codec.json mapping -> (the codec's own state, the conditions stored beside it or None)."""
+    if STATE_KEY not in state:
+        return state, None
+    state = dict(state)
+    return state, ConditionSpec.from_dict(state.pop(STATE_KEY))
+
+
+def joined_state(codec) -> dict:
+    """What codec.json holds: the codec's state, plus the conditions when the run has any."""
+    state = codec.state_dict()
+    spec = of(codec)
+    return {**state, STATE_KEY: spec.to_dict()} if spec is not None else state
+
+
+# -- from encoded pieces to per-window indices ------------------------------------------------------------------------
+def piece_attributes(encoded, pieces: list[torch.Tensor]) -> list[dict]:
+    """The attribute dict of each piece returned by ``data.pieces_for_split`` (matched by tensor identity, so the
+    split logic stays in one place); ``encoded`` is ``data.encode_files``'s result with its ``attributes``."""
+    table = getattr(encoded, "attributes", {}) or {}
+    by_id: dict[int, dict] = {}
+    for path, value in encoded.items():
+        attrs = table.get(path)
+        if isinstance(value, torch.Tensor):
+            by_id[id(value)] = attrs if isinstance(attrs, dict) else {}
+        elif isinstance(value, dict):
+            for split, tensors in value.items():
+                if not isinstance(tensors, list):
+                    continue
+                split_attrs = (attrs or {}).get(split, []) if isinstance(attrs, dict) else []
+                for i, t in enumerate(tensors):
+                    by_id[id(t)] = split_attrs[i] if i < len(split_attrs) else {}
+    return [by_id.get(id(p), {}) for p in pieces]
+
+
+def piece_indices(spec: ConditionSpec | None, attrs: list[dict]) -> torch.Tensor | None:
+    if spec is None or not spec.conditions_backend:
+        return None
+    return torch.tensor([spec.indices(a) for a in attrs], dtype=torch.long).reshape(len(attrs), len(spec.attributes))
+
+
+def safe_label(labels: dict[str, str]) -> str:
+    """A file-name-safe rendering of condition values: ``key-G-minor_meter-3-4``."""
+    import re
+
+    return "_".join(f"{k}-{re.sub(r'[^A-Za-z0-9#+.-]+', '-', v).strip('-')}" for k, v in labels.items())
