@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from . import conditions as conditions_mod
+from . import text_condition as text_mod
 from . import config as config_mod
 from . import data, registry, safe_io
 from .backends.base import Backend, SamplingOptions
@@ -104,10 +105,15 @@ def prepare_data(spec: RunSpec, codec=None, progress: bool = True, splits=("trai
             raise DataError(f"none of the {len(files['train'])} training files in {spec.data['path']} "
                             f"could be read (see the warnings above)")
         attrs = conditions_mod.piece_attributes(encoded, pieces)  # conditions: fitted on train, once
+        if split == "train":  # text: the sequence attributes are fitted as text, never as classes
+            text_mod.fit_for_run(codec, domain, attrs, [p.shape[0] for p in pieces], t, spec.backend_class)
+        pieces, attrs, texts = text_mod.whole_lines(text_mod.of(codec), pieces, attrs, codec.window_length, split)
+        attrs_c = text_mod.categorical_only(domain, attrs)
         if split == "train":
-            conditions_mod.fit_for_run(codec, domain, attrs, t, spec.backend_class)
-        indices = conditions_mod.piece_indices(conditions_mod.of(codec), attrs)
-        sets[split] = data.WindowSet.from_pieces(pieces, codec, conditions=indices)
+            conditions_mod.fit_for_run(codec, domain, attrs_c, t, spec.backend_class)
+        indices = conditions_mod.piece_indices(conditions_mod.of(codec), attrs_c)
+        sets[split] = data.WindowSet.from_pieces(pieces, codec, whole=texts is not None, conditions=indices)
+        sets[split].texts = texts
     return domain, codec, files, sets
 
 
@@ -149,7 +155,7 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
              len(files["train"]), len(files["valid"]), len(sets["train"]), len(sets["valid"]),
              sets["train"].x.shape[1])
     torch.manual_seed(spec.train.seed)
-    model = spec.make_backend(codec_obj.spec, conditions_mod.of(codec_obj))
+    model = spec.make_backend(codec_obj.spec, conditions_mod.of(codec_obj), text_mod.of(codec_obj))
     if not from_checkpoint and spec.train.init_output_bias:
         windows = sets["train"]
         first = slice(0, 4096)  # plenty for marginals, bounded for huge datasets

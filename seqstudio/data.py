@@ -605,6 +605,7 @@ class WindowSet:
     lengths: torch.Tensor  # [N]
     pieces: int  # number of source files
     conditions: torch.Tensor | None = None  # [N, A] attribute indices per window (seqstudio.conditions)
+    texts: torch.Tensor | None = None  # [N, U] symbol ids per window, 0 = padding (seqstudio.text_condition)
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -656,6 +657,11 @@ def make_batch(windows: WindowSet, index: torch.Tensor, device: torch.device, co
              "lengths": lengths.to(device, non_blocking=True)}
     if windows.conditions is not None:  # conditions: [B, A] attribute indices
         batch["condition"] = windows.conditions[index].to(device, non_blocking=True)
+    if windows.texts is not None:  # text: [B, U] symbol ids of whole lines and their mask
+        text = windows.texts[index]
+        text = text[:, : max(1, int((text > 0).sum(1).max()))]
+        batch["text"] = text.to(device, non_blocking=True)
+        batch["text_mask"] = (text > 0).to(device, non_blocking=True)
     return batch
 
 
