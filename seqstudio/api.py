@@ -108,7 +108,7 @@ def prepare_data(spec: RunSpec, codec=None, progress: bool = True, splits=("trai
         if split == "train":  # text: the sequence attributes are fitted as text, never as classes
             text_mod.fit_for_run(codec, domain, attrs, [p.shape[0] for p in pieces], t, spec.backend_class)
         pieces, attrs, texts = text_mod.whole_lines(text_mod.of(codec), pieces, attrs, codec.window_length, split)
-        attrs_c = text_mod.categorical_only(domain, attrs)
+        attrs_c = text_mod.categorical_only(domain, attrs, text_mod.of(codec))
         if split == "train":
             conditions_mod.fit_for_run(codec, domain, attrs_c, t, spec.backend_class)
         indices = conditions_mod.piece_indices(conditions_mod.of(codec), attrs_c)
@@ -307,8 +307,9 @@ def run_info(run_dir: str | Path) -> dict[str, Any]:
         cond = {"mode": cs.mode, "dropout": cs.dropout, "size": cs.size,
                 "attributes": {a.name: dict(zip(a.values, a.counts)) for a in cs.attributes},
                 "notes": {k: dict(v) for k, v in cs.notes}}
+    ts = text_mod.of(load_codec(Path(run_dir), spec))  # text: the sequence condition, if any
     return {"run_dir": str(run_dir), "domain": spec.domain, "codec": spec.codec_name, "backend": spec.backend_name,
-            "conditions": cond}
+            "conditions": cond, "text": ts.to_dict() if ts is not None else None}
 
 
 def generation_length(run: Run, length: int | None) -> int:

@@ -207,6 +207,10 @@ def info(run_dir, as_json):
         click.echo(json.dumps(result))
         return
     click.echo(f"{result['run_dir']}: {result['domain']} / {result['codec']} / {result['backend']}")
+    if result.get("text"):  # text: a sequence condition (generate --text)
+        t = result["text"]
+        click.echo(f"text: {t['attribute']}, {len(t['alphabet'])} characters {t['alphabet']!r} "
+                   f"(generate --text \"...\"; {t['mixtures']} attention windows)")
     cond = result["conditions"]
     if not cond:
         click.echo("conditions: none (trained unconditionally; --condition is not available)")

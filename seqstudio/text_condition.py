@@ -62,8 +62,11 @@ class TextSpec:
         if text in ("none", "off", "false", ""):
             return None
         present = [n for n in names if any((a or {}).get(n) for a in attrs)]
-        if text == "auto":
-            varying = [n for n in present if len({(a or {}).get(n) for a in attrs if (a or {}).get(n)}) > 1]
+        if text == "auto":  # a transcription varies per piece (a handful of repeated titles are classes)
+            def distinct(n):
+                return len({(a or {}).get(n) for a in attrs if (a or {}).get(n)})
+
+            varying = [n for n in present if distinct(n) > 1 and (distinct(n) > 20 or distinct(n) > 0.5 * len(attrs))]
             if not varying:
                 return None
             name = varying[0]
@@ -160,12 +163,18 @@ def sequence_names(domain) -> tuple[str, ...]:
     return tuple(getattr(domain, "sequence_attributes", ()) or ())
 
 
-def categorical_only(domain, attrs: list[dict]) -> list[dict]:
-    """The attribute dicts without the domain's sequence attributes (which the categorical fit must not see)."""
+def categorical_only(domain, attrs: list[dict], spec: "TextSpec | None" = None) -> list[dict]:
+    """The attribute dicts without the domain's sequence attributes (which the categorical fit must not see) and,
+    for a text run, without any attribute that repeats the piece's text (a Hershey line's ``label``)."""
     names = set(sequence_names(domain))
     if not names:
         return attrs
-    return [{k: v for k, v in (a or {}).items() if k not in names} for a in attrs]
+    out = []
+    for a in attrs:
+        a = a or {}
+        text = a.get(spec.attribute) if spec is not None else None
+        out.append({k: v for k, v in a.items() if k not in names and (text is None or v != text)})
+    return out
 
 
 def fit_for_run(codec, domain, attrs: list[dict], steps: list[int], train_config, backend_cls=None):
