@@ -132,7 +132,9 @@ class StrokesDomain(Domain):
     # -- conditions ------------------------------------------------------------------------------------------------
     def attributes(self, sample: Ink, path: Path) -> dict[str, str]:
         """``label``: the drawing's class — a sketch-rnn ``.npz`` file's stem, a QuickDraw ``.ndjson`` word, a
-        KanjiVG character. IAM-OnDB, InkML and multi-character SVG (Hershey) labels are transcriptions: ``text``, a sequence attribute (seqstudio.text_condition), never a class."""
+        KanjiVG character. ``text``: a transcription (IAM-OnDB, InkML, a multi-character SVG title such as a
+        Hershey line's), a sequence attribute (``seqstudio.text_condition``); a run conditioned on it drops a
+        ``label`` that repeats it."""
         out = {}
         suffix = Path(path).suffix.lower()
         if suffix in (".npz", ".ndjson", ".svg") and sample.label:
