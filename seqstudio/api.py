@@ -485,6 +485,8 @@ def evaluate(run: Run, data_dir: str | Path | None = None, split: str = "test", 
                   backend=spec.backend_name, run_dir=str(run.path), data=spec.data["path"])
     cs = conditions_mod.of(run.codec)  # conditions: the likelihood is conditioned as in training
     result["conditioned_on"] = cs.names if cs is not None and cs.conditions_backend else []
+    ts = text_mod.of(run.codec)  # text: the likelihood is of each line given its text
+    result["text_conditioned"] = ts.attribute if ts is not None else None
     return result
 
 

@@ -28,7 +28,7 @@ from collections import Counter
 
 import torch
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 
 log = logging.getLogger("seqstudio")
 STATE_KEY = "_text"
@@ -213,6 +213,10 @@ def whole_lines(spec: TextSpec | None, pieces: list[torch.Tensor], attrs: list[d
         log.warning("text: %s: left out %d of %d lines (%d longer than the line-length limit of %d steps, "
                     "--set codec.window=N; %d without a %s)", split, len(pieces) - len(keep), len(pieces),
                     too_long, limit, untexted, spec.attribute)
+    if split == "train" and pieces and not keep:
+        raise DataError(f"text: all {len(pieces)} training lines are left out ({too_long} longer than the line-length "
+                        f"limit of {limit} steps, {untexted} without a {spec.attribute}); raise the limit with --set "
+                        f"codec.window=N or train without the text: --set train.text=none")
     pieces = [pieces[i] for i in keep]
     attrs = [attrs[i] for i in keep]
     return pieces, attrs, spec.tensor([str(a[spec.attribute]) for a in attrs]) if attrs else \
