@@ -535,6 +535,51 @@ def evaluate_samples(run: Run, data_dir: str | Path | None = None, split: str = 
             "data": str(Path(data_dir).resolve()) if data_dir is not None else run.spec.data["path"]}
 
 
+def _labelled_windows(run: Run, data_dir, split: str, limit: int, seed: int, progress: bool):
+    """``split``'s windows decoded, each with its condition values (at most ``limit``, a seeded subset)."""
+    _, _, windows = _held_out_windows(run, data_dir, split, progress)
+    cs = conditions_mod.of(run.codec)
+    index = list(range(len(windows)))
+    if limit and len(windows) > limit:
+        index = sorted(torch.randperm(len(windows), generator=torch.Generator().manual_seed(seed))[:limit].tolist())
+    return [(run.codec.decode(windows.x[i, : int(windows.lengths[i])]),
+             cs.labels(windows.conditions[i].tolist()) if windows.conditions is not None else {}) for i in index]
+
+
+def evaluate_conditions(run: Run, data_dir: str | Path | None = None, split: str = "test", n: int = 100,
+                        seed: int = 0, temperature: float = 1.0, length: int | None = None,
+                        max_reference: int = 1000, progress: bool = True) -> dict[str, Any]:
+    """Did a conditional run listen? Per attribute the domain can judge (``Domain.condition_judges``): the share
+    of ``n`` samples, asked for conditions drawn from the training distribution, that the judge finds as asked
+    (``asked``); the same share for samples of the same seed generated with every condition unknown
+    (``unconditional``: chance, the model's own unconditional mode); and the judge's agreement with the real
+    values on ``split``'s windows (``held_out``: the ceiling, e.g. the classifier's held-out accuracy)."""
+    cs = conditions_mod.of(run.codec)
+    if cs is None or not cs.conditions_backend:
+        return {}
+    judges = run.domain.condition_judges(cs.names, lambda: _labelled_windows(run, data_dir, "train", 2000, seed,
+                                                                             progress))
+    if not judges:
+        return {}
+    held_out = _labelled_windows(run, data_dir, split, max_reference, seed, progress)
+    asked = cs.sample(n, torch.Generator().manual_seed(seed))
+    with_c = generate(run, n=n, length=length, temperature=temperature, seed=seed, condition_index=asked)
+    without = generate(run, n=n, length=length, temperature=temperature, seed=seed,
+                       condition_index=torch.zeros_like(asked))
+    out = {}
+    for name, judge in judges.items():
+        wanted = [labels.get(name) for labels in with_c.conditions]
+
+        def share(samples, targets):
+            pairs = [(s, t) for s, t in zip(samples, targets) if t]
+            return sum(judge(s) == t for s, t in pairs) / len(pairs) if pairs else float("nan")
+
+        out[name] = {"asked": share(with_c, wanted), "unconditional": share(without, wanted),
+                     "held_out": share([s for s, _ in held_out], [labels.get(name) for _, labels in held_out]),
+                     "samples": sum(1 for t in wanted if t), "held_out_windows": len(held_out)}
+    return out
+
+
 __all__ = ["train", "load", "generate", "interpolate", "write_samples", "render_file", "convert_file", "evaluate",
            "evaluate_samples", "reference_samples", "compare_samples", "encode_file", "decode_tensor",
-           "resolve_config", "Run", "RunSpec", "RunDirError"]
+           "resolve_config", "Run", "RunSpec", "RunDirError", "run_info", "evaluate_conditions", "Samples"]

@@ -305,6 +305,10 @@ def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samp
     if n_samples:
         result.update(api.evaluate_samples(run, data_dir, split=split, n=n_samples, seed=seed,
                                            temperature=temperature, progress=not as_json))
+        listened = api.evaluate_conditions(run, data_dir, split=split, n=n_samples, seed=seed,
+                                           temperature=temperature, progress=not as_json)
+        if listened:  # conditions: did the model do as asked?
+            result["conditions"] = listened
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -322,6 +326,9 @@ def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samp
             click.echo(f"  {name:<22} {row['overlap']:>7.3f}   {row['generated_mean']:>7.3f} "
                        f"±{row['generated_std']:<6.3f}   {row['reference_mean']:>7.3f} ±{row['reference_std']:<6.3f}")
         click.echo(f"  {'mean_overlap':<22} {result['mean_overlap']:>7.3f}")
+    for name, row in result.get("conditions", {}).items():
+        click.echo(f"  condition {name}: as asked {row['asked']:.3f} (unconditional {row['unconditional']:.3f}, "
+                   f"held-out real {row['held_out']:.3f}; {row['samples']} samples)")
 
 
 # -- plugins -------------------------------------------------------------------------------------------------------------

@@ -253,6 +253,14 @@ def fit_for_run(codec, domain, train_attrs: list[dict], train_config, backend_cl
     log) and is refused an explicit list of attributes."""
     if decided(codec):
         return of(codec)
+    changed = set(getattr(domain, "attributes_changed_by", lambda c: ())(codec))
+    asked = {n.strip() for n in str(train_config.conditions).split(",")}
+    if changed & asked:
+        raise ConfigError(f"train.conditions: the codec's augmentation changes {', '.join(sorted(changed & asked))}"
+                          f" (e.g. codec.transpose); turn it off or condition on other attributes")
+    if changed and any(any(k in changed for k in a) for a in train_attrs):
+        log.info("conditions: %s left out (the codec's augmentation changes it)", ", ".join(sorted(changed)))
+        train_attrs = [{k: v for k, v in a.items() if k not in changed} for a in train_attrs]
     spec = ConditionSpec.fit(train_attrs, train_config.conditions, train_config.condition_dropout,
                              train_config.condition_size,
                              "prime" if getattr(domain, "conditions_as_prime", False) else "embedding")

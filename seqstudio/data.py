@@ -243,8 +243,9 @@ def assign_collection(items: dict[str, list], file_hash: str, valid_fraction: fl
 def _codec_key(domain_name: str, codec: Codec, fractions: tuple[float, float]) -> str:
     """What the cached encodings depend on: not the windowing or augmentation options (``encoding_config``), so
     changing ``codec.window`` re-cuts cached pieces instead of re-reading every file."""
+    attributes_version = getattr(registry.load_domain(domain_name), "attributes_version", 0)  # conditions
     blob = json.dumps([CACHE_VERSION, domain_name, codec.name, codec.encoding_config(), codec.state_dict(),
-                       list(fractions)], sort_keys=True, default=str)
+                       list(fractions), attributes_version], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -151,6 +151,8 @@ class Domain:
     sequence_attributes: ClassVar[tuple[str, ...]] = ()
     # True when ``write_text_lines`` is implemented (``generate --text``: plotter SVG, PNG, npz and a sheet).
     can_write_text_lines: ClassVar[bool] = False
+    # Bump when ``attributes`` changes what it returns: encoded pieces are cached with their attributes.
+    attributes_version: ClassVar[int] = 1
 
     def read(self, path: Path) -> Any:
         raise NotImplementedError
@@ -200,6 +202,11 @@ class Domain:
         Called in the loader's workers, right after ``read``; keep it cheap."""
         return {}
 
+    def attributes_changed_by(self, codec: "Codec") -> tuple[str, ...]:
+        """Attributes that ``codec``'s training augmentation does not preserve (transposition changes a key's
+        tonic): a run does not condition on them. Default: none."""
+        return ()
+
     def condition_prime(self, values: dict[str, str]) -> Any:
         """A sample that states ``values`` in-band, used as the prime of ``generate --condition`` when
         ``conditions_as_prime`` is declared."""
@@ -209,6 +216,13 @@ class Domain:
         """Write text-conditioned samples (``generate --text``), one per line of text, plus a sheet of them all;
         only for domains that declare ``can_write_text_lines`` (others get ``write_samples``' files)."""
         raise NotImplementedError(f"domain {self.name!r} cannot write text lines")
+
+    def condition_judges(self, names: list[str], train) -> dict[str, Any]:
+        """For ``evaluate --samples`` on a conditional run: ``{name: judge}`` for the attributes this domain can
+        tell from a sample's content, each ``judge(sample) -> value or None`` (a key analysis, a classifier fitted
+        on ``train()``: a call that reads the real training samples with their values, ``[(sample, {name:
+        value})]``; call it only when needed). Default: none."""
+        return {}
 
     def sample_steps(self, sample: Any) -> int:
         """A rough size, used only for reporting."""

@@ -181,6 +181,9 @@ def test_every_backend_trains_conditionally_without_nan_and_listens(name, domain
         options = SamplingOptions(length=5, condition=torch.tensor([[label, 0]]))
         samples[label] = model.sample(2, options, generator=g)
         assert samples[label].shape == (2, 5, codec.spec.storage_width) and torch.isfinite(samples[label]).all()
+    if model.can_interpolate:  # the encoder of a conditional model, asked for no condition: "unknown"
+        path = model.interpolate(windows[0], windows[1], 3, SamplingOptions(length=4))
+        assert path.shape == (3, 4, codec.spec.storage_width)
     # same seed, other condition: the condition changes what is computed (the embedding is an input)
     a, b = (model.condition_vector(torch.tensor([[i, 0]]), 1) for i in (1, 2))
     assert not torch.equal(a, b)
@@ -293,3 +296,35 @@ def test_text_conditions_become_an_abc_header_prime(tmp_path):
     assert result.exit_code == 0, result.output
     outputs = sorted((tmp_path / "g").glob("*.abc"))
     assert len(outputs) == 2 and all(p.read_text().startswith("X:1\nM:6/8\nK:Dm\n") for p in outputs)
+
+
+def test_evaluate_samples_measures_whether_the_model_listened(shapes_run):
+    result = json.loads(invoke("evaluate", shapes_run, "--samples", 8, "--json").output)
+    row = result["conditions"]["label"]
+    assert row["samples"] == 8 and row["held_out_windows"] == 12
+    assert all(0.0 <= row[k] <= 1.0 for k in ("asked", "unconditional", "held_out"))
+    assert row["held_out"] >= 0.9  # the judge tells circles from crosses on real held-out drawings
+
+
+def test_music_judges_key_and_mode_by_analysis():
+    from seqstudio_midi.domain import MidiDomain
+
+    judges = MidiDomain().condition_judges(["key", "mode", "meter"], lambda: [])
+    scale = MidiDomain().example_samples()[0]  # a C major scale
+    assert set(judges) == {"key", "mode"} and judges["key"](scale) == "C:major" and judges["mode"](scale) == "major"
+
+
+def test_transposition_leaves_the_key_out_but_keeps_the_mode(tmp_path):
+    from types import SimpleNamespace
+
+    from seqstudio.config import TrainConfig
+    from seqstudio_midi.domain import MidiDomain
+
+    domain = MidiDomain()
+    attrs = [{"key": "G:minor", "mode": "minor"}, {"key": "C:major", "mode": "major"}]
+    codec = SimpleNamespace(config=SimpleNamespace(transpose=3))
+    spec = conditions.fit_for_run(codec, domain, attrs, TrainConfig())
+    assert spec.names == ["mode"]
+    with pytest.raises(ConfigError, match="augmentation changes key"):
+        conditions.fit_for_run(SimpleNamespace(config=SimpleNamespace(transpose=3)), domain, attrs,
+                               TrainConfig(conditions="key"))

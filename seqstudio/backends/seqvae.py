@@ -59,7 +59,10 @@ class SeqVAE(LatentBackend, AutoregressiveBackend):
     # -- pieces -------------------------------------------------------------------------------------------------
     def encode(self, x: torch.Tensor, lengths: torch.Tensor,
                e: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Storage-layout ``x`` (and the condition embedding ``e``) -> posterior mean and log-variance."""
+        """Storage-layout ``x`` (and the condition embedding ``e``; "unknown" when not given) -> posterior mean and
+        log-variance."""
+        if e is None:
+            e = self.condition_vector(None, x.shape[0])
         features = self.spec.to_features(x)
         packed = pack_padded_sequence(features, lengths.cpu(), batch_first=True, enforce_sorted=False)
         _, (h, _) = self.encoder(packed)

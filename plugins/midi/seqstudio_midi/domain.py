@@ -141,6 +141,21 @@ class MidiDomain(Domain):
 
         return attributes(sample)
 
+    def attributes_changed_by(self, codec) -> tuple[str, ...]:
+        """Random transposition (``codec.transpose``) moves the tonic: ``key`` no longer holds (``mode`` does)."""
+        return ("key",) if getattr(codec.config, "transpose", 0) > 0 else ()
+
+    def condition_judges(self, names, train):
+        """``key`` and ``mode`` by music21's key analysis of the notes (a generated piece has no key signature);
+        the meter is not judged (no estimator from notes alone here)."""
+        from .attributes import estimate_key
+
+        def mode(sample):
+            key = estimate_key(sample)
+            return key.split(":")[1] if key else None
+
+        return {name: judge for name, judge in (("key", estimate_key), ("mode", mode)) if name in names}
+
     def sample_steps(self, sample: pretty_midi.PrettyMIDI) -> int:
         """Number of notes: a size that means the same for every codec."""
         return sum(len(inst.notes) for inst in sample.instruments)

@@ -39,6 +39,7 @@ class StrokesDomain(Domain):
     # plotter SVGs (plotter.py)
     sequence_attributes = ("text",)
     can_write_text_lines = True
+    attributes_version = 2  # 2: ``text`` (a transcription) beside ``label``
 
     def __init__(self):
         super().__init__()
@@ -151,6 +152,17 @@ class StrokesDomain(Domain):
         return plotter.write_text_lines(samples, texts, Path(out_dir),
                                         float(options.get("height_mm") or plotter.DEFAULT_HEIGHT_MM),
                                         render.render_png)
+
+    def condition_judges(self, names, train):
+        """``label`` by a small classifier trained on the real training drawings (``classifier.py``)."""
+        if "label" not in names:
+            return {}
+        pairs = [(ink, labels["label"]) for ink, labels in train() if labels.get("label")]
+        if len({label for _, label in pairs}) < 2:
+            return {}
+        from .classifier import DrawingClassifier
+
+        return {"label": DrawingClassifier(pairs).predict}
 
     # -- reporting -----------------------------------------------------------------------------------------------------
     def sample_steps(self, sample: Ink) -> int:

@@ -1,0 +1,46 @@
+"""Measure conditional runs against their unconditional twins (BENCHMARKS.md, "Conditional generation").
+
+    python bench/conditions_measure.py COND_RUN UNCOND_RUN [N_SAMPLES]
+
+Prints one JSON object: the held-out test likelihood of both runs (the conditional one conditioned as trained),
+and per judged attribute the share of samples found as asked: the conditional run asked for conditions drawn
+from the training distribution (``asked``), the same model with every condition unknown (``dropped``), the
+unconditional twin against the same asked values (``unconditional``: chance), and the judge on real held-out
+windows (``held_out``: the ceiling).
+"""
+
+import json
+import sys
+
+import torch
+
+from seqstudio import api, conditions
+from seqstudio.training import use_threads
+
+
+def main(cond_dir, uncond_dir, n):
+    use_threads(1)
+    cond, uncond = api.load(cond_dir), api.load(uncond_dir)
+    out = {"conditional_run": cond_dir, "unconditional_run": uncond_dir, "samples": n}
+    for name, run in (("conditional", cond), ("unconditional", uncond)):
+        if run.backend.has_likelihood:
+            ev = api.evaluate(run, split="test", progress=False)
+            out[f"{name}_test"] = {k: ev.get(k) for k in ("nll", "kl", "elbo", "steps", "windows")}
+        out[f"{name}_step"] = int(run.checkpoint["state"]["step"])
+    listened = api.evaluate_conditions(cond, split="test", n=n, seed=0, progress=False)
+    cs = conditions.of(cond.codec)
+    asked = cs.sample(n, torch.Generator().manual_seed(0))  # the same draw evaluate_conditions asked for
+    judges = cond.domain.condition_judges(cs.names, lambda: api._labelled_windows(cond, None, "train", 2000, 0, False))
+    plain = api.generate(uncond, n=n, seed=0)
+    for attr, judge in judges.items():
+        wanted = [cs.labels(row.tolist()).get(attr) for row in asked]
+        pairs = [(s, t) for s, t in zip(plain, wanted) if t]
+        listened[attr]["unconditional_twin"] = sum(judge(s) == t for s, t in pairs) / len(pairs)
+        found = [judge(s) for s in plain]
+        listened[attr]["twin_distribution"] = {v: found.count(v) / len(found) for v in sorted(set(map(str, found)))}
+    out["conditions"] = listened
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 100)
