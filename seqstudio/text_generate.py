@@ -75,7 +75,8 @@ def generate_lines(run, texts: list[str], *, style: str | Path | None = None, st
     return out
 
 
-def write_lines(run, samples: list, texts: list[str], out_dir: str | Path, height_mm: float | None = None) -> list[Path]:
+def write_lines(run, samples: list, texts: list[str], out_dir: str | Path,
+                height_mm: float | None = None) -> list[Path]:
     """The domain's text-line files (plotter SVG, PNG, npz, a sheet) when it writes them, else its ordinary
     sample files; through ``staged_output`` like every generated file."""
     from . import api

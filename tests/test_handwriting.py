@@ -61,7 +61,7 @@ def _texts(data: Path, split: str) -> list[str]:
     return [domain.read(p).label for p in sorted((data / split).glob("*.svg"))]
 
 
-# -- the condition on the seam --------------------------------------------------------------------------------------------
+# -- the condition on the seam -----------------------------------------------------------------------------------------
 def test_text_is_on_by_default_stored_in_the_run_and_listed_by_info(text_run, lines):
     state = json.loads((text_run / "codec.json").read_text())
     spec = text_condition.TextSpec.from_dict(state["_text"])
@@ -99,7 +99,7 @@ def test_train_text_none_turns_it_off(lines, tmp_path):
     assert_clean_error(invoke("generate", run, "--text", "abc", "-o", tmp_path / "g"), "without a text condition")
 
 
-# -- backends -----------------------------------------------------------------------------------------------------------
+# -- backends ----------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("backend", TEXT_BACKENDS)
 def test_every_text_backend_trains_on_text_conditioned_strokes_without_nan(backend, lines, tmp_path):
     run = tmp_path / backend
@@ -169,7 +169,7 @@ def test_text_vrnn_sampling_step_is_its_training_transition(monkeypatch):
     torch.testing.assert_close(stepped, trained, atol=1e-5, rtol=1e-5)
 
 
-# -- the window on a trained model ------------------------------------------------------------------------------------------
+# -- the window on a trained model -------------------------------------------------------------------------------------
 def test_window_positions_are_monotone_and_reach_the_end_on_a_tiny_trained_model(text_run, lines):
     run = api.load(text_run)
     domain = StrokesDomain()
@@ -189,7 +189,7 @@ def test_window_positions_are_monotone_and_reach_the_end_on_a_tiny_trained_model
     assert x.shape[1] == int(lengths.max()) or x.shape[1] <= limit
 
 
-# -- generate --text -----------------------------------------------------------------------------------------------------
+# -- generate --text ---------------------------------------------------------------------------------------------------
 def test_characters_outside_the_alphabet_are_one_clear_error_listing_them(text_run, tmp_path):
     alphabet = text_condition.TextSpec.from_dict(json.loads((text_run / "codec.json").read_text())["_text"]).alphabet
     odd = "".join(c for c in "@~é" if c not in alphabet)
@@ -242,7 +242,7 @@ def test_style_priming_changes_the_output_and_keeps_the_asked_text(text_run, lin
     assert StrokesDomain().read(svg).num_points != prime_points  # the new line only, without the prime
 
 
-# -- the iam-ondb recipe, on files in IAM-OnDB's real layout ------------------------------------------------------------
+# -- the iam-ondb recipe, on files in IAM-OnDB's real layout -----------------------------------------------------------
 IAM_LINE = """<?xml version="1.0" encoding="ISO-8859-1"?>
 <WhiteboardCaptureSession>
   <WhiteboardDescription>
