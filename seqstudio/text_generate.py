@@ -13,13 +13,16 @@ text``), so the recurrent state carries the primed hand into the new line; only 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
 
 from . import text_condition as text_mod
 from .backends.base import SamplingOptions
-from .errors import ConfigError
+from .errors import ConfigError, DataError
+
+log = logging.getLogger("seqstudio")
 
 
 def text_spec_of(run) -> text_mod.TextSpec:
@@ -29,6 +32,19 @@ def text_spec_of(run) -> text_mod.TextSpec:
                           f"text-conditioned when its training pieces carry a transcription that varies, with a "
                           f"backend that declares accepts_text: rnn or vrnn)")
     return spec
+
+
+def style_sample(run, path: Path):
+    """The line in ``path``; a many-sample file (a stroke-3 ``.npz``) gives its first, said in the log."""
+    domain = run.domain
+    if not domain.is_collection(path):
+        return domain.read(path)
+    samples = [s for items in domain.read_collection(path).values() for s in items]
+    if not samples:
+        raise DataError(f"--style {path}: holds no sample")
+    if len(samples) > 1:
+        log.warning("--style %s holds %d samples: priming with the first", path, len(samples))
+    return samples[0]
 
 
 def default_length(spec: text_mod.TextSpec, texts: list[str]) -> int:
@@ -55,7 +71,7 @@ def generate_lines(run, texts: list[str], *, style: str | Path | None = None, st
         from .runcheck import regular_file
 
         regular_file(Path(style), f"--style {style}")
-        prime_x = api.encode_file(run, style).unsqueeze(0)
+        prime_x = run.codec.encode(style_sample(run, Path(style))).unsqueeze(0)
         prefix = style_text + " "
     full = [prefix + t for t in texts]
     if length is None:

@@ -240,6 +240,13 @@ def test_style_priming_changes_the_output_and_keeps_the_asked_text(text_run, lin
     assert ET.parse(svg).getroot().find(f"{SVG}title").text == text  # the asked text, not the style's
     prime_points = sum(len(s) for s in StrokesDomain().read(style).strokes)
     assert StrokesDomain().read(svg).num_points != prime_points  # the new line only, without the prime
+    # the same line as sketch-rnn stroke-3 (.npz, a many-drawing file): the same prime
+    from seqstudio_strokes.formats import write_npz
+
+    write_npz([StrokesDomain().read(style)], tmp_path / "style.npz")
+    from_npz = text_generate.generate_lines(run, [text], style=tmp_path / "style.npz", style_text=style_text,
+                                            seed=3)[0]
+    assert from_npz.num_points > 0
 
 
 # -- the iam-ondb recipe, on files in IAM-OnDB's real layout -----------------------------------------------------------
