@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from . import conditions as conditions_mod
+from . import text_condition as text_mod
 from . import config as config_mod
 from . import data, registry, safe_io
 from .backends.base import Backend, SamplingOptions
@@ -104,10 +105,15 @@ def prepare_data(spec: RunSpec, codec=None, progress: bool = True, splits=("trai
             raise DataError(f"none of the {len(files['train'])} training files in {spec.data['path']} "
                             f"could be read (see the warnings above)")
         attrs = conditions_mod.piece_attributes(encoded, pieces)  # conditions: fitted on train, once
+        if split == "train":  # text: the sequence attributes are fitted as text, never as classes
+            text_mod.fit_for_run(codec, domain, attrs, [len(p) for p in pieces], t, spec.backend_class)
+        pieces, attrs, texts = text_mod.whole_lines(text_mod.of(codec), pieces, attrs, codec.window_length, split)
+        attrs_c = text_mod.categorical_only(domain, attrs, text_mod.of(codec))
         if split == "train":
-            conditions_mod.fit_for_run(codec, domain, attrs, t, spec.backend_class)
-        indices = conditions_mod.piece_indices(conditions_mod.of(codec), attrs)
-        sets[split] = data.WindowSet.from_pieces(pieces, codec, conditions=indices)
+            conditions_mod.fit_for_run(codec, domain, attrs_c, t, spec.backend_class)
+        indices = conditions_mod.piece_indices(conditions_mod.of(codec), attrs_c)
+        sets[split] = data.WindowSet.from_pieces(pieces, codec, whole=texts is not None, conditions=indices)
+        sets[split].texts = texts
     return domain, codec, files, sets
 
 
@@ -149,7 +155,7 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
              len(files["train"]), len(files["valid"]), len(sets["train"]), len(sets["valid"]),
              sets["train"].max_length)
     torch.manual_seed(spec.train.seed)
-    model = spec.make_backend(codec_obj.spec, conditions_mod.of(codec_obj))
+    model = spec.make_backend(codec_obj.spec, conditions_mod.of(codec_obj), text_mod.of(codec_obj))
     if not from_checkpoint and spec.train.init_output_bias:
         x, lengths = sets["train"].gather(torch.arange(min(len(sets["train"]), 4096)))  # bounded for huge data
         model.init_from_data(x, torch.arange(x.shape[1]) < lengths.unsqueeze(1))
@@ -321,8 +327,9 @@ def run_info(run_dir: str | Path) -> dict[str, Any]:
         cond = {"mode": cs.mode, "dropout": cs.dropout, "size": cs.size,
                 "attributes": {a.name: dict(zip(a.values, a.counts)) for a in cs.attributes},
                 "notes": {k: dict(v) for k, v in cs.notes}}
+    ts = text_mod.of(load_codec(Path(run_dir), spec))  # text: the sequence condition, if any
     return {"run_dir": str(run_dir), "domain": spec.domain, "codec": spec.codec_name, "backend": spec.backend_name,
-            "conditions": cond}
+            "conditions": cond, "text": ts.to_dict() if ts is not None else None}
 
 
 def generation_length(run: Run, length: int | None) -> int:
@@ -537,6 +544,8 @@ def evaluate(run: Run, data_dir: str | Path | None = None, split: str = "test", 
                   backend=spec.backend_name, run_dir=str(run.path), data=spec.data["path"])
     cs = conditions_mod.of(run.codec)  # conditions: the likelihood is conditioned as in training
     result["conditioned_on"] = cs.names if cs is not None and cs.conditions_backend else []
+    ts = text_mod.of(run.codec)  # text: the likelihood is of each line given its text
+    result["text_conditioned"] = ts.attribute if ts is not None else None
     return result
 
 

@@ -165,8 +165,15 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
 @click.option("--condition", "conditions", multiple=True, metavar="NAME=VALUE",
               help="Ask a conditional run for an attribute value (repeatable), e.g. key=G:minor, meter=3/4, "
                    "label=cat; `seqstudio info RUN` lists them. Default: drawn from the training data.")
+@click.option("--text", "texts", multiple=True, metavar="TEXT",
+              help="Text-conditioned runs: write this line (repeatable, one output line each).")
+@click.option("--style", type=click.Path(path_type=Path, exists=True, dir_okay=False), callback=_regular_file,
+              help="With --text: a line you wrote (InkML, IAM XML, SVG, stroke-3 npz) whose hand to imitate.")
+@click.option("--style-text", help="What the --style line says.")
+@click.option("--height-mm", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="With --text: height of each line's plotter SVG, in millimetres.")
 def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolate, steps, checkpoint, device,
-             bias, no_pictures, audio, soundfont, report, quiet, conditions):
+             bias, no_pictures, audio, soundfont, report, quiet, conditions, texts, style, style_text, height_mm):
     """Generate new files from a trained RUN_DIR into --out."""
     from . import api
 
@@ -174,6 +181,14 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
     if soundfont and not audio:
         raise click.UsageError("--soundfont is for --audio")
     run = api.load(run_dir, device=device, which=checkpoint)
+    if texts or style or style_text:  # text: handwriting from text (seqstudio.text_generate)
+        from . import text_generate
+
+        lines = text_generate.generate_lines(run, list(texts), style=style, style_text=style_text,
+                                             temperature=temperature, bias=bias, seed=seed, length=length)
+        paths = text_generate.write_lines(run, lines, list(texts), out_dir, height_mm)
+        click.echo(f"wrote {len(paths)} files for {len(texts)} line(s) to {out_dir}")
+        return
     if interpolate:
         samples = api.interpolate(run, *interpolate, steps=steps, length=length, temperature=temperature, seed=seed)
         prefix = "interp"
@@ -209,6 +224,10 @@ def info(run_dir, as_json):
         click.echo(json.dumps(result))
         return
     click.echo(f"{result['run_dir']}: {result['domain']} / {result['codec']} / {result['backend']}")
+    if result.get("text"):  # text: a sequence condition (generate --text)
+        t = result["text"]
+        click.echo(f"text: {t['attribute']}, {len(t['alphabet'])} characters {t['alphabet']!r} "
+                   f"(generate --text \"...\"; {t['mixtures']} attention windows)")
     cond = result["conditions"]
     if not cond:
         click.echo("conditions: none (trained unconditionally; --condition is not available)")

@@ -54,6 +54,10 @@ class TrainConfig:
     conditions: str = "auto"
     condition_dropout: float = 0.1  # per attribute and sequence, training sees "unknown": one model, both ways
     condition_size: int = 16  # width of the condition embedding the backends consume
+    # Text, a sequence condition (seqstudio.text_condition): auto = on when the data carries a transcription
+    # that varies per piece; none = off; or the attribute's name. text_mixtures: Graves' K Gaussian windows.
+    text: str = "auto"
+    text_mixtures: int = 10
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.condition_dropout <= 1.0:

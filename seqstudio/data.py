@@ -880,6 +880,7 @@ class WindowSet:
         self.sources, self.src, self.row, self.length = sources, src, row, length
         self.pieces, self.width = pieces, width
         self.conditions = conditions  # [N, A] attribute indices per window (seqstudio.conditions), or None
+        self.texts: torch.Tensor | None = None  # [N, U] symbol ids per window, 0 = padding (seqstudio.text_condition)
 
     def __len__(self) -> int:
         return int(self.length.shape[0])
@@ -1020,6 +1021,11 @@ def make_batch(windows: WindowSet, index: torch.Tensor, device: torch.device, co
              "lengths": lengths.to(device, non_blocking=True)}
     if windows.conditions is not None:  # conditions: [B, A] attribute indices
         batch["condition"] = windows.conditions[index].to(device, non_blocking=True)
+    if windows.texts is not None:  # text: [B, U] symbol ids of whole lines and their mask
+        text = windows.texts[index]
+        text = text[:, : max(1, int((text > 0).sum(1).max()))]
+        batch["text"] = text.to(device, non_blocking=True)
+        batch["text_mask"] = (text > 0).to(device, non_blocking=True)
     return batch
 
 

@@ -164,6 +164,10 @@ class Domain:
     # Conditions (``seqstudio.conditions``): True when the samples state their attributes in-band (ABC headers),
     # so ``generate --condition`` becomes a prime (``condition_prime``) instead of a backend input.
     conditions_as_prime: ClassVar[bool] = False
+    # Text (``seqstudio.text_condition``): attributes that are symbol sequences (a transcription), not classes.
+    sequence_attributes: ClassVar[tuple[str, ...]] = ()
+    # True when ``write_text_lines`` is implemented (``generate --text``: plotter SVG, PNG, npz and a sheet).
+    can_write_text_lines: ClassVar[bool] = False
     # Bump when ``attributes`` changes what it returns: encoded pieces are cached with their attributes.
     attributes_version: ClassVar[int] = 1
 
@@ -264,6 +268,11 @@ class Domain:
         """A sample that states ``values`` in-band, used as the prime of ``generate --condition`` when
         ``conditions_as_prime`` is declared."""
         raise NotImplementedError(f"domain {self.name!r} has no condition primes")
+
+    def write_text_lines(self, samples: list[Any], texts: list[str], out_dir: Path, options: dict) -> list[Path]:
+        """Write text-conditioned samples (``generate --text``), one per line of text, plus a sheet of them all;
+        only for domains that declare ``can_write_text_lines`` (others get ``write_samples``' files)."""
+        raise NotImplementedError(f"domain {self.name!r} cannot write text lines")
 
     def condition_judges(self, names: list[str], train) -> dict[str, Any]:
         """For ``evaluate --samples`` on a conditional run: ``{name: judge}`` for the attributes this domain can

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import yaml
 
-from . import conditions, runcheck
+from . import conditions, runcheck, text_condition
 from .atomic import atomic_write, disk_full_error, is_disk_full
 from .backends.base import Backend
 from .domain import Codec, Domain
@@ -50,7 +50,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def write_run_files(path: Path, spec: RunSpec, codec: Codec) -> None:
     path.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path / "config.yaml", yaml.safe_dump(spec.to_dict(), sort_keys=False).encode())
-    atomic_write_bytes(path / "codec.json", json.dumps(conditions.joined_state(codec)).encode())  # + conditions
+    atomic_write_bytes(path / "codec.json", json.dumps(text_condition.joined_state(codec, conditions.joined_state(codec))).encode())  # + conditions
     atomic_write_bytes(path / "spec.json", json.dumps(codec.spec.to_dict()).encode())
 
 
@@ -129,6 +129,8 @@ def load_codec(path: Path, spec: RunSpec) -> Codec:
     try:
         state, condition_spec = conditions.split_state(state)  # conditions: stored beside the codec's state
         conditions.attach(codec, condition_spec)
+        state, text_spec = text_condition.split_state(state)  # text: the sequence condition, beside them
+        text_condition.attach(codec, text_spec)
         codec.load_state_dict(state)
         fitted = codec.is_fitted
     except SeqStudioError as exc:
@@ -194,12 +196,12 @@ def _checkpoint_path(path: Path, which: str) -> Path:
 
 
 def _build_backend(spec: RunSpec, feature_spec: FeatureSpec, weights: dict, ckpt_path: Path,
-                   condition_spec=None) -> Backend:
+                   condition_spec=None, text_spec=None) -> Backend:
     """The backend, first built without memory (``meta`` device) and compared with the checkpoint's shapes, so
     options changed in config.yaml (a layer of a billion units) are refused before anything is allocated."""
     try:
         with torch.device("meta"):
-            model = spec.make_backend(feature_spec, condition_spec)
+            model = spec.make_backend(feature_spec, condition_spec, text_spec)
             shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     except SeqStudioError as exc:
         raise RunDirError(f"{ckpt_path.parent / 'config.yaml'}: {exc}") from None
@@ -211,7 +213,7 @@ def _build_backend(spec: RunSpec, feature_spec: FeatureSpec, weights: dict, ckpt
             diff = sorted(set(shapes) ^ set(saved)) or [k for k in shapes if shapes[k] != saved[k]]
             raise RunDirError(f"{ckpt_path} does not match the backend that {ckpt_path.parent / 'config.yaml'} "
                               f"describes (first difference: {diff[0]!r}); the run directory was changed")
-    backend = spec.make_backend(feature_spec, condition_spec)
+    backend = spec.make_backend(feature_spec, condition_spec, text_spec)
     try:
         backend.load_state_dict(weights)
     except Exception as exc:
@@ -228,7 +230,8 @@ def load_run(path: Path, which: str = "best", device: str | torch.device = "cpu"
     feature_spec = load_feature_spec(path, codec)
     ckpt_path = _checkpoint_path(path, which)
     checkpoint = runcheck.load_checkpoint(ckpt_path)
-    backend = _build_backend(spec, feature_spec, checkpoint["model"], ckpt_path, conditions.of(codec))
+    backend = _build_backend(spec, feature_spec, checkpoint["model"], ckpt_path, conditions.of(codec),
+                             text_condition.of(codec))
     backend.to(device).eval()
     return Run(path, spec, spec.make_domain(), codec, backend, checkpoint)
 

@@ -98,18 +98,28 @@ class RunSpec:
     def backend_class(self):
         return registry.load_backend(self.backend_name)
 
-    def make_backend(self, feature_spec, conditions=None):
+    def make_backend(self, feature_spec, conditions=None, text=None):
         """The backend built for ``feature_spec`` (the codec's), with its own copy of the options; its output heads
         follow ``heads`` (``heads.head_options``), whatever the family. ``conditions`` (a ``ConditionSpec``) for a
-        conditional run, refused by a backend that does not declare ``accepts_conditions``."""
+        conditional run, refused by a backend that does not declare ``accepts_conditions``; ``text`` (a
+        ``TextSpec``) for a text-conditioned run, refused by one that does not declare ``accepts_text``."""
         cls = self.backend_class
+        extra = {}
+        if text is not None:  # text: a sequence condition (seqstudio.text_condition), for families that declare it
+            if not cls.accepts_text:
+                from .errors import ConfigError
+
+                raise ConfigError(f"backend {self.backend_name!r} cannot take a sequence condition (it does not "
+                                  f"declare accepts_text) but the run is conditioned on {text.describe()}; use "
+                                  f"--backend rnn or vrnn, or --set train.text=none")
+            extra["text"] = text
         with head_options(self.heads):
             if conditions is None or not conditions.conditions_backend:
-                return cls(feature_spec, copy.deepcopy(self.backend_config))
+                return cls(feature_spec, copy.deepcopy(self.backend_config), **extra)
             if not cls.accepts_conditions:
                 from .errors import ConfigError
 
                 raise ConfigError(f"backend {self.backend_name!r} cannot be conditioned (it does not declare "
                                   f"accepts_conditions) but the data carries {conditions.describe()}; train it "
                                   f"unconditionally with --set train.conditions=none")
-            return cls(feature_spec, copy.deepcopy(self.backend_config), conditions=conditions)
+            return cls(feature_spec, copy.deepcopy(self.backend_config), conditions=conditions, **extra)

@@ -110,11 +110,19 @@ def test_characters_outside_the_alphabet_and_bad_options_are_clear_errors(tmp_pa
 
 
 def test_the_written_lines_train(lines, tmp_path):
+    # text-conditioned (issue 14): whole lines, up to the recipe's line-length limit (codec.window: 500)
     result = invoke("train", lines, "--backend", "rnn", *tiny_backend_args("rnn"), "--max-steps", 3,
-                    "--batch-size", 4, "--run-dir", tmp_path / "run", "--quiet", "--set", "train.samples=1",
-                    "--set", "codec.window=100")
+                    "--batch-size", 4, "--run-dir", tmp_path / "run", "--quiet", "--set", "train.samples=1")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "best.pt").is_file()
+    # a limit no line fits under is one clear line, not an empty training set
+    result = invoke("train", lines, "--backend", "rnn", *tiny_backend_args("rnn"), "--max-steps", 3,
+                    "--run-dir", tmp_path / "run2", "--quiet", "--set", "codec.window=100")
+    assert_clean_error(result, "line-length limit", "train.text=none")
+    result = invoke("train", lines, "--backend", "rnn", *tiny_backend_args("rnn"), "--max-steps", 3,
+                    "--batch-size", 4, "--run-dir", tmp_path / "run3", "--quiet", "--set", "codec.window=100",
+                    "--set", "train.text=none")  # without the text, long lines are cut into windows as before
+    assert result.exit_code == 0, result.output
 
 
 # -- the content score ----------------------------------------------------------------------------------------------

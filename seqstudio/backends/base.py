@@ -76,6 +76,7 @@ class SamplingOptions:
     bias: float = 0.0  # Graves' (2013) sampling bias for mixture parts: larger = likelier, neater strokes
     prime: torch.Tensor | None = None  # [1 or n, T0, storage_width]: kept verbatim, generation continues it
     condition: torch.Tensor | None = None  # [1 or n, A] attribute indices (seqstudio.conditions); None = unknown
+    text: torch.Tensor | None = None  # [1 or n, U] symbol ids, 0 = padding (seqstudio.text_condition)
 
     def __post_init__(self):
         if self.length < 1:
@@ -116,12 +117,17 @@ class Backend(nn.Module):
     ddp_find_unused_parameters: ClassVar[bool] = False
     # True when the family consumes a condition embedding (``__init__`` takes ``conditions``); see above.
     accepts_conditions: ClassVar[bool] = False
+    # True when the family takes a sequence condition (``__init__`` takes ``text``, a text_condition.TextSpec;
+    # ``loss`` reads batch["text"] / batch["text_mask"], sampling ``options.text``, and ``sample_lines`` gives
+    # each sample's length, cut where the attention window passed the text's end). Others are refused one.
+    accepts_text: ClassVar[bool] = False
 
-    def __init__(self, spec: FeatureSpec, config, conditions=None):
+    def __init__(self, spec: FeatureSpec, config, conditions=None, text=None):
         super().__init__()
         self.spec = spec
         self.config = config
         self.conditions = conditions  # a seqstudio.conditions.ConditionSpec, or None
+        self.text_spec = text  # a seqstudio.text_condition.TextSpec, or None
         if conditions is not None:
             from ..conditions import ConditionEmbedding
 

@@ -19,9 +19,11 @@ import torch
 import torch.nn as nn
 
 from ..heads import build_head
-from .autoregressive import AutoregressiveBackend, LSTMStateFromVector, cat_condition, likelihood_stats
+from ..errors import ConfigError
+from .autoregressive import AutoregressiveBackend, LSTMStateFromVector, cat_condition, likelihood_stats, shift_right
 from .base import check_in_range, check_positive
 from .latent import ImportanceWeighted, with_elbo
+from .window_rnn import TextSampling, TextWindowLayer, cat_context, text_tensor
 
 
 @dataclasses.dataclass
@@ -45,17 +47,24 @@ def mlp(in_features: int, width: int, layers: int) -> nn.Sequential:
     return nn.Sequential(*mods)
 
 
-class RNN(ImportanceWeighted, AutoregressiveBackend):
+class RNN(TextSampling, ImportanceWeighted, AutoregressiveBackend):
     name = "rnn"
     description = "LSTM language model, the VRNN's sizes without the latent: the baseline row of the benchmarks"
     Config = RNNConfig
     accepts_conditions = True
+    accepts_text = True  # text: Graves' window layer (window_rnn.py) under the LSTM; its context [h1_t, w_t]
+    # goes into every step's input and, through text_h, into what the decoder reads for h_{t-1}
 
-    def __init__(self, spec, config: RNNConfig, conditions=None):
-        super().__init__(spec, config, conditions)
+    def __init__(self, spec, config: RNNConfig, conditions=None, text=None):
+        super().__init__(spec, config, conditions, text)
         c = config
         E = self.condition_size  # conditions: the initial state and every step's input (0 = unconditional)
-        self.phi_x = mlp(spec.feature_width + E, c.phi_size, c.phi_layers)
+        C = 0
+        if text is not None:  # text
+            self.text_layer = TextWindowLayer(text, spec.feature_width, c.hidden_size)
+            C = self.text_layer.context_size
+            self.text_h = nn.Linear(C, c.hidden_size, bias=False)
+        self.phi_x = mlp(spec.feature_width + E + C, c.phi_size, c.phi_layers)
         if E:
             self.condition_state = LSTMStateFromVector(E, 1, c.hidden_size)
         self.dropout = nn.Dropout(c.dropout)
@@ -77,20 +86,28 @@ class RNN(ImportanceWeighted, AutoregressiveBackend):
             return h, torch.zeros_like(h)
         return self.condition_state(e)
 
-    def teacher_forced(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+    def teacher_forced(self, x: torch.Tensor, condition: torch.Tensor | None = None,
+                       text: torch.Tensor | None = None) -> torch.Tensor:
         """Head parameters for p(x_t | h_{t-1}) at every step ``[B, T, n_params]``, from one nn.LSTM call;
-        ``condition``: the batch's ``[B, A]`` attribute indices (conditional runs)."""
+        ``condition``: the batch's ``[B, A]`` attribute indices (conditional runs); ``text``: its ``[B, U]``
+        symbol ids (text runs; the window layer runs first, step by step)."""
         e = self.condition_vector(condition, x.shape[0])
-        px = self.dropout(self.phi_x(cat_condition(self.spec.to_features(x), e)))
+        features = self.spec.to_features(x)
+        ctx = None
+        if self.text_spec is not None:  # text
+            ctx, _ = self.text_layer.run(shift_right(features), text_tensor(self, text, x.shape[0]))
+        px = self.dropout(self.phi_x(cat_context(cat_condition(features, e), ctx)))
         h0, c0 = self._initial(e, x.shape[0])
         out, _ = self.rnn(px[:, :-1], (h0.to(px.dtype), c0.to(px.dtype)))
         h_prev = torch.cat([h0[0].unsqueeze(1).to(out.dtype), out], dim=1)
+        if ctx is not None:
+            h_prev = h_prev + self.text_h(ctx).to(h_prev.dtype)
         return self._params(h_prev)
 
     # -- training and evaluation ----------------------------------------------------------------------------------
     def loss(self, batch, step=None):
         x, mask = batch["x"], batch["mask"]
-        params = self.teacher_forced(x, batch.get("condition"))
+        params = self.teacher_forced(x, batch.get("condition"), batch.get("text"))
         ll = self.head.log_prob(params, x)
         nll = -(ll * mask.to(ll.dtype)).sum()
         loss = nll / mask.sum().clamp(min=1)
@@ -99,6 +116,9 @@ class RNN(ImportanceWeighted, AutoregressiveBackend):
     @torch.no_grad()
     def log_weights(self, x, mask, k, condition=None):
         """No latent: every "importance weight" is the exact log-likelihood of the sequence."""
+        if self.text_spec is not None:
+            raise ConfigError("--iw-samples is not available for a text-conditioned run (its likelihood is exact: "
+                              "evaluate without it)")
         ll = (self.head.log_prob(self.teacher_forced(x, condition), x) * mask).sum(-1)
         return ll.unsqueeze(0).expand(k, -1)
 
@@ -109,6 +129,8 @@ class RNN(ImportanceWeighted, AutoregressiveBackend):
     def start(self, n, prime, options, generator):
         e = self.condition_vector(options.condition, n)
         h0, c0 = self._initial(e, n)
+        if self.text_spec is not None:
+            return self._start_text(n, prime, options, e, h0, c0), None
         state = (h0[0], c0[0], e)
         if prime is not None:
             _, (h1, c1) = self.rnn(self.dropout(self.phi_x(cat_condition(self.spec.to_features(prime), e))),
@@ -116,7 +138,31 @@ class RNN(ImportanceWeighted, AutoregressiveBackend):
             state = (h1[0], c1[0], e)
         return state, None
 
+    def _start_text(self, n, prime, options, e, h0, c0):
+        """text: the state ends with the window's ``(layer state, phi, one-hot text, mask, x_last, ctx_prev)``."""
+        text = text_tensor(self, options.text, n)
+        onehot, mask = self.text_layer.symbols(text)
+        layer = self.text_layer.initial(n, self.device)
+        x_last, ctx_prev = torch.zeros(n, self.spec.feature_width, device=self.device), None
+        if prime is not None:
+            features = self.spec.to_features(prime)
+            ctx, layer = self.text_layer.run(shift_right(features), text, layer)
+            _, (h0, c0) = self.rnn(self.dropout(self.phi_x(cat_context(cat_condition(features, e), ctx))), (h0, c0))
+            x_last, ctx_prev = features[:, -1], ctx[:, -1]
+        return h0[0], c0[0], e, (layer, None, onehot, mask, x_last, ctx_prev)
+
+    def _step_text(self, state, pending):
+        h, cell, e, (layer, phi, onehot, mask, x_last, ctx_prev) = state
+        if pending is not None:
+            px = self.dropout(self.phi_x(cat_context(cat_condition(pending, e), ctx_prev))).unsqueeze(1)
+            _, (h1, c1) = self.rnn(px, (h.unsqueeze(0), cell.unsqueeze(0)))
+            h, cell, x_last = h1[0], c1[0], pending
+        ctx, layer, phi = self.text_layer.step(x_last, layer, onehot, mask)
+        return self._params(h + self.text_h(ctx)), (h, cell, e, (layer, phi, onehot, mask, x_last, ctx))
+
     def step(self, state, pending, options, generator):
+        if self.text_spec is not None:
+            return self._step_text(state, pending)
         h, cell, e = state
         if pending is not None:
             px = self.dropout(self.phi_x(cat_condition(pending, e))).unsqueeze(1)

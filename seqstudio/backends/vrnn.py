@@ -46,11 +46,12 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..heads import build_head
-from .autoregressive import AutoregressiveBackend, LSTMStateFromVector, cat_condition, likelihood_stats
+from .autoregressive import AutoregressiveBackend, LSTMStateFromVector, cat_condition, likelihood_stats, shift_right
 from .base import check_in_range, check_positive
 from .latent import LOG_2PI, ImportanceWeighted, LatentBackend, gaussian_kl, gaussian_log_prob
 from .rnn import mlp
 from .vrnn_loop import MIN_STD, fused_filter
+from .window_rnn import TextSampling, TextWindowLayer, cat_context, text_tensor
 
 __all__ = ["VRNN", "VRNNConfig", "gaussian_kl", "gaussian_log_prob"]
 
@@ -91,18 +92,27 @@ def _stats(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mu, 2.0 * torch.log(std)
 
 
-class VRNN(LatentBackend, ImportanceWeighted, AutoregressiveBackend):
+class VRNN(TextSampling, LatentBackend, ImportanceWeighted, AutoregressiveBackend):
     name = "vrnn"
     description = "variational RNN (Chung et al. 2015): per-step latent with conditional prior; ELBO + IWAE"
     Config = VRNNConfig
     accepts_conditions = True
+    # text ("VRNN-GMM synthesis"): Graves' window layer (window_rnn.py) under the VRNN; its context ctx_t =
+    # [h1_t, w_t] joins x_t in phi_x (so the posterior and the recurrence see it) and, through text_h, what the
+    # prior and the decoder read for h_{t-1}. The fused loop is unchanged: ctx is computed before it.
+    accepts_text = True
 
-    def __init__(self, spec, config: VRNNConfig, conditions=None):
-        super().__init__(spec, config, conditions)
+    def __init__(self, spec, config: VRNNConfig, conditions=None, text=None):
+        super().__init__(spec, config, conditions, text)
         c = config
         H, P, L = c.hidden_size, c.phi_size, c.latent_size
         E = self.condition_size  # conditions: phi_x reads [x_t | c] (posterior and recurrence), the initial state
-        self.phi_x = mlp(spec.feature_width + E, P, c.phi_layers)
+        C = 0
+        if text is not None:  # text
+            self.text_layer = TextWindowLayer(text, spec.feature_width, H)
+            C = self.text_layer.context_size
+            self.text_h = nn.Linear(C, H, bias=False)
+        self.phi_x = mlp(spec.feature_width + E + C, P, c.phi_layers)
         if E:  # comes from c, and the prior and decoder read h_{t-1} + W_c c
             self.condition_state = LSTMStateFromVector(E, 1, H)
             self.condition_h = nn.Linear(E, H, bias=False)
@@ -172,19 +182,20 @@ class VRNN(LatentBackend, ImportanceWeighted, AutoregressiveBackend):
         return h + (ch.unsqueeze(1) if h.dim() == 3 else ch)
 
     def filter(self, x: torch.Tensor, eps: torch.Tensor | None = None, state=None,
-               lengths: torch.Tensor | None = None, e: torch.Tensor | None = None):
+               lengths: torch.Tensor | None = None, e: torch.Tensor | None = None, ctx: torch.Tensor | None = None):
         """Run the posterior and recurrence over storage-layout ``x`` [B, T, D] (the fused loop of vrnn_loop).
 
         ``eps`` [T, B, L]: the standard-normal draws (drawn here when not given). ``lengths`` [B]: the sequences'
         lengths, which the smoothing posterior's backward RNN needs (None: every sequence fills T). ``e`` [B, E]:
         the condition embedding (conditional runs; also sets the initial state when ``state`` is not given).
+        ``ctx`` [B, T, C]: the text window layer's outputs (text-conditioned runs), read with x_t by phi_x.
         Returns stacked per-step tensors (time on dim 1): ``h_prev`` (h_{t-1}), ``pz`` (phi_z(z_t)), ``z``,
         ``mu_q``, ``logvar_q``, ``eps``, and the final ``(h, c)`` state.
         """
         c = self.config
         B, T, H = x.shape[0], x.shape[1], c.hidden_size
         # Time-major from the start: the loop reads one contiguous [B, .] slice per step.
-        px = self.dropout(self.phi_x(cat_condition(self.spec.to_features(x), e).transpose(0, 1)))
+        px = self.dropout(self.phi_x(cat_context(cat_condition(self.spec.to_features(x), e), ctx).transpose(0, 1)))
         if c.posterior == "smoothing":
             x_proj = torch.cat([self.post_back(self.backward_states(px, lengths)), self.gates_x(px)], dim=-1)
         else:
@@ -216,11 +227,15 @@ class VRNN(LatentBackend, ImportanceWeighted, AutoregressiveBackend):
         return self.head(self.dropout(self.decoder(torch.cat([pz, h_prev], dim=-1))))
 
     # -- training -----------------------------------------------------------------------------------------------------
-    def _terms(self, x, mask, eps=None, condition=None):
+    def _terms(self, x, mask, eps=None, condition=None, text=None):
         """Per-step log p(x_t | .), KL and the IWAE log-weight terms (all [B, T]), plus head parameters."""
         e = self.condition_vector(condition, x.shape[0])
-        out = self.filter(x, eps, lengths=mask.sum(1).long() if self.config.posterior == "smoothing" else None, e=e)
-        h_c = self._with_condition_h(out["h_prev"], e)
+        ctx = None
+        if self.text_spec is not None:  # text: the window layer runs first, step by step
+            ctx, _ = self.text_layer.run(shift_right(self.spec.to_features(x)), text_tensor(self, text, x.shape[0]))
+        out = self.filter(x, eps, lengths=mask.sum(1).long() if self.config.posterior == "smoothing" else None,
+                          e=e, ctx=ctx)
+        h_c = self._with_text_h(self._with_condition_h(out["h_prev"], e), ctx)
         params = self._decode_params(out["pz"], h_c)
         ll = self.head.log_prob(params, x)
         mu_p, logvar_p = self._prior(h_c)
@@ -229,7 +244,7 @@ class VRNN(LatentBackend, ImportanceWeighted, AutoregressiveBackend):
 
     def loss(self, batch, step=None):
         x, mask = batch["x"], batch["mask"]
-        ll, kl, _, params = self._terms(x, mask, condition=batch.get("condition"))
+        ll, kl, _, params = self._terms(x, mask, condition=batch.get("condition"), text=batch.get("text"))
         m = mask.to(ll.dtype)
         nll = -(ll * m).sum()
         loss = self.elbo_loss(nll, kl, mask.sum(), step, weights=m)
@@ -240,6 +255,8 @@ class VRNN(LatentBackend, ImportanceWeighted, AutoregressiveBackend):
     def log_weights(self, x: torch.Tensor, mask: torch.Tensor, k: int, condition=None) -> torch.Tensor:
         """``[k, B]`` importance log-weights log p(x, z) - log q(z | x), one per posterior trajectory (the proposal
         is the model's posterior, filtering or smoothing)."""
+        if self.text_spec is not None:
+            raise ConfigError("--iw-samples is not available for a text-conditioned run yet; evaluate without it")
         B = x.shape[0]
         rows = max(1, self.config.iw_chunk // B)
         out = []
@@ -265,10 +282,43 @@ class VRNN(LatentBackend, ImportanceWeighted, AutoregressiveBackend):
             cell = torch.zeros_like(h)
         else:
             h, cell = (s[0] for s in self.condition_state(e))
+        if self.text_spec is not None:
+            return self._start_text(n, prime, e, h, cell, options, generator), None
         if prime is not None:
             eps = torch.randn(prime.shape[1], n, self.config.latent_size, device=self.device, generator=generator)
             h, cell = self.filter(prime, eps, state=(h, cell), e=e)["state"]
         return (h, cell, None, e), None
+
+    # -- text ---------------------------------------------------------------------------------------------------------
+    def _with_text_h(self, h: torch.Tensor, ctx: torch.Tensor | None) -> torch.Tensor:
+        return h if ctx is None else h + self.text_h(ctx).to(h.dtype)
+
+    def _start_text(self, n, prime, e, h, cell, options, generator):
+        """The state ends with the window's ``(layer state, phi, one-hot text, mask, x_last, ctx_prev)``."""
+        text = text_tensor(self, options.text, n)
+        onehot, mask = self.text_layer.symbols(text)
+        layer = self.text_layer.initial(n, self.device)
+        x_last, ctx_prev, pz = torch.zeros(n, self.spec.feature_width, device=self.device), None, None
+        if prime is not None:
+            features = self.spec.to_features(prime)
+            ctx, layer = self.text_layer.run(shift_right(features), text, layer)
+            eps = torch.randn(prime.shape[1], n, self.config.latent_size, device=self.device, generator=generator)
+            out = self.filter(prime, eps, state=(h, cell), e=e, ctx=ctx)
+            (h, cell), pz = out["state"], out["pz"][:, -1]
+            x_last, ctx_prev = features[:, -1], ctx[:, -1]
+        return h, cell, pz, e, (layer, None, onehot, mask, x_last, ctx_prev)
+
+    def _step_text(self, state, pending, options, generator):
+        h, cell, pz, e, (layer, phi, onehot, mask, x_last, ctx_prev) = state
+        if pending is not None:
+            px = self.dropout(self.phi_x(cat_context(cat_condition(pending, e), ctx_prev)))
+            gates = self.gates_x(px) + self.from_h(h)[:, self.config.phi_size :] + self.gates_z(pz)
+            h, cell = self._cell(gates, cell)
+            x_last = pending
+        ctx, layer, phi = self.text_layer.step(x_last, layer, onehot, mask)
+        h_c = self._with_text_h(self._with_condition_h(h, e), ctx)
+        pz = self.phi_z(self.draw_latent(h_c, options, generator))
+        return self._decode_params(pz, h_c), (h, cell, pz, e, (layer, phi, onehot, mask, x_last, ctx))
 
     def draw_latent(self, h: torch.Tensor, options, generator) -> torch.Tensor:
         """z_t from the prior p(z_t | h_{t-1}) (its mean at temperature 0)."""
@@ -280,6 +330,8 @@ class VRNN(LatentBackend, ImportanceWeighted, AutoregressiveBackend):
     def step(self, state, pending, options, generator):
         """The generative half of the fused loop's step, on the same weights: the recurrence on the pending step
         and the last z, then z_t from the prior and the decoder's parameters."""
+        if self.text_spec is not None:
+            return self._step_text(state, pending, options, generator)
         h, cell, pz, e = state
         if pending is not None:
             px = self.dropout(self.phi_x(cat_condition(pending, e)))

@@ -35,6 +35,11 @@ class StrokesDomain(Domain):
     default_codec = "stroke5"
     can_render = True
     can_write_sheet = True
+    # text (seqstudio.text_condition): a line's transcription is a sequence condition; generate --text writes
+    # plotter SVGs (plotter.py)
+    sequence_attributes = ("text",)
+    can_write_text_lines = True
+    attributes_version = 2  # 2: ``text`` (a transcription) beside ``label``
 
     def __init__(self):
         super().__init__()
@@ -128,10 +133,25 @@ class StrokesDomain(Domain):
     # -- conditions ------------------------------------------------------------------------------------------------
     def attributes(self, sample: Ink, path: Path) -> dict[str, str]:
         """``label``: the drawing's class — a sketch-rnn ``.npz`` file's stem, a QuickDraw ``.ndjson`` word, a
-        KanjiVG character. IAM-OnDB and InkML labels are transcriptions (text, not classes): none."""
-        if Path(path).suffix.lower() in (".npz", ".ndjson", ".svg") and sample.label:
-            return {"label": sample.label}
-        return {}
+        KanjiVG character. ``text``: a transcription (IAM-OnDB, InkML, a multi-character SVG title such as a
+        Hershey line's), a sequence attribute (``seqstudio.text_condition``); a run conditioned on it drops a
+        ``label`` that repeats it."""
+        out = {}
+        suffix = Path(path).suffix.lower()
+        if suffix in (".npz", ".ndjson", ".svg") and sample.label:
+            out["label"] = sample.label
+        if sample.label and (suffix in (".xml", ".inkml") or (suffix == ".svg" and len(sample.label) > 1)):
+            out["text"] = sample.label  # text: a transcription (an IAM / InkML / Hershey line), not a class
+        return out
+
+    def write_text_lines(self, samples, texts, out_dir, options):
+        """``generate --text``: a plotter SVG (``options["height_mm"]`` tall) and a PNG per line, every line in
+        ``lines.npz`` (stroke-3) and a sheet (``plotter.write_text_lines``)."""
+        from . import plotter
+
+        return plotter.write_text_lines(samples, texts, Path(out_dir),
+                                        float(options.get("height_mm") or plotter.DEFAULT_HEIGHT_MM),
+                                        render.render_png)
 
     def condition_judges(self, names, train):
         """``label`` by a small classifier trained on the real training drawings (``classifier.py``)."""

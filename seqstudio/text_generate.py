@@ -1,0 +1,120 @@
+"""``generate RUN --text "..."``: write given lines of text with a text-conditioned run (``seqstudio.text_condition``).
+
+Each text is one sample. Its characters must be in the run's training alphabet (else one ``ConfigError``
+listing the others: the model has never seen them, so there is no honest fallback). Generation stops where
+the attention window has passed the text's last character (Graves' rule) or at a length limit: by default
+twice the steps the training lines took per character, plus 20.
+
+Style priming (Graves 2013, section 5.3): ``style`` is a line the user wrote (any file the run's domain reads:
+InkML, IAM XML, SVG, stroke-3 npz) and ``style_text`` what it says. The model is run over those strokes while
+its window reads ``style_text``, then continues with the asked text (the condition is ``style_text + " " +
+text``), so the recurrent state carries the primed hand into the new line; only the new line is returned.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from . import text_condition as text_mod
+from .backends.base import SamplingOptions
+from .errors import ConfigError, DataError
+
+log = logging.getLogger("seqstudio")
+
+
+def text_spec_of(run) -> text_mod.TextSpec:
+    spec = text_mod.of(run.codec)
+    if spec is None:
+        raise ConfigError(f"{run.path} was trained without a text condition, so --text cannot be used (a run is "
+                          f"text-conditioned when its training pieces carry a transcription that varies, with a "
+                          f"backend that declares accepts_text: rnn or vrnn)")
+    return spec
+
+
+def style_sample(run, path: Path):
+    """The line in ``path``; a many-sample file (a stroke-3 ``.npz``) gives its first, said in the log."""
+    domain = run.domain
+    if not domain.is_collection(path):
+        return domain.read(path)
+    samples = [s for items in domain.read_collection(path).values() for s in items]
+    if not samples:
+        raise DataError(f"--style {path}: holds no sample")
+    if len(samples) > 1:
+        log.warning("--style %s holds %d samples: priming with the first", path, len(samples))
+    return samples[0]
+
+
+def default_length(spec: text_mod.TextSpec, texts: list[str]) -> int:
+    return int(2.0 * max(len(t) for t in texts) / max(spec.chars_per_step, 1e-3)) + 20
+
+
+def generate_lines(run, texts: list[str], *, style: str | Path | None = None, style_text: str | None = None,
+                   temperature: float = 1.0, bias: float = 0.0, seed: int | None = None,
+                   length: int | None = None, batch_size: int = 16) -> list:
+    """One domain sample per text (the generated line only, without the style prime)."""
+    from . import api
+
+    spec = text_spec_of(run)
+    texts = [str(t) for t in texts]
+    if not texts:
+        raise ConfigError("--text: give at least one line of text")
+    for t in texts:
+        spec.check(t)
+    prime_x, prefix = None, ""
+    if style is not None or style_text is not None:
+        if style is None or not style_text:
+            raise ConfigError("--style FILE and --style-text \"what it says\" go together")
+        spec.check(style_text, "--style-text")
+        from .runcheck import regular_file
+
+        regular_file(Path(style), f"--style {style}")
+        prime_x = run.codec.encode(style_sample(run, Path(style))).unsqueeze(0)
+        prefix = style_text + " "
+    full = [prefix + t for t in texts]
+    if length is None:
+        length = min(default_length(spec, texts), api.MAX_LENGTH)
+    length = api.generation_length(run, length)
+    api._use_threads(run)
+    g = api._generator(run, seed)
+    out = []
+    for start in range(0, len(full), batch_size):
+        chunk = full[start : start + batch_size]
+        options = SamplingOptions(length=length, temperature=temperature, bias=bias, prime=prime_x,
+                                  text=spec.tensor(chunk))
+        x, lengths = run.backend.sample_lines(len(chunk), options, g)
+        t0 = prime_x.shape[1] if prime_x is not None else 0
+        for i in range(len(chunk)):
+            out.append(run.codec.decode(x[i, t0 : int(lengths[i])].cpu()))
+    return out
+
+
+def write_lines(run, samples: list, texts: list[str], out_dir: str | Path,
+                height_mm: float | None = None) -> list[Path]:
+    """The domain's text-line files (plotter SVG, PNG, npz, a sheet) when it writes them, else its ordinary
+    sample files; through ``staged_output`` like every generated file."""
+    from . import api
+    from .outputs import staged_output
+
+    if not run.domain.can_write_text_lines:
+        return api.write_samples(run, samples, out_dir, prefix="line")
+    out_dir = Path(out_dir)
+    with staged_output(out_dir) as stage:
+        written = run.domain.write_text_lines(samples, texts, stage, {"height_mm": height_mm})
+    return [out_dir / Path(p).name for p in written]
+
+
+@torch.no_grad()
+def window_trace(run, x: torch.Tensor, text: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The window's positions ``kappa`` [T, K] and weights ``phi`` [T, U + 1] over a line ``x`` [T, D] read
+    teacher-forced with ``text`` (for tests and for looking at an alignment)."""
+    from .backends.autoregressive import shift_right
+
+    backend = run.backend
+    spec = text_spec_of(run)
+    features = backend.spec.to_features(x.unsqueeze(0).to(backend.device))
+    _, _, kappa, phi = backend.text_layer.run(shift_right(features), spec.tensor([text]).to(backend.device),
+                                              trace=True)
+    return kappa[0], phi[0]
