@@ -10,6 +10,7 @@ conditional model listened (``seqstudio evaluate --samples``).
 
 from __future__ import annotations
 
+import numpy as np
 import pretty_midi
 
 MODES = ("major", "minor")
@@ -37,16 +38,57 @@ def _notes_in_quarters(sample) -> list[tuple[int, float, float]]:
     return [(p, s / resolution, (e - s) / resolution) for s, e, p in notes]
 
 
+# music21's default key analysis (``analyze('key')`` = ``analysis.discrete.AardenEssen``): its weights, and its
+# rule (the Pearson correlation of the duration-weighted pitch-class histogram with each rotated profile; the best
+# of 24 wins, ties to the higher tonic, then minor). Computed here with numpy: building a music21 stream of the
+# notes cost 0.1 s for 400 notes (30x the piano-roll encoding), which every file without a key signature paid.
+AARDEN_ESSEN = {
+    "major": np.array([17.7661, 0.145624, 14.9265, 0.160186, 19.8049, 11.3587, 0.291248, 22.062, 0.145624,
+                       8.15494, 0.232998, 4.95122]),
+    "minor": np.array([18.2648, 0.737619, 14.0499, 16.8599, 0.702494, 14.4362, 0.702494, 18.6161, 4.56621,
+                       1.93186, 7.37619, 1.75623]),
+}
+MAX_ANALYSED_NOTES = 4000  # plenty for a pitch-class profile, bounded for huge pieces
+
+
+def key_of_histogram(histogram: np.ndarray) -> str | None:
+    """The key music21's ``analyze('key')`` gives for a duration-weighted pitch-class ``histogram`` [12]."""
+    if not histogram.any():
+        return None
+    d = histogram - histogram.mean()
+    best = None
+    for mode, weights in AARDEN_ESSEN.items():
+        profiles = np.stack([np.roll(weights, tonic) for tonic in range(12)])  # [tonic, pc] = w[(pc - tonic) % 12]
+        w = profiles - weights.mean()
+        den = np.sqrt((w ** 2).sum(1) * (d ** 2).sum())
+        r = np.where(den > 0, (w @ d) / np.where(den > 0, den, 1.0), 0.0)
+        for tonic in range(12):
+            candidate = (float(r[tonic]), tonic, mode == "minor")
+            best = candidate if best is None or candidate > best else best
+    return key_name(best[1], "minor" if best[2] else "major")
+
+
 def estimate_key(sample) -> str | None:
-    """music21's key analysis (``analyze('key')``) of the pitched notes (a ``PrettyMIDI`` or a ``NoteScore``);
-    None for a piece without notes."""
+    """music21's key analysis (``analyze('key')``, see ``AARDEN_ESSEN``) of the pitched notes (a ``PrettyMIDI``
+    or a ``NoteScore``), durations in quarter notes rounded to sixteenths as a score would hold them; None for a
+    piece without notes."""
+    notes = _notes_in_quarters(sample)[:MAX_ANALYSED_NOTES]
+    if not notes:
+        return None
+    pitches = np.array([p for p, _, _ in notes]) % 12
+    durations = np.maximum(np.round(np.array([d for _, _, d in notes]) * 4) / 4, 0.25)
+    return key_of_histogram(np.bincount(pitches, weights=durations, minlength=12))
+
+
+def estimate_key_music21(sample) -> str | None:
+    """The same analysis by music21 itself (slow): what ``estimate_key`` is checked against in the tests."""
     from music21 import note, stream
 
-    notes = _notes_in_quarters(sample)
+    notes = _notes_in_quarters(sample)[:MAX_ANALYSED_NOTES]
     if not notes:
         return None
     part = stream.Stream()
-    for pitch, start, duration in notes[:4000]:  # plenty for a pitch-class profile, bounded for huge pieces
+    for pitch, start, duration in notes:
         m = note.Note(pitch)
         m.quarterLength = max(round(duration * 4) / 4, 0.25)
         part.insert(round(start * 4) / 4, m)
