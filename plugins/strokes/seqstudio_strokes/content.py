@@ -23,7 +23,8 @@ def normalised_path(ink: Ink, points: int = POINTS) -> np.ndarray:
         return np.zeros((points, 2))
     path = np.concatenate(ink.strokes).astype(np.float64)
     x0, y0 = path.min(0)
-    height = max(float(np.ptp(path[:, 1])), 1e-9)
+    # height 1; a line with (almost) no height (a text of dashes and dots) is scaled by a twentieth of its width
+    height = max(float(np.ptp(path[:, 1])), float(np.ptp(path[:, 0])) / 20, 1e-9)
     path = (path - (x0, y0)) / height
     steps = np.hypot(*np.diff(path, axis=0).T)
     along = np.concatenate([[0.0], np.cumsum(steps)])
