@@ -253,7 +253,7 @@ def fit_for_run(codec, domain, train_attrs: list[dict], train_config, backend_cl
     log) and is refused an explicit list of attributes."""
     if decided(codec):
         return of(codec)
-    changed = set(getattr(domain, "attributes_changed_by", lambda c: ())(codec))
+    changed = set(domain.attributes_changed_by(codec))
     asked = {n.strip() for n in str(train_config.conditions).split(",")}
     if changed & asked:
         raise ConfigError(f"train.conditions: the codec's augmentation changes {', '.join(sorted(changed & asked))}"
@@ -263,9 +263,9 @@ def fit_for_run(codec, domain, train_attrs: list[dict], train_config, backend_cl
         train_attrs = [{k: v for k, v in a.items() if k not in changed} for a in train_attrs]
     spec = ConditionSpec.fit(train_attrs, train_config.conditions, train_config.condition_dropout,
                              train_config.condition_size,
-                             "prime" if getattr(domain, "conditions_as_prime", False) else "embedding")
+                             "prime" if domain.conditions_as_prime else "embedding")
     if spec is not None and spec.conditions_backend and backend_cls is not None \
-            and not getattr(backend_cls, "accepts_conditions", False):
+            and not backend_cls.accepts_conditions:
         if str(train_config.conditions).strip().lower() != "auto":
             raise ConfigError(f"backend {backend_cls.name!r} cannot be conditioned (it does not declare "
                               f"accepts_conditions); train.conditions={train_config.conditions} asks for "

@@ -318,7 +318,7 @@ def assign_collection(items: dict[str, list], file_hash: str, valid_fraction: fl
 def _codec_key(domain_name: str, codec: Codec, fractions: tuple[float, float]) -> str:
     """What the cached encodings depend on: not the windowing or augmentation options (``encoding_config``), so
     changing ``codec.window`` re-cuts cached pieces instead of re-reading every file."""
-    attributes_version = getattr(registry.load_domain(domain_name), "attributes_version", 0)  # conditions
+    attributes_version = registry.load_domain(domain_name).attributes_version  # conditions
     blob = json.dumps([CACHE_VERSION, domain_name, codec.name, codec.encoding_config(), codec.state_dict(),
                        list(fractions), REAL_DTYPE, attributes_version], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -391,8 +391,7 @@ def _read_and_encode(domain_name: str, codec_name: str, codec_config: dict, code
             if domain.is_collection(Path(path)):
                 x, attrs = _encode_collection(domain, codec, Path(path), fractions)
             else:
-                read = getattr(domain, "read_for_encoding", domain.read)
-                sample = read(Path(path))
+                sample = domain.read_for_encoding(Path(path))
                 x, attrs = _encode_one(codec, sample), domain.attributes(sample, Path(path))  # conditions
             return "ok", _pack(RowFormat(codec.spec, REAL_DTYPE), codec, Path(path), x), attrs
     except SeqStudioError as exc:

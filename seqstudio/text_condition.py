@@ -160,7 +160,7 @@ def joined_state(codec, state: dict) -> dict:
 
 
 def sequence_names(domain) -> tuple[str, ...]:
-    return tuple(getattr(domain, "sequence_attributes", ()) or ())
+    return tuple(domain.sequence_attributes)
 
 
 def categorical_only(domain, attrs: list[dict], spec: "TextSpec | None" = None) -> list[dict]:
@@ -183,9 +183,9 @@ def fit_for_run(codec, domain, attrs: list[dict], steps: list[int], train_config
     log; asked for by name, it is refused with one line)."""
     if decided(codec):
         return of(codec)
-    selection = getattr(train_config, "text", "auto")
-    spec = TextSpec.fit(sequence_names(domain), attrs, steps, selection, getattr(train_config, "text_mixtures", 10))
-    if spec is not None and backend_cls is not None and not getattr(backend_cls, "accepts_text", False):
+    selection = train_config.text
+    spec = TextSpec.fit(sequence_names(domain), attrs, steps, selection, train_config.text_mixtures)
+    if spec is not None and backend_cls is not None and not backend_cls.accepts_text:
         if str(selection).strip().lower() != "auto":
             raise ConfigError(f"backend {backend_cls.name!r} cannot take a sequence condition (it does not declare "
                               f"accepts_text); train.text={selection} asks for {spec.describe()}; use --backend "
