@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,7 @@ def resolve_config(data_dir: Path | None, backend: str | None = None, domain: st
     codec_values.pop("name", None)
     codec_values = {**data.folder_codec(Path(cfg["data"]["path"]), domain_name, codec_name), **codec_values}
     backend_values = dict(cfg.get("backend", {}))
-    backend_name = backend or backend_values.pop("name", None) or "seqvae"
+    backend_name = backend or backend_values.pop("name", None) or domain_obj.default_backend
     backend_values.pop("name", None)
     train_values = {**cfg.get("train", {}), **{k: v for k, v in (train_options or {}).items() if v is not None}}
     try:
@@ -147,7 +148,10 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
     if resume and not from_checkpoint:
         log.warning("%s has no checkpoint yet (the run stopped before its first one): training starts again "
                     "from step 0 with its saved options", run_dir)
-    use_threads(spec.train.threads)
+    threads = use_threads(spec.train.threads)
+    if spec.train.threads <= 0:
+        log.info("threads: %d (train.threads=0: %s)", threads,
+                 "OMP_NUM_THREADS" if os.environ.get("OMP_NUM_THREADS") else "one per idle core")
     domain_obj = spec.make_domain()
     saved_codec = load_codec(run_dir, spec) if resume else None
     _, codec_obj, files, sets = prepare_data(spec, codec=saved_codec, progress=progress, domain=domain_obj)

@@ -77,7 +77,8 @@ def main():
 # -- train ------------------------------------------------------------------------------------------------------------
 @main.command()
 @click.argument("data_dir", type=click.Path(path_type=Path), required=False)
-@click.option("--backend", "-b", help="Generator family (see `seqstudio plugins`). Default: seqvae.")
+@click.option("--backend", "-b", help="Generator family (see `seqstudio plugins`). Default: the domain's own choice "
+                                         "(seqvae for MIDI and strokes, rnn for text).")
 @click.option("--domain", help="Domain plugin that reads the files. Default: the one named in the folder's "
                                "seqstudio.yaml (written by `data build`), else guessed from the file types. "
                                "E.g. --domain text to learn a folder of .abc tunes as text (not as MIDI).")
@@ -97,8 +98,9 @@ def main():
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Default: auto (CUDA when present).")
 @click.option("--seed", type=int, help="Random seed (data order, initialisation, sampling).")
 @click.option("--threads", type=click.IntRange(min=0),
-              help="PyTorch CPU threads (train.threads; generate and evaluate use it too). Default 0 = PyTorch's "
-                   "choice, one per core, which can be 20-40x slower than 1-2 when other jobs share the CPU.")
+              help="PyTorch CPU threads (train.threads; generate and evaluate use it too). Default 0 = auto: "
+                   "$OMP_NUM_THREADS when set, else one per idle core (PyTorch's one per core was 3-40x slower "
+                   "than 1 thread when other jobs shared the CPU).")
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint "
                                              "(with its saved options; change only budgets or --threads).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or info lines.")

@@ -45,8 +45,9 @@ class TrainConfig:
     workers: int = 0  # processes for reading files (0 = one per core)
     valid_fraction: float = 0.1  # used only when the data folder has no train/valid/test subfolders
     test_fraction: float = 0.1
-    # PyTorch CPU threads in this process for training, evaluation and generation; 0 = PyTorch's default (one
-    # per core), which on a CPU shared with other jobs made training 20-40x slower than 1-2 threads.
+    # PyTorch CPU threads in this process for training, evaluation and generation; 0 = auto: $OMP_NUM_THREADS
+    # when set, else one per idle core (training.device.auto_threads: PyTorch's one per core made training
+    # 3-40x slower than 1 thread when other jobs shared the CPU).
     threads: int = 0
     tensorboard: bool = False  # also write TensorBoard scalars to RUN_DIR/tensorboard (needs the tensorboard package)
     # Conditioning (seqstudio.conditions): auto = every attribute the data carries with more than one value;
@@ -69,7 +70,7 @@ class TrainConfig:
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"unknown precision {self.precision!r}; valid: auto, fp32, bf16")
         if self.threads < 0:
-            raise ConfigError(f"train.threads must be >= 0 (0 = PyTorch's default), got {self.threads}")
+            raise ConfigError(f"train.threads must be >= 0 (0 = auto), got {self.threads}")
 
 
 def _field_types(cls) -> dict[str, Any]:

@@ -255,3 +255,24 @@ def test_domains_declare_what_they_can_draw(tmp_path):
     note.write_text("hello\n")
     assert_clean_error(invoke("render", note, "-o", tmp_path / "note.png"), "'text' cannot draw samples")
     assert not (tmp_path / "note.png").exists()
+
+
+# -- train.threads=0 (auto) -------------------------------------------------------------------------------------------
+def test_auto_threads_use_the_idle_cores_and_honour_omp_num_threads(monkeypatch, torch_threads):
+    from seqstudio.training import device
+
+    assert device.idle_cores(cores=2, load=0.1) == 2
+    assert device.idle_cores(cores=2, load=1.2) == 1  # one core busy with another job
+    assert device.idle_cores(cores=2, load=7.0) == 1  # never below one
+    assert device.idle_cores(cores=16, load=3.6) == 12
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert device.auto_threads() is None  # the user's setting, which PyTorch already follows, stays
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(device, "idle_cores", lambda: 6)
+    assert device.auto_threads() == 6
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")  # two torchrun processes on this machine share its idle cores
+    assert device.auto_threads() == 3
+    monkeypatch.delenv("LOCAL_WORLD_SIZE")
+    monkeypatch.setattr(device, "idle_cores", lambda: 1)
+    assert device.use_threads(0) == 1 and torch.get_num_threads() == 1
+    assert device.use_threads(2) == 2 and torch.get_num_threads() == 2

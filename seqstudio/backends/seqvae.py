@@ -14,6 +14,7 @@ import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from ..heads import build_head
+from .bidirectional import BidirectionalFinalStates
 from .autoregressive import AutoregressiveBackend, LSTMStateFromVector, cat_condition, likelihood_stats, shift_right
 from .base import SamplingOptions
 from .latent import LatentBackend, standard_normal_kl
@@ -45,6 +46,7 @@ class SeqVAE(LatentBackend, AutoregressiveBackend):
         width = spec.feature_width
         E = self.condition_size  # conditions: q(z | x, c) and the decoder's "z" is [z | c] (0 = unconditional)
         self.encoder = nn.LSTM(width, c.encoder_size, batch_first=True, bidirectional=True)
+        self._encoder_final = BidirectionalFinalStates(self.encoder)  # CPU: unpacked, 20x faster than packing
         self.to_posterior = nn.Linear(2 * c.encoder_size + E, 2 * c.latent_size)
         self.to_initial_state = LSTMStateFromVector(c.latent_size + E, c.decoder_layers, c.decoder_size)
         self.decoder = nn.LSTM(width + c.latent_size + E, c.decoder_size, num_layers=c.decoder_layers,
@@ -64,8 +66,11 @@ class SeqVAE(LatentBackend, AutoregressiveBackend):
         if e is None:
             e = self.condition_vector(None, x.shape[0])
         features = self.spec.to_features(x)
-        packed = pack_padded_sequence(features, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        _, (h, _) = self.encoder(packed)
+        if features.is_cuda:
+            packed = pack_padded_sequence(features, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            _, (h, _) = self.encoder(packed)
+        else:
+            h = self._encoder_final(self.encoder, features, lengths)
         mu, logvar = self.to_posterior(cat_condition(torch.cat([h[0], h[1]], dim=-1), e)).chunk(2, dim=-1)
         return mu, logvar.clamp(-12.0, 8.0)
 

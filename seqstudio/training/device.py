@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import torch
 
@@ -28,14 +29,48 @@ def autocast(precision: str, device: torch.device):
     return contextlib.nullcontext()
 
 
-def use_threads(threads: int) -> None:
-    """``train.threads``: N > 0 sets PyTorch's CPU threads in this process (0 leaves PyTorch's default).
+def idle_cores(cores: int | None = None, load: float | None = None) -> int:
+    """The cores this process may use that other jobs are not already using: the CPU affinity set minus the
+    one-minute load average (rounded), at least 1. ``cores``/``load`` are for tests."""
+    if cores is None:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):  # not on Linux
+            cores = os.cpu_count() or 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            load = 0.0
+    return max(1, min(cores, cores - int(round(load))))
 
-    The default, one thread per core, made training 20-40x slower when other jobs shared the CPU. Inter-op
-    threads follow when PyTorch still allows it (only before any inter-op work has started in the process).
+
+def auto_threads() -> int | None:
+    """What ``train.threads: 0`` (auto) means: ``OMP_NUM_THREADS`` when the user set it (PyTorch already honours
+    it: None = leave it), else one thread per idle core (``idle_cores``).
+
+    PyTorch's own default, one thread per core, is fastest on an idle machine but fell apart when other jobs
+    shared the CPU: an LSTM step with 2 threads on 2 cores next to one busy job took 6.8-15.5 s against 2.3 s with
+    1 thread (BENCHMARKS.md, "Defaults"), because OpenMP threads that wait for a descheduled sibling spin.
+    """
+    if os.environ.get("OMP_NUM_THREADS"):
+        return None
+    # under torchrun the processes of one machine share its idle cores
+    per_machine = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
+    return max(1, idle_cores() // per_machine)
+
+
+def use_threads(threads: int) -> int:
+    """``train.threads``: N > 0 sets PyTorch's CPU threads in this process; 0 (auto) picks ``auto_threads``.
+    Returns the thread count in effect.
+
+    Inter-op threads follow when PyTorch still allows it (only before any inter-op work has started in the
+    process).
     """
     if threads <= 0:
-        return
+        threads = auto_threads()
+        if threads is None:
+            return torch.get_num_threads()
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     if torch.get_num_interop_threads() != threads:
@@ -43,3 +78,4 @@ def use_threads(threads: int) -> None:
             torch.set_num_interop_threads(threads)
         except RuntimeError:  # too late in this process: the intra-op setting above is what matters
             pass
+    return threads
