@@ -287,11 +287,9 @@ class VRNN(TextSampling, LatentBackend, ImportanceWeighted, AutoregressiveBacken
 
     # -- evaluation ---------------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def log_weights(self, x: torch.Tensor, mask: torch.Tensor, k: int, condition=None) -> torch.Tensor:
+    def log_weights(self, x: torch.Tensor, mask: torch.Tensor, k: int, condition=None, text=None) -> torch.Tensor:
         """``[k, B]`` importance log-weights log p(x, z) - log q(z | x), one per posterior trajectory (the proposal
-        is the model's posterior, filtering or smoothing)."""
-        if self.text_spec is not None:
-            raise ConfigError("--iw-samples is not available for a text-conditioned run yet; evaluate without it")
+        is the model's posterior, filtering or smoothing; text runs: every copy reads its line's ``text``)."""
         B = x.shape[0]
         rows = max(1, self.config.iw_chunk // B)
         out = []
@@ -300,7 +298,8 @@ class VRNN(TextSampling, LatentBackend, ImportanceWeighted, AutoregressiveBacken
             xr = x.repeat(n, 1, 1)
             mr = mask.repeat(n, 1).to(torch.float32)
             cr = condition.repeat(n, 1) if condition is not None else None
-            ll, _, (o, mu_p, logvar_p), _ = self._terms(xr, mr, condition=cr)
+            tr = text.repeat(n, 1) if text is not None and self.text_spec is not None else None
+            ll, _, (o, mu_p, logvar_p), _ = self._terms(xr, mr, condition=cr, text=tr)
             log_p_z = gaussian_log_prob(o["z"].float(), mu_p.float(), logvar_p.float())
             log_q_z = -0.5 * (LOG_2PI + o["logvar_q"].float() + o["eps"].float().pow(2)).sum(-1)
             w = ((ll + log_p_z - log_q_z) * mr).sum(-1)
