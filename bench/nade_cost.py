@@ -1,14 +1,16 @@
-"""Cost of the NADE head and of the smoothing posterior, as ratios measured in one run.
+"""Cost of the NADE head, of the smoothing posterior and of Resq, as ratios measured in one run.
 
     python bench/nade_cost.py                      # batch 16, 64 steps, 88 keys, 1 thread, package model sizes
     python bench/nade_cost.py --batch 64 --json
+    python bench/nade_cost.py --rows vrnn-smoothing-resq+factorized,vrnn-resq+factorized   # (+ their baselines)
 
 Every configuration trains on the same random 88-key piano-roll batch (``--voices`` keys on in every frame, at
 random pitches: 4, as in the four-part JSB Chorales) in the same process with the same thread count; the configurations are timed round-robin (one step
 of each in turn, repeated), so a change in the machine's load hits all of them alike. A training step is the
 backend's own ``training_step`` (forward, backward, Adam). Sampling is ``Backend.sample`` of ``--batch``
 sequences of ``--sample-steps`` steps (the NADE draws its keys one after another). Ratios are against the
-factorized-head row of the same backend (``rnn`` for the ``rnn`` rows, filtering ``vrnn`` for the others).
+factorized-head row of the same backend (``rnn`` for the ``rnn`` rows, filtering ``vrnn`` for the others),
+except the Resq rows (``backend.posterior_residual=true``), which are against the same posterior without it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ ROWS = [  # name, backend class, backend options, head options, baseline row
     ("vrnn+nade", VRNN, {}, {"binary": "nade"}, "vrnn+factorized"),
     ("vrnn-smoothing+factorized", VRNN, {"posterior": "smoothing"}, {}, "vrnn+factorized"),
     ("vrnn-smoothing+nade", VRNN, {"posterior": "smoothing"}, {"binary": "nade"}, "vrnn+factorized"),
+    ("vrnn-resq+factorized", VRNN, {"posterior_residual": True}, {}, "vrnn+factorized"),
+    ("vrnn-smoothing-resq+factorized", VRNN, {"posterior": "smoothing", "posterior_residual": True}, {},
+     "vrnn-smoothing+factorized"),
 ]
 
 
@@ -47,8 +52,22 @@ def main():
     ap.add_argument("--repeats", type=int, default=15, help="timed training steps per configuration")
     ap.add_argument("--sample-steps", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rows", default="", help="comma-separated row names (default: all); their baselines run too")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    rows_run = ROWS
+    if args.rows:
+        asked = set(args.rows.split(","))
+        unknown = asked - {r[0] for r in ROWS}
+        if unknown:
+            ap.error(f"unknown rows {sorted(unknown)}; rows: {', '.join(r[0] for r in ROWS)}")
+        wanted = set(asked)
+        while True:  # the baselines, and theirs
+            more = wanted | {r[4] for r in ROWS if r[0] in wanted}
+            if more == wanted:
+                break
+            wanted = more
+        rows_run = [r for r in ROWS if r[0] in wanted]
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     spec = FeatureSpec([Binary(args.keys)])
@@ -57,7 +76,7 @@ def main():
     batch = {"x": x, "mask": torch.ones(args.batch, args.steps, dtype=torch.bool),
              "lengths": torch.full((args.batch,), args.steps)}
     models = {}
-    for name, cls, backend_opts, head_opts, _ in ROWS:
+    for name, cls, backend_opts, head_opts, _ in rows_run:
         with heads.head_options(heads.HeadsConfig(nade_hidden=args.nade_hidden, **head_opts)):
             model = cls(spec, cls.Config(**backend_opts))
         models[name] = (model, model.configure_optimizers(1e-3))
@@ -81,7 +100,7 @@ def main():
         model.sample(args.batch, options, torch.Generator().manual_seed(0))
         sample_s[name] = time.perf_counter() - t0
     rows = []
-    for name, _, _, _, base in ROWS:
+    for name, _, _, _, base in rows_run:
         train = statistics.median(times[name])
         rows.append({"row": name, "train_step_ms": round(1000 * train, 1),
                      "train_ratio": round(train / statistics.median(times[base]), 2),
@@ -96,9 +115,9 @@ def main():
         print(json.dumps({"info": info, "rows": rows}))
         return
     print(" ".join(f"{k}={v}" for k, v in info.items()))
-    print(f"{'row':28s} {'train ms':>9s} {'x base':>7s} {'sample ms':>10s} {'x base':>7s} {'params':>9s}")
+    print(f"{'row':32s} {'train ms':>9s} {'x base':>7s} {'sample ms':>10s} {'x base':>7s} {'params':>9s}")
     for r in rows:
-        print(f"{r['row']:28s} {r['train_step_ms']:9.1f} {r['train_ratio']:7.2f} {r['sample_ms']:10.1f} "
+        print(f"{r['row']:32s} {r['train_step_ms']:9.1f} {r['train_ratio']:7.2f} {r['sample_ms']:10.1f} "
               f"{r['sample_ratio']:7.2f} {r['parameters']:9d}")
 
 

@@ -108,6 +108,13 @@ class Codec:
         """``[T, spec.storage_width]`` tensor -> sample."""
         raise NotImplementedError
 
+    def segment_ends(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Bool ``[...]``: which steps of storage-layout ``x`` ``[..., storage_width]`` end a segment of a sample
+        (a pen stroke: the pen lifts after that point), or None when the codec's samples have no segments
+        (default). ``generate --text`` ends a line at a segment end once the attention window has passed the
+        text (``seqstudio.text_generate``), so the last word is finished rather than cut."""
+        return None
+
     def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Random, label-preserving change of an encoded window for training (default: none)."""
         return x

@@ -1,9 +1,12 @@
 """``generate RUN --text "..."``: write given lines of text with a text-conditioned run (``seqstudio.text_condition``).
 
 Each text is one sample. Its characters must be in the run's training alphabet (else one ``ConfigError``
-listing the others: the model has never seen them, so there is no honest fallback). Generation stops where
-the attention window has passed the text's last character (Graves' rule) or at a length limit: by default
-twice the steps the training lines took per character, plus 20.
+listing the others: the model has never seen them, so there is no honest fallback). A line ends once the
+attention window has passed the text's last character (Graves' rule) and then, for a codec with segments
+(``Codec.segment_ends``: pen strokes), at the first pen lift, so the last word is finished even when the window
+ran ahead of the pen; the wait for that lift is capped (by default the points the training lines spent on
+``LIFT_WAIT_CHARS`` characters), and the whole line by a length limit: by default twice the steps the
+training lines took per character, plus 20 (``backends/window_rnn.py``, ``LineEnd``).
 
 Style priming (Graves 2013, section 5.3): ``style`` is a line the user wrote (any file the run's domain reads:
 InkML, IAM XML, SVG, stroke-3 npz) and ``style_text`` what it says. The model is run over those strokes while
@@ -47,14 +50,24 @@ def style_sample(run, path: Path):
     return samples[0]
 
 
+LIFT_WAIT_CHARS = 10  # after the window has passed the text, wait at most this many characters' points for a lift
+
+
 def default_length(spec: text_mod.TextSpec, texts: list[str]) -> int:
     return int(2.0 * max(len(t) for t in texts) / max(spec.chars_per_step, 1e-3)) + 20
 
 
+def default_wait(spec: text_mod.TextSpec) -> int:
+    """The cap on the points written after the window has passed the text while waiting for a pen lift."""
+    return int(LIFT_WAIT_CHARS / max(spec.chars_per_step, 1e-3))
+
+
 def generate_lines(run, texts: list[str], *, style: str | Path | None = None, style_text: str | None = None,
                    temperature: float = 1.0, bias: float = 0.0, seed: int | None = None,
-                   length: int | None = None, batch_size: int = 16) -> list:
-    """One domain sample per text (the generated line only, without the style prime)."""
+                   length: int | None = None, batch_size: int = 16, wait: int | None = None) -> list:
+    """One domain sample per text (the generated line only, without the style prime). ``wait``: the cap on the
+    points after the window has passed the text, waiting for a pen lift (default ``default_wait``; 0 = Graves'
+    rule alone)."""
     from . import api
 
     spec = text_spec_of(run)
@@ -77,6 +90,9 @@ def generate_lines(run, texts: list[str], *, style: str | Path | None = None, st
     if length is None:
         length = min(default_length(spec, texts), api.MAX_LENGTH)
     length = api.generation_length(run, length)
+    wait = default_wait(spec) if wait is None else int(wait)
+    if wait < 0:
+        raise ConfigError(f"the wait for a pen lift must be >= 0 points, got {wait}")
     api._use_threads(run)
     g = api._generator(run, seed)
     out = []
@@ -84,7 +100,7 @@ def generate_lines(run, texts: list[str], *, style: str | Path | None = None, st
         chunk = full[start : start + batch_size]
         options = SamplingOptions(length=length, temperature=temperature, bias=bias, prime=prime_x,
                                   text=spec.tensor(chunk))
-        x, lengths = run.backend.sample_lines(len(chunk), options, g)
+        x, lengths = run.backend.sample_lines(len(chunk), options, g, segment_ends=run.codec.segment_ends, wait=wait)
         t0 = prime_x.shape[1] if prime_x is not None else 0
         for i in range(len(chunk)):
             out.append(run.codec.decode(x[i, t0 : int(lengths[i])].cpu()))

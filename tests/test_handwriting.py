@@ -3,6 +3,7 @@ vrnn, generate --text / --style, plotter SVGs, and the iam-ondb recipe on files 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import xml.etree.ElementTree as ET
@@ -183,10 +184,70 @@ def test_window_positions_are_monotone_and_reach_the_end_on_a_tiny_trained_model
     texts = ["abc", spec.examples[0]]
     texts[0] = "".join(c for c in "the one" if c in spec.alphabet) or spec.alphabet[:3]
     limit = text_generate.default_length(spec, texts)
-    x, lengths = run.backend.sample_lines(2, SamplingOptions(length=limit, text=spec.tensor(texts)),
-                                          torch.Generator().manual_seed(0))
+    options = SamplingOptions(length=limit, text=spec.tensor(texts))
+    x, lengths = run.backend.sample_lines(2, options, torch.Generator().manual_seed(0))
     assert (lengths < limit).all(), (lengths, limit)
     assert x.shape[1] == int(lengths.max()) or x.shape[1] <= limit
+    # with the pen: the same draws (same seed) go on to the first pen lift after the window's pass, or the cap
+    wait = text_generate.default_wait(spec)
+    x2, ended = run.backend.sample_lines(2, options, torch.Generator().manual_seed(0),
+                                         segment_ends=run.codec.segment_ends, wait=wait)
+    for i in range(2):
+        g, e = int(lengths[i]), int(ended[i])
+        assert torch.equal(x2[i, :g], x[i, :g]) and e >= g
+        lifted = run.codec.segment_ends(x2[i, g - 1 : e])
+        assert not lifted[:-1].any()  # no lift between the window's pass and the end of the line
+        assert bool(lifted[-1]) or e == g + wait or e == limit, (g, e, lifted)
+
+
+def test_sampling_waits_for_the_pen_to_lift_after_the_window_has_passed_the_end(monkeypatch):
+    """The window is forced past the end from the first step; the pen stays down until a forced lift. Graves'
+    rule alone stops mid-stroke at once (the bug: lines cut short); with the pen it stops at the lift, or at
+    the wait cap for a pen that never lifts."""
+    from seqstudio_strokes.codec import PEN_DOWN, PEN_UP, Stroke5Codec
+
+    codec = Stroke5Codec()
+    cls = registry.load_backend("rnn")
+    torch.manual_seed(0)
+    model = cls(codec.spec, cls.tiny_config(), text=SPEC_TEXT).eval()
+    monkeypatch.setattr(model, "window_finished", lambda state: torch.ones(2, dtype=torch.bool))
+    step = [0]
+
+    def pen(params, temperature, generator, bias):  # row 0 lifts the pen after its 6th point, row 1 never
+        x = torch.zeros(2, 3)
+        x[:, 0] = 0.5
+        x[:, 2] = PEN_DOWN
+        if step[0] == 5:
+            x[0, 2] = PEN_UP
+        step[0] += 1
+        return x
+
+    monkeypatch.setattr(model.head, "sample", pen)
+    options = SamplingOptions(length=40, text=SPEC_TEXT.tensor(["abc", "ab"]))
+    _, graves = model.sample_lines(2, options)
+    assert graves.tolist() == [1, 1]
+    step[0] = 0
+    x, lengths = model.sample_lines(2, options, segment_ends=codec.segment_ends, wait=12)
+    assert lengths.tolist() == [6, 13]
+    assert x[0, 5, 2] == PEN_UP and (x[1, :13, 2] == PEN_DOWN).all()
+    step[0] = 0
+    _, capped = model.sample_lines(2, dataclasses.replace(options, length=9), segment_ends=codec.segment_ends,
+                                   wait=12)
+    assert capped.tolist() == [6, 9]  # the line-length limit still holds
+
+
+def test_text_runs_evaluate_with_the_importance_weighted_bound(lines, tmp_path):
+    for backend in TEXT_BACKENDS:
+        run = tmp_path / backend
+        assert _train(lines, run, backend, 3).exit_code == 0
+        result = invoke("evaluate", run, "--iw-samples", 3, "--json")
+        assert result.exit_code == 0, result.output
+        figures = json.loads(result.output)
+        assert figures["text_conditioned"] == "text" and math.isfinite(figures["iwae"])
+        if backend == "rnn":  # no latent: the bound is the exact likelihood
+            assert figures["iwae"] == pytest.approx(figures["elbo"], abs=1e-4)
+        else:
+            assert figures["iwae"] >= figures["elbo_k"] - 1e-6
 
 
 # -- generate --text ---------------------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """The VRNN's smoothing posterior (``backend.posterior=smoothing``, SRNN-style): q(z_t | x_{t:T}, h_{t-1}) reads
 the future and never the padding, its KL and IWAE bound are finite with IWAE >= ELBO, and a run trains,
-evaluates and generates through the CLI."""
+evaluates and generates through the CLI. And SRNN's Resq (``backend.posterior_residual=true``, either posterior):
+the fused loop with the prior's mean inside it against the plain autograd loop, the posterior mean on the prior
+mean when the residual is zero, training, IWAE and a checkpoint round trip."""
 
 from __future__ import annotations
 
@@ -11,11 +13,14 @@ import pytest
 import torch
 
 from seqstudio.backends.base import SamplingOptions
-from seqstudio.backends.vrnn import VRNN, VRNNConfig
+from seqstudio import api
+from seqstudio.backends.vrnn import VRNN, VRNNConfig, _stats
+from seqstudio.conditions import Attribute, ConditionSpec
 from seqstudio.errors import ConfigError
 from seqstudio.spec import Binary, FeatureSpec
+from seqstudio.text_condition import TextSpec
 
-from conftest import invoke
+from conftest import invoke, read_metrics
 
 SPEC = FeatureSpec([Binary(6)])
 
@@ -94,5 +99,144 @@ def test_smoothing_run_trains_evaluates_with_iwae_and_generates(chorales, tmp_pa
     summary = json.loads(result.output)
     assert math.isfinite(summary["iwae"]) and math.isfinite(summary["kl"])
     assert summary["iwae"] >= summary["elbo_k"]
+    gen = invoke("generate", run, "-n", "1", "--length", "8", "--out", tmp_path / "gen", "--no-pictures")
+    assert gen.exit_code == 0 and list((tmp_path / "gen").glob("*.mid"))
+
+
+# -- Resq: the posterior mean as a residual on the prior mean ---------------------------------------------------------
+OUTPUTS = ("h_prev", "pz", "z", "mu_q", "logvar_q")
+
+
+def _double(posterior: str, phi_layers: int, residual: bool = True) -> VRNN:
+    torch.manual_seed(phi_layers)
+    model = VRNN(FeatureSpec([Binary(5)]), VRNNConfig(hidden_size=7, latent_size=3, phi_size=6, phi_layers=phi_layers,
+                                                      posterior=posterior, posterior_residual=residual)).double()
+    object.__setattr__(model.spec, "to_features", lambda v: v.double())  # the spec casts to float32 otherwise
+    return model
+
+
+def _reference(m: VRNN, x, eps, state, lengths):
+    """Resq's step loop written the obvious way, every op taped by autograd: mu_q = mu_p(h_{t-1}) + delta_t."""
+    H, P = m.config.hidden_size, m.config.phi_size
+    px = m.phi_x(m.spec.to_features(x))
+    if m.config.posterior == "smoothing":
+        qx = m.post_back(m.backward_states(px.transpose(0, 1), lengths)).unbind(0)
+    else:
+        qx = m.post_x(px).unbind(1)
+    gx = m.gates_x(px).unbind(1)
+    h, cell = state
+    outs = {k: [] for k in OUTPUTS}
+    for t in range(x.shape[1]):
+        hp_post, hp_gates = m.from_h(h).split([P, 4 * H], dim=-1)
+        delta, logvar = _stats(m.post_rest(qx[t] + hp_post))
+        mu = m._prior(h)[0] + delta
+        z = mu + eps[t] * torch.exp(0.5 * logvar)
+        pz = m.phi_z(z)
+        for key, value in zip(OUTPUTS, (h, pz, z, mu, logvar)):
+            outs[key].append(value)
+        h, cell = m._cell(gx[t] + hp_gates + m.gates_z(pz), cell)
+    out = {k: torch.stack(v, dim=1) for k, v in outs.items()}
+    out["state"] = (h, cell)
+    return out
+
+
+@pytest.mark.parametrize("posterior", ["filtering", "smoothing"])
+@pytest.mark.parametrize("phi_layers", [1, 2])
+@pytest.mark.parametrize("T", [1, 6])
+def test_resq_fused_loop_matches_the_plain_autograd_loop(posterior, phi_layers, T):
+    model = _double(posterior, phi_layers)
+    B = 3
+    g = torch.Generator().manual_seed(T)
+    x = (torch.rand(B, T, 5, generator=g) < 0.4).double()
+    eps = torch.randn(T, B, 3, generator=g, dtype=torch.double)
+    h0 = torch.randn(B, 7, generator=g, dtype=torch.double, requires_grad=True)
+    c0 = torch.randn(B, 7, generator=g, dtype=torch.double, requires_grad=True)
+    lengths = torch.full((B,), T)
+    fused = model.filter(x, eps, state=(h0, c0), lengths=lengths)
+    ref = _reference(model, x, eps, (h0, c0), lengths)
+    for key in OUTPUTS:
+        torch.testing.assert_close(fused[key], ref[key], atol=1e-12, rtol=0, msg=key)
+    weights = {k: torch.randn(ref[k].shape, generator=g, dtype=torch.double) for k in OUTPUTS}
+    loss = lambda out: sum((out[k] * weights[k]).sum() for k in OUTPUTS) + out["state"][0].square().sum()  # noqa
+    inputs = [*model.parameters(), h0, c0]
+    got = torch.autograd.grad(loss(fused), inputs, allow_unused=True)
+    want = torch.autograd.grad(loss(ref), inputs, allow_unused=True)
+    names = [n for n, _ in model.named_parameters()] + ["h0", "c0"]
+    for name, a, b in zip(names, got, want):
+        assert (a is None) == (b is None), name
+        if a is not None:
+            torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-8, msg=name)
+    prior_grad = dict(zip(names, got))["prior_net.0.0.weight"]
+    assert prior_grad.abs().sum() > 0  # the prior's weights get gradient from the posterior's mean
+
+
+TEXT = TextSpec("text", "abc ", (4, 3, 2, 1), mixtures=3, chars_per_step=0.3)
+
+
+CONDITIONS = ConditionSpec((Attribute("label", ("a", "b"), (1, 1)),), dropout=0.0, size=4)
+
+
+@pytest.mark.parametrize("posterior", ["filtering", "smoothing"])
+@pytest.mark.parametrize("extra", [None, "text", "condition"])
+@pytest.mark.parametrize("residual", [True, False])
+def test_resq_with_a_zero_residual_puts_the_posterior_mean_on_the_prior_mean(posterior, extra, residual):
+    """The prior inside the loop is the prior the KL reads after it (text and conditional runs: with what the
+    window and the condition add to h_{t-1} before the prior)."""
+    torch.manual_seed(0)
+    model = VRNN(SPEC, VRNNConfig(hidden_size=16, latent_size=4, phi_size=16, posterior=posterior,
+                                  posterior_residual=residual), text=TEXT if extra == "text" else None,
+                 conditions=CONDITIONS if extra == "condition" else None)
+    with torch.no_grad():  # delta = the posterior network's mean output = 0
+        model.post_rest[-1].weight[:4].zero_()
+        model.post_rest[-1].bias[:4].zero_()
+    batch = _batch()
+    ids = TEXT.tensor(["abc", "a b", "cc"]) if extra == "text" else None
+    condition = torch.tensor([[1], [2], [0]]) if extra == "condition" else None
+    with torch.no_grad():
+        _, kl, (out, mu_p, _), _ = model._terms(batch["x"], batch["mask"], condition=condition, text=ids)
+    assert torch.isfinite(kl).all()
+    assert torch.allclose(out["mu_q"], mu_p, atol=1e-6) == residual
+    if not residual:
+        assert torch.equal(out["mu_q"], torch.zeros_like(out["mu_q"]))  # the plain posterior: mu_q = delta
+
+
+def test_resq_needs_the_conditional_prior():
+    with pytest.raises(ConfigError, match="posterior_residual"):
+        VRNNConfig(posterior_residual=True, prior="independent")
+
+
+def test_resq_checkpoint_round_trip_gives_the_same_posterior(tmp_path):
+    config = dict(hidden_size=16, latent_size=4, phi_size=16, posterior="smoothing", posterior_residual=True)
+    torch.manual_seed(0)
+    model = VRNN(SPEC, VRNNConfig(**config))
+    torch.save(model.state_dict(), tmp_path / "m.pt")
+    torch.manual_seed(1)
+    again = VRNN(SPEC, VRNNConfig(**config))
+    again.load_state_dict(torch.load(tmp_path / "m.pt"))
+    batch = _batch()
+    eps = torch.randn(9, 3, 4)
+    with torch.no_grad():
+        a = model.filter(batch["x"], eps, lengths=batch["lengths"])
+        b = again.filter(batch["x"], eps, lengths=batch["lengths"])
+    assert torch.equal(a["mu_q"], b["mu_q"]) and torch.equal(a["z"], b["z"])
+
+
+@pytest.mark.parametrize("posterior", ["filtering", "smoothing"])
+def test_resq_run_trains_without_nan_evaluates_with_iwae_and_round_trips(posterior, chorales, tmp_path):
+    run = tmp_path / "run"
+    result = invoke("train", chorales, "--backend", "vrnn", "--run-dir", run, "--max-steps", "4", "--batch-size",
+                    "8", "--set", "backend.hidden_size=16", "--set", "backend.phi_size=16", "--set",
+                    "backend.latent_size=4", "--set", f"backend.posterior={posterior}", "--set",
+                    "backend.posterior_residual=true", "--set", "train.valid_every=2", "--set", "train.samples=0",
+                    "--quiet")
+    assert result.exit_code == 0, result.output
+    records = [r for r in read_metrics(run) if "nll" in r]
+    assert records and all(math.isfinite(r["nll"]) and math.isfinite(r.get("kl", 0.0)) for r in records)
+    loaded = api.load(run, which="last")
+    assert loaded.backend.config.posterior_residual and loaded.backend.config.posterior == posterior
+    figures = [json.loads(invoke("evaluate", run, "--checkpoint", "last", "--iw-samples", "4", "--json").output)
+               for _ in range(2)]
+    assert figures[0]["iwae"] == figures[1]["iwae"] and math.isfinite(figures[0]["iwae"])  # same seed, same run
+    assert figures[0]["iwae"] >= figures[0]["elbo_k"]
     gen = invoke("generate", run, "-n", "1", "--length", "8", "--out", tmp_path / "gen", "--no-pictures")
     assert gen.exit_code == 0 and list((tmp_path / "gen").glob("*.mid"))

@@ -92,9 +92,10 @@ class ImportanceWeighted(Backend):
     evaluate_options = ("iw_samples",)
 
     @torch.no_grad()
-    def log_weights(self, x: torch.Tensor, mask: torch.Tensor, k: int, condition=None) -> torch.Tensor:
+    def log_weights(self, x: torch.Tensor, mask: torch.Tensor, k: int, condition=None, text=None) -> torch.Tensor:
         """``[k, B]`` importance log-weights log p(x, z) - log q(z | x), one per posterior trajectory
-        (``condition``: the batch's attribute indices, for a conditional run)."""
+        (``condition``: the batch's attribute indices, for a conditional run; ``text``: its ``[B, U]`` symbol
+        ids, for a text-conditioned run)."""
         raise NotImplementedError
 
     @torch.no_grad()
@@ -108,5 +109,5 @@ class ImportanceWeighted(Backend):
             if k < 1:
                 raise ConfigError(f"iw_samples must be >= 1, got {k}")
             stats.update(importance_weighted_stats(self.log_weights(batch["x"], batch["mask"], k,
-                                                                    batch.get("condition"))))
+                                                                    batch.get("condition"), batch.get("text"))))
         return stats

@@ -19,7 +19,6 @@ import torch
 import torch.nn as nn
 
 from ..heads import build_head
-from ..errors import ConfigError
 from .autoregressive import AutoregressiveBackend, LSTMStateFromVector, cat_condition, likelihood_stats, shift_right
 from .base import check_in_range, check_positive
 from .latent import ImportanceWeighted, with_elbo
@@ -114,12 +113,9 @@ class RNN(TextSampling, ImportanceWeighted, AutoregressiveBackend):
         return loss, likelihood_stats(self.head, params, x, mask, nll, kl=torch.zeros_like(nll))
 
     @torch.no_grad()
-    def log_weights(self, x, mask, k, condition=None):
-        """No latent: every "importance weight" is the exact log-likelihood of the sequence."""
-        if self.text_spec is not None:
-            raise ConfigError("--iw-samples is not available for a text-conditioned run (its likelihood is exact: "
-                              "evaluate without it)")
-        ll = (self.head.log_prob(self.teacher_forced(x, condition), x) * mask).sum(-1)
+    def log_weights(self, x, mask, k, condition=None, text=None):
+        """No latent: every "importance weight" is the exact log-likelihood of the sequence (given its text)."""
+        ll = (self.head.log_prob(self.teacher_forced(x, condition, text), x) * mask).sum(-1)
         return ll.unsqueeze(0).expand(k, -1)
 
     def summarize(self, stats):

@@ -18,8 +18,15 @@ baseline of the same size, which until 0.1 was this class's ``latent: false``.
 which is the form of the true posterior p(z_t | z_<t, x_{1:T}) of this model (h_{t-1} is a function of x_<t and
 z_<t). SRNN's backward RNN also reads the forward states d_t; here the forward states depend on z, so they cannot
 exist before the loop, and they enter q through h_{t-1} instead. Generation (the prior) is unchanged, and the
-IWAE bound uses whichever posterior the model has as its proposal. SRNN's "Resq" (the posterior mean as a
-residual on the prior mean) is not offered: it needs the prior inside the fused loop, which computes it after.
+IWAE bound uses whichever posterior the model has as its proposal.
+
+``posterior_residual: true`` is SRNN's "Resq" parameterisation, for either posterior: the posterior's mean
+network outputs a residual on the prior's mean, mu_q = mu_p(h_{t-1}) + delta_t (its variance stays its own), so
+q starts from what the prior already knows and learns only the correction the data asks for. mu_p depends on
+h_{t-1}, hence on z_<t, so the prior's mean runs inside the fused loop (its first layer joins the one matmul
+that h feeds; ``vrnn_loop.py``); the full prior is still recomputed after the loop for the KL, on stacked
+tensors (same weights, same values). The IWAE bound is unchanged: log q(z | x) only needs q's standard
+deviation and the noise, z = mu_q + sigma_q eps.
 
 Why the code is shaped the way it is (speed): only what truly needs h_{t-1} runs in the step loop — the
 h-dependent half of the posterior's first layer, the posterior's remaining layers, the reparameterised sample,
@@ -64,6 +71,7 @@ class VRNNConfig:
     phi_layers: int = 1  # hidden layers in each of those MLPs
     prior: str = "conditional"  # conditional: p(z_t | h_{t-1}) (VRNN) | independent: N(0, I) (VRNN-I)
     posterior: str = "filtering"  # filtering: q(z_t | x_t, h_{t-1}) | smoothing: q(z_t | x_{t:T}, h_{t-1}) (SRNN)
+    posterior_residual: bool = False  # SRNN's Resq: mu_q = mu_p + delta (either posterior; needs prior conditional)
     dropout: float = 0.0  # on phi_x outputs and on the decoder's input
     beta: float = 1.0  # final KL weight
     kl_warmup_steps: int = 0  # KL weight rises linearly from 0 to beta over this many optimisation steps
@@ -81,6 +89,9 @@ class VRNNConfig:
             raise ConfigError(f"backend.prior must be 'conditional' or 'independent', got {self.prior!r}")
         if self.posterior not in ("filtering", "smoothing"):
             raise ConfigError(f"backend.posterior must be 'filtering' or 'smoothing', got {self.posterior!r}")
+        if self.posterior_residual and self.prior != "conditional":
+            raise ConfigError("backend.posterior_residual=true needs backend.prior=conditional (with the N(0, I) "
+                              "prior the residual would be on a mean of zero, the plain posterior)")
         check_positive(self, ("hidden_size", "latent_size", "phi_size", "phi_layers", "iw_chunk"))
         check_in_range(self, "dropout", 0.0, 1.0)
 
@@ -202,6 +213,9 @@ class VRNN(TextSampling, LatentBackend, ImportanceWeighted, AutoregressiveBacken
             # [qx | gx] from one matmul: the x-dependent parts of the posterior's first layer and the LSTM gates.
             x_proj = F.linear(px, torch.cat([self.post_x.weight, self.gates_x.weight]),
                               torch.cat([self.post_x.bias, self.gates_x.bias]))
+        w_h, prior = self.from_h.weight, None
+        if c.posterior_residual:  # Resq: the prior's mean runs in the loop (vrnn_loop.py)
+            x_proj, w_h, prior = self._prior_in_loop(x_proj, e, ctx, T, B)
         if eps is None:
             eps = torch.randn(T, B, c.latent_size, device=x.device, dtype=px.dtype)
         if state is None and e is not None:
@@ -212,12 +226,33 @@ class VRNN(TextSampling, LatentBackend, ImportanceWeighted, AutoregressiveBacken
         else:
             h, cell = state
         h_prev, pz, z, mu, logvar, h, cell = fused_filter(
-            x_proj, eps, h, cell, self.from_h.weight, self.gates_z.weight, self._post_hidden, self.post_rest[2],
-            [m for m in self.phi_z if isinstance(m, nn.Linear)])
+            x_proj, eps, h, cell, w_h, self.gates_z.weight, self._post_hidden, self.post_rest[2],
+            [m for m in self.phi_z if isinstance(m, nn.Linear)], prior)
         batch_first = lambda t: t.transpose(0, 1)  # noqa: E731
         return {"h_prev": batch_first(h_prev), "pz": batch_first(pz), "z": batch_first(z),
                 "mu_q": batch_first(mu), "logvar_q": batch_first(logvar), "eps": batch_first(eps),
                 "state": (h, cell)}
+
+    def _prior_in_loop(self, x_proj, e, ctx, T, B):
+        """Resq's additions to the fused loop's inputs: ``x_proj`` gains the prior's first layer applied to what
+        is added to h_{t-1} before the prior (its bias, W_c c, text_h(ctx_t)), ``W_h`` that layer's weight, and
+        the loop gets the prior's other hidden layers and the mean half of its output layer."""
+        first, L = self.prior_net[0][0], self.config.latent_size
+        offset = None  # [B, H] or [B, T, H]: h_c - h_{t-1}, exactly as _with_text_h(_with_condition_h(.)) adds
+        if e is not None:
+            offset = self.condition_h(e).unsqueeze(1)
+        if ctx is not None:
+            t = self.text_h(ctx)
+            offset = t if offset is None else offset + t
+        if offset is None:
+            block = first.bias.to(x_proj.dtype).expand(T, B, -1)
+        else:
+            block = F.linear(offset.to(x_proj.dtype), first.weight.to(x_proj.dtype), first.bias.to(x_proj.dtype))
+            block = block.transpose(0, 1).expand(T, B, -1)
+        hidden = [m for m in self.prior_net[0][2:] if isinstance(m, nn.Linear)]
+        out = self.prior_net[1]
+        return (torch.cat([x_proj, block], dim=-1), torch.cat([self.from_h.weight, first.weight]),
+                (hidden, (out.weight[:L], out.bias[:L])))
 
     @property
     def _post_hidden(self) -> list[nn.Linear]:
@@ -252,11 +287,9 @@ class VRNN(TextSampling, LatentBackend, ImportanceWeighted, AutoregressiveBacken
 
     # -- evaluation ---------------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def log_weights(self, x: torch.Tensor, mask: torch.Tensor, k: int, condition=None) -> torch.Tensor:
+    def log_weights(self, x: torch.Tensor, mask: torch.Tensor, k: int, condition=None, text=None) -> torch.Tensor:
         """``[k, B]`` importance log-weights log p(x, z) - log q(z | x), one per posterior trajectory (the proposal
-        is the model's posterior, filtering or smoothing)."""
-        if self.text_spec is not None:
-            raise ConfigError("--iw-samples is not available for a text-conditioned run yet; evaluate without it")
+        is the model's posterior, filtering or smoothing; text runs: every copy reads its line's ``text``)."""
         B = x.shape[0]
         rows = max(1, self.config.iw_chunk // B)
         out = []
@@ -265,7 +298,8 @@ class VRNN(TextSampling, LatentBackend, ImportanceWeighted, AutoregressiveBacken
             xr = x.repeat(n, 1, 1)
             mr = mask.repeat(n, 1).to(torch.float32)
             cr = condition.repeat(n, 1) if condition is not None else None
-            ll, _, (o, mu_p, logvar_p), _ = self._terms(xr, mr, condition=cr)
+            tr = text.repeat(n, 1) if text is not None and self.text_spec is not None else None
+            ll, _, (o, mu_p, logvar_p), _ = self._terms(xr, mr, condition=cr, text=tr)
             log_p_z = gaussian_log_prob(o["z"].float(), mu_p.float(), logvar_p.float())
             log_q_z = -0.5 * (LOG_2PI + o["logvar_q"].float() + o["eps"].float().pow(2)).sum(-1)
             w = ((ll + log_p_z - log_q_z) * mr).sum(-1)

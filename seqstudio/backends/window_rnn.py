@@ -11,8 +11,9 @@ context ``ctx_t = [h1_t, w_t]`` as an extra input, on stacked tensors:
 
 Only this layer runs step by step in training; the x-dependent part of its gates is one matmul over the whole
 sequence before the loop, and the loop holds no host sync. ``TextSampling`` is the generation loop of such a
-backend: it stops when every line's window has passed its last character (``AttentionWindow.finished``,
-Graves' rule) or at the length limit, and reports each line's length.
+backend: a line ends once its window has passed its last character (``AttentionWindow.finished``, Graves'
+rule) and, when the codec has segments (``Codec.segment_ends``: pen strokes), at the first segment end from
+then on, so the pen finishes the word it is writing (``LineEnd``); it reports each line's length.
 """
 
 from __future__ import annotations
@@ -98,6 +99,40 @@ class TextWindowLayer(nn.Module):
         return torch.cat([state[0], state[3]], dim=-1), state, phi
 
 
+class LineEnd:
+    """Where each generated line ends, step by step, without a host sync.
+
+    Graves' rule alone stops a line the step its window passes the last character; in sampling the window can
+    run ahead of the pen (a biased sample writes more points per letter than training did), so that cut the
+    last word short. Here a line ends at the first step, at or after the one where its window first passed the
+    end (latched), whose point also ends a segment (the pen lifts), or ``wait`` steps after the pass when the
+    pen never lifts (a hard cap on the points spent finishing), or at ``length`` (the line-length cap).
+    ``wait=0`` or no segment information is Graves' rule alone.
+    """
+
+    def __init__(self, n: int, length: int, wait: int, device=None):
+        self.length, self.wait = int(length), max(0, int(wait))
+        self.passed_at = torch.full((n,), -1, dtype=torch.long, device=device)
+        self.done_at = torch.full((n,), self.length, dtype=torch.long, device=device)
+
+    def update(self, t: int, window_done: torch.Tensor, segment_end: torch.Tensor | None) -> None:
+        """After step ``t`` (0-based): ``window_done`` [n] Graves' rule at this step, ``segment_end`` [n] (None:
+        the codec has no segments) whether this step's point ends a segment."""
+        self.passed_at = torch.where(window_done & (self.passed_at < 0), torch.full_like(self.passed_at, t),
+                                     self.passed_at)
+        passed = self.passed_at >= 0
+        stop = passed & (t - self.passed_at >= self.wait)
+        if segment_end is not None:
+            stop = stop | (passed & segment_end.to(device=passed.device, dtype=torch.bool))
+        else:
+            stop = passed
+        self.done_at = torch.where(stop & (self.done_at == self.length), torch.full_like(self.done_at, t + 1),
+                                   self.done_at)
+
+    def all_done(self) -> bool:
+        return bool((self.done_at < self.length).all())  # a host sync: call it every few steps only
+
+
 def text_tensor(backend, text: torch.Tensor | None, n: int) -> torch.Tensor:
     """``[n, U]`` ids on the backend's device (the run's example texts when none are given)."""
     if text is None:
@@ -113,25 +148,27 @@ class TextSampling:
     state tuple as ``(layer_state, phi)``; this loop stops at Graves' rule or ``options.length``."""
 
     @torch.no_grad()
-    def sample_lines(self, n, options, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(x [n, T0 + T, D], lengths [n])``: each row's generated steps end one step after its window passed
-        its text's last character (or at ``options.length``); the prime (if any) is kept verbatim in front."""
+    def sample_lines(self, n, options, generator=None, segment_ends=None,
+                     wait: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x [n, T0 + T, D], lengths [n])``: each row's generated steps end where ``LineEnd`` says: after its
+        window passed its text's last character, at the first point that ends a segment (``segment_ends``: the
+        codec's ``Codec.segment_ends``, storage-layout steps -> bool; None or a None answer: no segments) or
+        ``wait`` steps after the pass, or at ``options.length``. The prime (if any) is kept verbatim in front."""
         prime = expand_prime(options.prime, n, self.device)
         state, pending = self.start(n, prime, options, generator)
         outputs = [prime] if prime is not None else []
         T0 = prime.shape[1] if prime is not None else 0
-        done_at = torch.full((n,), options.length, dtype=torch.long, device=self.device)
+        end = LineEnd(n, options.length, wait, self.device)
         for t in range(options.length):
             params, state = self.step(state, pending, options, generator)
             x_t = self.head.sample(params, options.temperature, generator, options.bias)
             outputs.append(x_t.unsqueeze(1))
             pending = self.spec.to_features(x_t)
-            finished = self.window_finished(state)
-            done_at = torch.where(finished & (done_at == options.length), torch.full_like(done_at, t + 1), done_at)
-            if (t + 1) % CHECK_EVERY == 0 and bool((done_at < options.length).all()):
+            end.update(t, self.window_finished(state), segment_ends(x_t) if segment_ends is not None else None)
+            if (t + 1) % CHECK_EVERY == 0 and end.all_done():
                 break
         x = torch.cat(outputs, dim=1)
-        return x, done_at.clamp(max=x.shape[1] - T0) + T0
+        return x, end.done_at.clamp(max=x.shape[1] - T0) + T0
 
     @torch.no_grad()
     def sample(self, n, options, generator=None):

@@ -118,6 +118,10 @@ class Stroke5Codec(Codec):
         data = np.concatenate([x[:, :2].numpy() * self.scale, (state >= PEN_UP).float().numpy()[:, None]], 1)
         return from_stroke3(data)
 
+    def segment_ends(self, x: torch.Tensor) -> torch.Tensor:
+        """A stroke ends where the pen lifts (or the drawing ends) after the point."""
+        return x[..., 2] >= PEN_UP
+
     # -- training windows and augmentation ---------------------------------------------------------------------------
     @property
     def window_length(self) -> int:
