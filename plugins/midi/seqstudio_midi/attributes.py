@@ -23,19 +23,29 @@ def key_name(tonic_pc: int, mode: str) -> str:
     return f"{tonic}:{mode}"
 
 
-def _notes_in_quarters(sample) -> list[tuple[int, float, float]]:
-    """``(pitch, start, duration)`` of the pitched notes in quarter notes, from a ``PrettyMIDI`` or the loader's
-    ``fastread.NoteScore`` alike (ticks / resolution, so both readers give the same key)."""
+def _note_arrays(sample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(pitch, start, duration)`` arrays of the pitched notes in quarter notes, sorted by (start, end, pitch),
+    from a ``PrettyMIDI`` or the loader's ``fastread.NoteScore`` alike (ticks / resolution, so both readers give
+    the same key). Vectorised for the NoteScore, whose notes are arrays already: this runs for every file the
+    loader encodes."""
     if isinstance(sample, pretty_midi.PrettyMIDI):
         tick = sample.time_to_tick
-        notes = sorted((tick(n.start), tick(n.end), n.pitch) for inst in sample.instruments if not inst.is_drum
-                       for n in inst.notes)
-        resolution = sample.resolution
+        rows = [(tick(n.start), tick(n.end), n.pitch) for inst in sample.instruments if not inst.is_drum
+                for n in inst.notes]
+        start, end, pitch = (np.array(column, dtype=np.int64) for column in (list(zip(*rows)) or [(), (), ()]))
     else:
-        notes = sorted((int(s), int(e), int(p)) for drum, start, end, pitch, _ in sample.instruments if not drum
-                       for s, e, p in zip(start, end, pitch))
-        resolution = sample.resolution
-    return [(p, s / resolution, (e - s) / resolution) for s, e, p in notes]
+        parts = [(s, e, p) for drum, s, e, p, _ in sample.instruments if not drum]
+        start, end, pitch = (np.concatenate([np.asarray(part[i], np.int64) for part in parts]) if parts
+                             else np.zeros(0, np.int64) for i in range(3))
+    order = np.lexsort((pitch, end, start))
+    resolution = sample.resolution
+    return pitch[order], start[order] / resolution, (end[order] - start[order]) / resolution
+
+
+def _notes_in_quarters(sample) -> list[tuple[int, float, float]]:
+    """``_note_arrays`` as ``(pitch, start, duration)`` tuples."""
+    pitch, start, duration = _note_arrays(sample)
+    return [(int(p), float(s), float(d)) for p, s, d in zip(pitch, start, duration)]
 
 
 # music21's default key analysis (``analyze('key')`` = ``analysis.discrete.AardenEssen``): its weights, and its
@@ -51,20 +61,24 @@ AARDEN_ESSEN = {
 MAX_ANALYSED_NOTES = 4000  # plenty for a pitch-class profile, bounded for huge pieces
 
 
+# [mode][tonic, pc] = w[(pc - tonic) % 12] - mean(w), and its squared norms: built once, not per file
+_CENTRED_PROFILES = {mode: np.stack([np.roll(w, tonic) for tonic in range(12)]) - w.mean()
+                     for mode, w in AARDEN_ESSEN.items()}
+_PROFILE_NORMS = {mode: (w ** 2).sum(1) for mode, w in _CENTRED_PROFILES.items()}
+
+
 def key_of_histogram(histogram: np.ndarray) -> str | None:
     """The key music21's ``analyze('key')`` gives for a duration-weighted pitch-class ``histogram`` [12]."""
     if not histogram.any():
         return None
     d = histogram - histogram.mean()
     best = None
-    for mode, weights in AARDEN_ESSEN.items():
-        profiles = np.stack([np.roll(weights, tonic) for tonic in range(12)])  # [tonic, pc] = w[(pc - tonic) % 12]
-        w = profiles - weights.mean()
-        den = np.sqrt((w ** 2).sum(1) * (d ** 2).sum())
+    for mode, w in _CENTRED_PROFILES.items():
+        den = np.sqrt(_PROFILE_NORMS[mode] * (d ** 2).sum())
         r = np.where(den > 0, (w @ d) / np.where(den > 0, den, 1.0), 0.0)
-        for tonic in range(12):
-            candidate = (float(r[tonic]), tonic, mode == "minor")
-            best = candidate if best is None or candidate > best else best
+        tonic = int(np.flatnonzero(r == r.max())[-1])  # ties go to the higher tonic, as music21's sort does
+        candidate = (float(r[tonic]), tonic, mode == "minor")
+        best = candidate if best is None or candidate > best else best
     return key_name(best[1], "minor" if best[2] else "major")
 
 
@@ -72,11 +86,11 @@ def estimate_key(sample) -> str | None:
     """music21's key analysis (``analyze('key')``, see ``AARDEN_ESSEN``) of the pitched notes (a ``PrettyMIDI``
     or a ``NoteScore``), durations in quarter notes rounded to sixteenths as a score would hold them; None for a
     piece without notes."""
-    notes = _notes_in_quarters(sample)[:MAX_ANALYSED_NOTES]
-    if not notes:
+    pitch, _, duration = (a[:MAX_ANALYSED_NOTES] for a in _note_arrays(sample))
+    if not len(pitch):
         return None
-    pitches = np.array([p for p, _, _ in notes]) % 12
-    durations = np.maximum(np.round(np.array([d for _, _, d in notes]) * 4) / 4, 0.25)
+    pitches = pitch % 12
+    durations = np.maximum(np.round(duration * 4) / 4, 0.25)
     return key_of_histogram(np.bincount(pitches, weights=durations, minlength=12))
 
 
