@@ -12,21 +12,24 @@ OUT=${OUT:-/tmp/default-budget}
 export SEQSTUDIO_CACHE=${SEQSTUDIO_CACHE:-$OUT/cache}
 mkdir -p "$OUT"
 for recipe in bach-chorales kanjivg essen-folk-abc; do
-  [ -d "$OUT/data/$recipe" ] || $S data build "$recipe" "$OUT/data/$recipe" >/dev/null
+  [ -d "$OUT/data/$recipe" ] || $S data build "$recipe" "$OUT/data/$recipe" >/dev/null 2>&1
 done
-row() {  # NAME DATA [train options...]
-  local name=$1 data=$2; shift 2
+ROWS=${ROWS:-midi-seqvae strokes-seqvae text-seqvae text-rnn}
+declare -A DATA=([midi-seqvae]=bach-chorales [strokes-seqvae]=kanjivg [text-seqvae]=essen-folk-abc [text-rnn]=essen-folk-abc)
+declare -A OPTS=([midi-seqvae]="" [strokes-seqvae]="" [text-seqvae]="-b seqvae" [text-rnn]="-b rnn")
+row() {  # NAME: the domain's defaults, nothing set but the budget (and the backend where the row names one)
+  local name=$1
   rm -rf "$OUT/runs/$name"
-  $S train "$OUT/data/$data" --run-dir "$OUT/runs/$name" --max-minutes "$MINUTES" --threads 1 --quiet "$@"
+  $S train "$OUT/data/${DATA[$name]}" --run-dir "$OUT/runs/$name" --max-minutes "$MINUTES" --threads 1 --quiet \
+    ${OPTS[$name]}
 }
-pair() {  # runs two rows side by side
-  row "$1" "$2" ${3:+$3} & local a=$!
-  row "$4" "$5" ${6:+$6} & local b=$!
-  wait $a; wait $b
-}
-pair midi-seqvae bach-chorales "" strokes-seqvae kanjivg ""
-pair text-seqvae essen-folk-abc "" text-rnn essen-folk-abc "-b rnn"
-for name in midi-seqvae strokes-seqvae text-seqvae text-rnn; do
+set -- $ROWS
+while [ $# -gt 0 ]; do  # two rows side by side, one thread each
+  row "$1" & a=$!
+  if [ $# -gt 1 ]; then row "$2" & b=$!; wait $b; shift; fi
+  wait $a; shift
+done
+for name in $ROWS; do
   run=$OUT/runs/$name
   test=$(OMP_NUM_THREADS=2 $S evaluate "$run" --split test --json --samples 32)
   python3 - "$name" "$run" "$test" <<'PY'

@@ -42,6 +42,8 @@ def test_unpacked_encoder_equals_the_packed_one_values_and_gradients():
     grads_p = torch.autograd.grad((mu_p.sum() + logvar_p.sum()), list(model.encoder.parameters()))
     for g, gp in zip(grads, grads_p):
         assert torch.allclose(g, gp, atol=1e-5)
+    full = torch.full((5,), 11)  # no padding: the one fused bidirectional call, the same states
+    assert torch.allclose(model.encode(x, full)[0], _packed_posterior(model, x, full)[0], atol=1e-6)
     # padding never leaks in: changing what lies past a window's length changes nothing
     y = x.clone()
     y[1, 4:] = 1.0 - y[1, 4:].clamp(0, 1)

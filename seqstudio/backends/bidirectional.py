@@ -45,6 +45,9 @@ class BidirectionalFinalStates:
         return out
 
     def __call__(self, lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor):
+        if int(lengths.min()) == x.shape[1]:  # no padding (most music windows): one fused bidirectional call
+            _, (h, _) = lstm(x)
+            return h
         last = (lengths.to(x.device).long() - 1).clamp(min=0)
         rows = torch.arange(x.shape[0], device=x.device)
         forward = self._direction(lstm, "", x)[rows, last]
