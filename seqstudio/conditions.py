@@ -377,7 +377,12 @@ def add_folder_attributes(encoded, root, rules) -> None:
     declaration never re-encodes a file."""
     if not rules:
         return
-    compiled = compile_path_rules(rules)
+    try:
+        compiled = compile_path_rules(rules)
+    except ConfigError as exc:
+        from pathlib import Path
+
+        raise ConfigError(f"{Path(root) / 'seqstudio.yaml'}: {exc}") from None
     table = getattr(encoded, "attributes", None)
     if table is None:
         return

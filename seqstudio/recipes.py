@@ -173,6 +173,7 @@ def build(name: str, dest: str | Path, source: str | Path | None = None, limit: 
     source_type = load_source(recipe)
     domain = registry.load_domain(recipe.domain)()
     codec = _recorded_codec(recipe, domain)
+    attributes = _recorded_attributes(recipe)  # conditions: attributes read off the file names
     dest = Path(dest)
     if dest.exists() and any(dest.iterdir()):
         raise DataError(f"{dest} already exists and is not empty; choose an empty or new folder")
@@ -185,7 +186,6 @@ def build(name: str, dest: str | Path, source: str | Path | None = None, limit: 
             raise DataError(f"recipe {recipe.name!r}: the source gave no pieces")
     else:
         written, skipped = _convert_all(recipe, source_type, domain, dest, user, limit, workers, progress)
-    attributes = _recorded_attributes(recipe)  # conditions: attributes read off the file names
     write_folder_info(dest, domain=recipe.domain, recipe=recipe.name, **({"codec": codec} if codec else {}),
                       **({"attributes": attributes} if attributes else {}))
     return {"recipe": recipe.name, "dest": str(dest), "written": written, "skipped": skipped}

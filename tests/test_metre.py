@@ -147,3 +147,9 @@ def test_a_folder_declares_attributes_of_its_file_names_and_a_run_conditions_on_
                                      "attributes: {style: 'no group'}\n")
     result = invoke("data", "build", bad / "recipe.yaml", tmp_path / "out", "--quiet")
     assert result.exit_code != 0 and "needs a group" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()  # refused before anything was built
+    (folder / "seqstudio.yaml").write_text("domain: midi\nattributes:\n  style: '(unclosed'\n")
+    result = invoke("train", folder, "--backend", "rnn", "--run-dir", tmp_path / "run2", "--max-steps", 1,
+                    "--set", "train.workers=1", "--quiet")
+    assert result.exit_code != 0 and "seqstudio.yaml" in result.output and "not a regular expression" in result.output
+    assert "Traceback" not in result.output
