@@ -4,8 +4,11 @@
 #
 #   bench/conditions_benchmark.sh music     # Bach chorales: mode-conditional seq-VAE and VRNN vs unconditional twins
 #   bench/conditions_benchmark.sh strokes   # KanjiVG, 3 stroke-count classes: class-conditional VRNN, CAS, sheet
+#   bench/conditions_benchmark.sh essen seqvae          # Essen folk tunes: (meter, key)-conditional seq-VAE + twin
+#   bench/conditions_benchmark.sh essen vrnn            # ... VRNN + twin (each pair side by side, one thread each)
+#   bench/conditions_benchmark.sh essen-measure seqvae  # ... adherence (key, meter judges) and test likelihoods
 #
-# Environment: WORK (default /tmp/conditions-bench), STEPS (default 800 music / 1500 strokes), N (samples, 100).
+# Environment: WORK (default /tmp/conditions-bench), STEPS (default 800 music and essen / 1500 strokes), N (samples, 100).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
 SEQSTUDIO="${SEQSTUDIO:-seqstudio}"
@@ -36,6 +39,28 @@ music)
       | tee -a "$WORK/music.jsonl"
   done
   "$PYTHON" "$HERE/bench/conditions_figures.py" pianoroll "$WORK/runs/seqvae-mode" "$HERE/docs/conditions-major-minor.png"
+  ;;
+essen|essen-measure)
+  STEPS="${STEPS:-800}"
+  DATA="$WORK/essen"
+  FAMILY="${2:-seqvae}"
+  [ -d "$DATA" ] || "$SEQSTUDIO" data build essen-folk "$DATA" --workers 2 --quiet
+  if [ "$FAMILY" = seqvae ]; then
+    OPTS=(--backend seqvae --set backend.latent_size=32 --set backend.encoder_size=128 --set backend.decoder_size=128
+          --set backend.decoder_layers=1 --set backend.kl_warmup_steps=500)
+  else
+    OPTS=(--backend vrnn --set backend.hidden_size=128 --set backend.phi_size=64 --set backend.latent_size=16)
+  fi
+  if [ "$1" = essen ]; then
+    "$SEQSTUDIO" train "$DATA" "${OPTS[@]}" "${COMMON[@]}" --max-steps "$STEPS" --set train.conditions=meter,key \
+      --run-dir "$WORK/runs/essen-$FAMILY-meter-key-$STEPS" &
+    "$SEQSTUDIO" train "$DATA" "${OPTS[@]}" "${COMMON[@]}" --max-steps "$STEPS" --set train.conditions=none \
+      --run-dir "$WORK/runs/essen-$FAMILY-plain-$STEPS" &
+    wait
+  else
+    "$PYTHON" "$HERE/bench/conditions_measure.py" "$WORK/runs/essen-$FAMILY-meter-key-$STEPS" "$WORK/runs/essen-$FAMILY-plain-$STEPS" \
+      "$N" | tee -a "$WORK/essen.jsonl"
+  fi
   ;;
 strokes)
   STEPS="${STEPS:-1500}"

@@ -6,7 +6,9 @@ Prints one JSON object: the held-out test likelihood of both runs (the condition
 and per judged attribute the share of samples found as asked: the conditional run asked for conditions drawn
 from the training distribution (``asked``), the same model with every condition unknown (``dropped``), the
 unconditional twin against the same asked values (``unconditional``: chance), and the judge on real held-out
-windows (``held_out``: the ceiling).
+windows (``held_out``: the ceiling). Coarser views of the same judgements: for ``key``, ``tonic`` holds the same
+four shares counting only the tonic (the Essen tunes' key signatures state the tonic, not the mode); for
+``meter``, ``family`` counts duple / triple / compound (``metre_family``).
 """
 
 import json
@@ -16,6 +18,20 @@ import torch
 
 from seqstudio import api, conditions
 from seqstudio.training import use_threads
+
+
+def tonic(key):
+    """``G:minor`` -> ``G``: the essen-folk files' key signatures name the tonic, not the mode."""
+    return str(key).split(":")[0] if key else None
+
+
+def metre_family(meter):
+    """``6/8`` -> ``compound``: duple (2, 4 beats), triple (3) or compound (6, 9, 12) metre, whatever the beat's
+    value; what a listener tells most surely (2/4 against 4/4 is a matter of notation)."""
+    if not meter:
+        return None
+    beats = int(str(meter).split("/")[0])
+    return {2: "duple", 4: "duple", 3: "triple", 6: "compound", 9: "compound", 12: "compound"}.get(beats, "other")
 
 
 def main(cond_dir, uncond_dir, n):
@@ -38,6 +54,22 @@ def main(cond_dir, uncond_dir, n):
         listened[attr]["unconditional_twin"] = sum(judge(s) == t for s, t in pairs) / len(pairs)
         found = [judge(s) for s in plain]
         listened[attr]["twin_distribution"] = {v: found.count(v) / len(found) for v in sorted(set(map(str, found)))}
+    coarse = {"key": ("tonic", tonic), "meter": ("family", metre_family)}
+    coarse = {a: v for a, v in coarse.items() if a in judges}
+    if coarse:  # coarser views of the same judgements (see the module docstring)
+        with_c = api.generate(cond, n=n, seed=0, condition_index=asked)
+        without = api.generate(cond, n=n, seed=0, condition_index=torch.zeros_like(asked))
+        real = api._labelled_windows(cond, None, "test", 1000, 0, False)
+        for attr, (name, view) in coarse.items():
+            wanted = [cs.labels(row.tolist()).get(attr) for row in asked]
+
+            def share(samples, targets):
+                pairs = [(s, t) for s, t in zip(samples, targets) if t]
+                return sum(view(judges[attr](s)) == view(t) for s, t in pairs) / len(pairs)
+
+            listened[attr][name] = {"asked": share(with_c, wanted), "unconditional": share(without, wanted),
+                                    "unconditional_twin": share(plain, wanted),
+                                    "held_out": share([s for s, _ in real], [lab.get(attr) for _, lab in real])}
     out["conditions"] = listened
     print(json.dumps(out))
 

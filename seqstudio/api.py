@@ -99,6 +99,8 @@ def prepare_data(spec: RunSpec, codec=None, progress: bool = True, splits=("trai
     wanted = sorted({f for s in splits for f in files[s]} | set(collections), key=lambda p: p.parts)
     encoded = data.encode_files(wanted, spec.domain, codec, workers=t.workers, progress=progress,
                                 fractions=fractions)
+    conditions_mod.add_folder_attributes(encoded, spec.data_path,  # conditions: attributes of the file names
+                                         data.folder_info(spec.data_path).get("attributes"))
     sets = {}
     for split in splits:
         pieces = data.pieces_for_split(encoded, files, split)
@@ -286,7 +288,7 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
     if conditions:
         values = cs.parse(conditions if not isinstance(conditions, dict) else
                           [f"{k}={v}" for k, v in conditions.items()])
-    index, labels = None, None
+    index, labels, primes = None, None, None
     if cs is not None and cs.mode == "prime":
         if values:
             if prime_x is not None:
@@ -294,6 +296,10 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
                                   "it cannot be combined with --prime")
             prime_x = run.codec.encode(run.domain.condition_prime(values)).unsqueeze(0)
             labels = [dict(values) for _ in range(n)]
+        elif prime_x is None:  # condition-less: each sample's header drawn from the training distribution
+            rows = cs.sample(n, torch.Generator().manual_seed(seed if seed is not None else torch.seed()))
+            labels = [cs.labels(row.tolist()) for row in rows]
+            primes = _condition_primes(run, labels)
     elif cs is not None:
         if condition_index is not None:
             index = condition_index.long()
@@ -309,15 +315,30 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
 
     with tqdm(total=n, desc="generating", unit="sample", disable=not progress or n <= batch_size,
               dynamic_ncols=True, leave=False) as bar:  # one batch has nothing to count
-        for start in range(0, n, batch_size):
-            k = min(batch_size, n - start)
-            if index is not None:
-                options = dataclasses.replace(options, condition=index[start : start + k])
-            x = _sample(run, k, options, g)
-            out.extend(run.codec.decode(x[i].cpu()) for i in range(k))
-            bar.update(k)
+        decoded: list = [None] * n
+        for positions, group_prime in primes or [(list(range(n)), prime_x)]:
+            options = dataclasses.replace(options, prime=group_prime)
+            for start in range(0, len(positions), batch_size):
+                chunk = positions[start : start + batch_size]
+                if index is not None:
+                    options = dataclasses.replace(options, condition=index[chunk])
+                x = _sample(run, len(chunk), options, g)
+                for j, i in enumerate(chunk):
+                    decoded[i] = run.codec.decode(x[j].cpu())
+                bar.update(len(chunk))
+    out.extend(decoded)
     out.conditions = labels
     return out
+
+
+def _condition_primes(run: Run, labels: list[dict]) -> list[tuple[list[int], torch.Tensor]]:
+    """A prime-conditioned run (``conditions_as_prime``): ``(positions, prime)`` per distinct asked header, so
+    that the samples asking for the same values are generated together from one prime."""
+    groups: dict[tuple, list[int]] = {}
+    for i, values in enumerate(labels):
+        groups.setdefault(tuple(sorted(values.items())), []).append(i)
+    return [(positions, run.codec.encode(run.domain.condition_prime(dict(key))).unsqueeze(0))
+            for key, positions in groups.items()]
 
 
 def run_info(run_dir: str | Path) -> dict[str, Any]:
@@ -605,7 +626,7 @@ def _labelled_windows(run: Run, data_dir, split: str, limit: int, seed: int, pro
     index = list(range(len(windows)))
     if limit and len(windows) > limit:
         index = sorted(torch.randperm(len(windows), generator=torch.Generator().manual_seed(seed))[:limit].tolist())
-    return [(run.codec.decode(windows.x[i, : int(windows.lengths[i])]),
+    return [(run.codec.decode(windows.window(i)),  # one window read (``windows.x`` would gather them all)
              cs.labels(windows.conditions[i].tolist()) if windows.conditions is not None else {}) for i in index]
 
 

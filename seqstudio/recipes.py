@@ -142,6 +142,19 @@ def _recorded_codec(recipe: Recipe, domain) -> dict[str, Any]:
     return {"name": name, **values}
 
 
+def _recorded_attributes(recipe: Recipe) -> dict[str, str]:
+    """The recipe's ``attributes:`` section (``{name: regex}`` on each file's path inside the built folder;
+    ``seqstudio.conditions.folder_attributes``), checked now; written into the folder's ``seqstudio.yaml``."""
+    from .conditions import compile_path_rules
+
+    rules = recipe.options.get("attributes") or {}
+    try:
+        compile_path_rules(rules)
+    except ConfigError as exc:
+        raise ConfigError(f"{recipe.path}: {exc}") from None
+    return {str(k): str(v) for k, v in rules.items()}
+
+
 def source_files(recipe: Recipe, source_type: RecipeSource, source: Path | None, scratch: Path) -> list[Path]:
     """The source's files without those whose name matches the recipe's ``exclude`` regex; DataError if none."""
     files = source_type.files(source, scratch)
@@ -160,6 +173,7 @@ def build(name: str, dest: str | Path, source: str | Path | None = None, limit: 
     source_type = load_source(recipe)
     domain = registry.load_domain(recipe.domain)()
     codec = _recorded_codec(recipe, domain)
+    attributes = _recorded_attributes(recipe)  # conditions: attributes read off the file names
     dest = Path(dest)
     if dest.exists() and any(dest.iterdir()):
         raise DataError(f"{dest} already exists and is not empty; choose an empty or new folder")
@@ -172,7 +186,8 @@ def build(name: str, dest: str | Path, source: str | Path | None = None, limit: 
             raise DataError(f"recipe {recipe.name!r}: the source gave no pieces")
     else:
         written, skipped = _convert_all(recipe, source_type, domain, dest, user, limit, workers, progress)
-    write_folder_info(dest, domain=recipe.domain, recipe=recipe.name, **({"codec": codec} if codec else {}))
+    write_folder_info(dest, domain=recipe.domain, recipe=recipe.name, **({"codec": codec} if codec else {}),
+                      **({"attributes": attributes} if attributes else {}))
     return {"recipe": recipe.name, "dest": str(dest), "written": written, "skipped": skipped}
 
 

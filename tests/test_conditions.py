@@ -296,6 +296,21 @@ def test_text_conditions_become_an_abc_header_prime(tmp_path):
     assert result.exit_code == 0, result.output
     outputs = sorted((tmp_path / "g").glob("*.abc"))
     assert len(outputs) == 2 and all(p.read_text().startswith("X:1\nM:6/8\nK:Dm\n") for p in outputs)
+    # without --condition, each tune's header is drawn from the training tunes' (meter, key) pairs, written
+    # as its prime and recorded in conditions.json, as a conditional run of another domain does
+    result = invoke("generate", run, "-n", 12, "--length", 5, "--seed", 3, "-o", tmp_path / "u")
+    assert result.exit_code == 0, result.output
+    asked = json.loads((tmp_path / "u" / "conditions.json").read_text())
+    outputs = sorted((tmp_path / "u").glob("*.abc"))
+    assert sorted(asked) == [p.name for p in outputs] and len(outputs) == 12
+    pairs = {(v["meter"], v["key"]) for v in asked.values()}
+    assert pairs <= {("6/8", "D:minor"), ("3/4", "G:major"), ("6/8", "G:major"), ("3/4", "D:minor")}
+    assert len(pairs) >= 2  # drawn, not one header for all
+    from seqstudio_text.attributes import attributes, prime_text
+
+    for path in outputs:
+        assert path.read_text().startswith(prime_text(asked[path.name]))
+        assert attributes(path.read_text()) == asked[path.name]
 
 
 def test_evaluate_samples_measures_whether_the_model_listened(shapes_run):

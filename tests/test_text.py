@@ -250,7 +250,9 @@ def test_essen_recipe_trains_text_without_domain_flag(essen_abc, abc_run, tmp_pa
     assert tune.startswith("X:1\nM:") and "T:" not in tune and "\nK:" in tune
     run = seqstudio.load(abc_run)
     assert run.spec.domain == "text" and run.codec.format == "abc"
-    assert sorted(p.suffix for p in (abc_run / "samples").iterdir()) == [".abc", ".abc"]
+    # the training-time samples too: each tune's header drawn from the training tunes, said in conditions.json
+    assert sorted(p.name for p in (abc_run / "samples").iterdir() if p.suffix != ".abc") == ["conditions.json"]
+    assert sorted(p.suffix for p in (abc_run / "samples").iterdir() if p.suffix != ".json") == [".abc", ".abc"]
     samples = seqstudio.generate(run, n=3, seed=0, length=20)
     assert all(isinstance(s, Document) and s.format == "abc" for s in samples)
     result = invoke("evaluate", abc_run, "--samples", 4)

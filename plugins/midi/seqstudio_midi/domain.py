@@ -162,14 +162,22 @@ class MidiDomain(Domain):
 
     def condition_judges(self, names, train):
         """``key`` and ``mode`` by music21's key analysis of the notes (a generated piece has no key signature);
-        the meter is not judged (no estimator from notes alone here)."""
+        ``meter`` by a small classifier of the rhythm fitted on the real training pieces' known metres
+        (``metre.py``; a generated piece's time signature is the codec's, not the model's)."""
         from .attributes import estimate_key
 
         def mode(sample):
             key = estimate_key(sample)
             return key.split(":")[1] if key else None
 
-        return {name: judge for name, judge in (("key", estimate_key), ("mode", mode)) if name in names}
+        judges = {name: judge for name, judge in (("key", estimate_key), ("mode", mode)) if name in names}
+        if "meter" in names:
+            pairs = [(sample, labels["meter"]) for sample, labels in train() if labels.get("meter")]
+            if len({meter for _, meter in pairs}) >= 2:
+                from .metre import MetreClassifier
+
+                judges["meter"] = MetreClassifier(pairs).predict
+        return judges
 
     def sample_steps(self, sample: pretty_midi.PrettyMIDI) -> int:
         """Number of notes: a size that means the same for every codec."""

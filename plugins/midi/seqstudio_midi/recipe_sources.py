@@ -2,7 +2,9 @@
 
 * ``music21-corpus`` — files shipped inside the music21 package (no network): ``glob`` relative to its corpus
   folder; ``split_abc: true`` cuts multi-tune ABC books into one tune per file first (the text domain's
-  ``essen-folk-abc`` recipe uses it too).
+  ``essen-folk-abc`` recipe uses it too); ``skip_free_meter: true`` then leaves out the tunes whose header says
+  they have no metre (``M: none`` in the Essen collection): music21 would write them as 4/4, and a run
+  conditioned on the metre would learn that label for them.
 * ``pitch-frames-json`` — one JSON file (``--source FILE``, checked against ``sha256``) mapping split names to
   lists of pieces, each piece a list of frames, each frame a list of MIDI pitches sounding for one grid step
   (``steps_per_quarter`` steps per quarter note; ``splits`` maps train/valid/test to the file's keys). Written as
@@ -29,13 +31,19 @@ def music21_corpus_dir() -> Path:
     return Path(music21.__file__).resolve().parent / "corpus"
 
 
-def split_abc_book(path: Path, out_dir: Path) -> list[Path]:
-    """Cut a multi-tune ABC file into one file per tune (each keeps the book's header lines)."""
+FREE_METER = re.compile(r"(?mi)^M:\s*(none|frei)")
+
+
+def split_abc_book(path: Path, out_dir: Path, skip_free_meter: bool = False) -> list[Path]:
+    """Cut a multi-tune ABC file into one file per tune (each keeps the book's header lines); with
+    ``skip_free_meter`` a tune whose first ``M:`` field is ``none`` or ``FREI...`` is left out."""
     text = path.read_text(encoding="latin-1")
     parts = re.split(r"(?m)^(?=X:)", text)
     header, tunes = (parts[0], parts[1:]) if parts and not parts[0].startswith("X:") else ("", parts)
     paths = []
     for tune in tunes:
+        if skip_free_meter and (m := FREE_METER.search(tune)) and not re.search(r"(?m)^M:", tune[: m.start()]):
+            continue
         number = re.match(r"X:\s*(\d+)", tune)
         name = f"{path.stem}-{number.group(1) if number else len(paths)}.abc"
         target = out_dir / name
@@ -52,7 +60,8 @@ class Music21Corpus(RecipeSource):
     def files(self, source: Path | None, scratch: Path) -> list[Path]:
         files = glob_files(self.recipe, music21_corpus_dir())
         if self.options.get("split_abc"):
-            files = [tune for book in files for tune in split_abc_book(book, scratch)]
+            skip = bool(self.options.get("skip_free_meter"))
+            files = [tune for book in files for tune in split_abc_book(book, scratch, skip)]
         return files
 
 

@@ -2,7 +2,9 @@
 
 An ABC tune already states them in-band, so a character model is conditioned by priming it with the header
 (``X:1\\nM:6/8\\nK:Dm\\n``): the text domain declares ``conditions_as_prime`` and ``generate --condition`` turns
-the asked values into that prime. Keys use the MIDI domain's spelling (``D:minor``, ``G:mixolydian``), so one
+the asked values into that prime; a ``generate`` without ``--condition`` draws each tune's (meter, key) from the
+training tunes' joint distribution and primes with that header, recorded in ``conditions.json`` as for the
+other domains. Keys use the MIDI domain's spelling (``D:minor``, ``G:mixolydian``), so one
 ``--condition key=D:minor`` works for both domains.
 """
 
