@@ -195,6 +195,13 @@ def test_generated_samples_get_the_training_tempo_and_program(multitrack, tempo_
     assert result.exit_code == 0, result.output
     for f in sorted((tmp_path / "primed").glob("*.mid")):
         assert _tempo_of(f) == pytest.approx(132, abs=0.01) and _programs_of(f) == [41]
+    result = runner.invoke(main, ["generate", str(run_dir), "--interpolate", str(tempo_files / "t132-p41.mid"),
+                                  str(tempo_files / "t90-p40.mid"), "--steps", "2", "-o", str(tmp_path / "interp")])
+    assert result.exit_code == 0, result.output
+    interpolated = sorted((tmp_path / "interp").glob("*.mid"))
+    assert len(interpolated) == 2
+    for f in interpolated:  # the path starts at the first file: its tempo and program
+        assert _tempo_of(f) == pytest.approx(132, abs=0.01) and _programs_of(f) in ([41], [])
     info = runner.invoke(main, ["info", str(run_dir)])
     assert info.exit_code == 0 and "tempo 90" in info.output and "program 40" in info.output, info.output
     run = api.load(run_dir)
@@ -207,9 +214,29 @@ def test_a_tempo_set_for_the_run_wins(multitrack, tmp_path):
     """``--set codec.tempo=96 --set codec.program=0`` at training: every sample is written at 96 bpm on a piano,
     whatever the training pieces had; the encodings come from the cache the default run filled (decode-only
     options are not in its key)."""
+    _train(multitrack, tmp_path / "default", "--set", "train.samples=0")
     run_dir = tmp_path / "run"
     _train(multitrack, run_dir, "--set", "codec.tempo=96", "--set", "codec.program=0")
     result = CliRunner().invoke(main, ["generate", str(run_dir), "-n", "2", "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     for f in sorted((tmp_path / "out").glob("*.mid")) + sorted((run_dir / "samples").glob("*.mid")):
         assert _tempo_of(f) == pytest.approx(96, abs=0.01) and _programs_of(f) in ([0], [])
+    report = json.loads(CliRunner().invoke(main, ["cache", "info", "--json"]).output)
+    mine = [d for d in report["datasets"] if any(str(multitrack.resolve()) in src for src in d["sources"])]
+    assert len(mine) == 1, mine  # one set of encodings for both runs
+
+
+def test_a_damaged_decoding_state_is_one_line(multitrack, tmp_path):
+    """codec.json's ``_decoding`` from elsewhere (a tempo that is no number) is refused at load, naming the file."""
+    import shutil
+
+    run_dir = tmp_path / "run"
+    _train(multitrack, run_dir, "--set", "train.samples=0")
+    for bad in ({"tempo": "fast"}, {"tempo": -3}, {"program": 300}, {"tempo": 90, "what": 1}):
+        broken = tmp_path / f"broken-{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(run_dir, broken)
+        state = json.loads((broken / "codec.json").read_text())
+        (broken / "codec.json").write_text(json.dumps({**state, "_decoding": bad}))
+        result = CliRunner().invoke(main, ["generate", str(broken), "-n", "1", "-o", str(tmp_path / "x")])
+        assert result.exit_code != 0 and "Traceback" not in result.output
+        assert "codec.json" in result.output and "decoding state" in result.output, result.output
