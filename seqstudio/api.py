@@ -108,6 +108,8 @@ def prepare_data(spec: RunSpec, codec=None, progress: bool = True, splits=("trai
             raise DataError(f"none of the {len(files['train'])} training files in {spec.data['path']} "
                             f"could be read (see the warnings above)")
         attrs = conditions_mod.piece_attributes(encoded, pieces)  # conditions: fitted on train, once
+        if split == "train" and not codec.decoding_state():  # decode's defaults from the pieces' provenance
+            codec.fit_decoding(attrs)
         if split == "train":  # text: the sequence attributes are fitted as text, never as classes
             text_mod.fit_for_run(codec, domain, attrs, [len(p) for p in pieces], t, spec.backend_class)
         pieces, attrs, texts = text_mod.whole_lines(text_mod.of(codec), pieces, attrs, codec.window_length, split)
@@ -247,8 +249,19 @@ def encode_file(run: Run, path: str | Path) -> torch.Tensor:
     return run.codec.encode(run.domain.read(Path(path)))
 
 
-def decode_tensor(run: Run, x: torch.Tensor):
-    return run.codec.decode(x.detach().cpu())
+def file_provenance(run: Run, path: str | Path) -> dict[str, str]:
+    """What the run's domain records of a file for decoding it back (``Domain.provenance``: a MIDI file's
+    tempo and instrument)."""
+    return run.domain.provenance(run.domain.read(Path(path)), Path(path))
+
+
+def decode_tensor(run: Run, x: torch.Tensor, source: str | Path | None = None):
+    """``x`` as a sample; ``source``: the file ``x`` was encoded from, whose provenance (a MIDI file's tempo and
+    instrument) the sample keeps (``Codec.decode_piece``), so ``decode_tensor(run, encode_file(run, f), f)`` is
+    a round trip. Without it, what the run gives generated samples (``Codec.fit_decoding``)."""
+    if source is None:
+        return run.codec.decode(x.detach().cpu())
+    return run.codec.decode_piece(x.detach().cpu(), file_provenance(run, source))
 
 
 class Samples(list):
@@ -280,6 +293,7 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
 
         regular_file(Path(prime), f"--prime {prime}")
     prime_x = encode_file(run, prime).unsqueeze(0) if prime else None
+    provenance = file_provenance(run, prime) if prime else None  # a primed sample continues the file: its tempo
     cs = conditions_mod.of(run.codec)
     if conditions and cs is None:
         raise ConfigError(f"{run.path} was trained without conditions, so --condition cannot be used (a run is "
@@ -324,7 +338,8 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
                     options = dataclasses.replace(options, condition=index[chunk])
                 x = _sample(run, len(chunk), options, g)
                 for j, i in enumerate(chunk):
-                    decoded[i] = run.codec.decode(x[j].cpu())
+                    decoded[i] = (run.codec.decode(x[j].cpu()) if provenance is None else
+                                  run.codec.decode_piece(x[j].cpu(), provenance))
                 bar.update(len(chunk))
     out.extend(decoded)
     out.conditions = labels
@@ -346,15 +361,17 @@ def run_info(run_dir: str | Path) -> dict[str, Any]:
     from .rundir import load_codec, load_spec
 
     spec = load_spec(Path(run_dir))
-    cs = conditions_mod.of(load_codec(Path(run_dir), spec))
+    codec = load_codec(Path(run_dir), spec)
+    cs = conditions_mod.of(codec)
     cond = None
     if cs is not None:
         cond = {"mode": cs.mode, "dropout": cs.dropout, "size": cs.size,
                 "attributes": {a.name: dict(zip(a.values, a.counts)) for a in cs.attributes},
                 "notes": {k: dict(v) for k, v in cs.notes}}
-    ts = text_mod.of(load_codec(Path(run_dir), spec))  # text: the sequence condition, if any
+    ts = text_mod.of(codec)  # text: the sequence condition, if any
     return {"run_dir": str(run_dir), "domain": spec.domain, "codec": spec.codec_name, "backend": spec.backend_name,
-            "conditions": cond, "text": ts.to_dict() if ts is not None else None}
+            "conditions": cond, "text": ts.to_dict() if ts is not None else None,
+            "decoding": codec.decoding_state()}  # what generated samples get (a MIDI run's tempo, program)
 
 
 def generation_length(run: Run, length: int | None) -> int:
@@ -401,7 +418,8 @@ def interpolate(run: Run, a: str | Path, b: str | Path, steps: int = 5, length: 
     xa = _crop(encode_file(run, a), options.length)
     xb = _crop(encode_file(run, b), options.length)
     x = run.backend.interpolate(xa, xb, steps, options, generator=_generator(run, seed))
-    return [run.codec.decode(x[i].cpu()) for i in range(x.shape[0])]
+    provenance = file_provenance(run, a)  # the path starts at ``a``: its tempo and instrument
+    return [run.codec.decode_piece(x[i].cpu(), provenance) for i in range(x.shape[0])]
 
 
 def _crop(x: torch.Tensor, length: int) -> torch.Tensor:

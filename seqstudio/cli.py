@@ -230,6 +230,9 @@ def info(run_dir, as_json):
         t = result["text"]
         click.echo(f"text: {t['attribute']}, {len(t['alphabet'])} characters {t['alphabet']!r} "
                    f"(generate --text \"...\"; {t['mixtures']} attention windows)")
+    if result.get("decoding"):  # learned from the training pieces (Codec.fit_decoding); codec options override
+        click.echo("decoding defaults (from the training pieces): "
+                   + ", ".join(f"{k} {v}" for k, v in result["decoding"].items()))
     cond = result["conditions"]
     if not cond:
         click.echo("conditions: none (trained unconditionally; --condition is not available)")

@@ -331,6 +331,11 @@ def _encode_one(codec: Codec, sample) -> torch.Tensor:
     return x
 
 
+def _described(domain: Domain, sample, path: Path) -> dict:
+    """What is stored with an encoded piece: its attributes (conditions) and its provenance (decoding)."""
+    return {**domain.attributes(sample, path), **domain.provenance(sample, path)}
+
+
 def _encode_collection(domain: Domain, codec: Codec, path: Path, fractions: tuple[float, float]):
     """A many-sample file as ``{split: [tensors]}``; samples the codec cannot encode are skipped and counted.
 
@@ -349,7 +354,7 @@ def _encode_collection(domain: Domain, codec: Codec, path: Path, fractions: tupl
         for i, sample in enumerate(samples):
             try:
                 out[split].append(_encode_one(codec, sample))
-                attrs[split].append(domain.attributes(sample, path))  # conditions
+                attrs[split].append(_described(domain, sample, path))  # conditions
                 own[split] += i < own_counts[split]
             except SeqStudioError:
                 failed += 1
@@ -392,7 +397,7 @@ def _read_and_encode(domain_name: str, codec_name: str, codec_config: dict, code
                 x, attrs = _encode_collection(domain, codec, Path(path), fractions)
             else:
                 sample = domain.read_for_encoding(Path(path))
-                x, attrs = _encode_one(codec, sample), domain.attributes(sample, Path(path))  # conditions
+                x, attrs = _encode_one(codec, sample), _described(domain, sample, Path(path))  # conditions
             return "ok", _pack(RowFormat(codec.spec, REAL_DTYPE), codec, Path(path), x), attrs
     except SeqStudioError as exc:
         return "error", str(exc), None

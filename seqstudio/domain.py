@@ -50,7 +50,13 @@ class Codec:
     Encoding cache: encoded pieces are cached by file content and ``encoding_config()``, which leaves out the
     fields that only cut pieces into windows (``windowing_fields``) or only augment training windows
     (``augmentation_fields``). A codec whose ``encode`` reads another field only for windowing or augmentation
-    adds it to those lists; one whose ``encode`` reads a windowing field must take it out.
+    adds it to those lists; one whose ``encode`` reads a windowing field must take it out. Fields that only
+    ``decode`` reads (``decoding_fields``: a MIDI codec's output tempo) are left out of the key too.
+
+    What decoding gives back that the tensor does not hold (a MIDI file's tempo and instrument): the domain
+    records it per piece as provenance (``Domain.provenance``, stored with the encoded piece); ``decode_piece``
+    decodes a known piece with its own, and ``fit_decoding`` learns from the training pieces' what ``decode``
+    gives a generated one (``decoding_state``, saved in the run's codec.json, never part of the cache key).
     """
 
     name: ClassVar[str] = "codec"
@@ -58,6 +64,7 @@ class Codec:
     needs_fit: ClassVar[bool] = False
     windowing_fields: ClassVar[tuple[str, ...]] = ("window", "hop", "min_length")
     augmentation_fields: ClassVar[tuple[str, ...]] = ()
+    decoding_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: CodecConfig | None = None):
         self.config = config if config is not None else self.Config()
@@ -96,7 +103,7 @@ class Codec:
 
     def encoding_config(self) -> dict[str, Any]:
         """The configuration values that change what ``encode`` returns (the encoding cache's key)."""
-        skip = set(self.windowing_fields) | set(self.augmentation_fields)
+        skip = set(self.windowing_fields) | set(self.augmentation_fields) | set(self.decoding_fields)
         return {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config) if f.name not in skip}
 
     # -- conversion ---------------------------------------------------------------------------------------------
@@ -114,6 +121,23 @@ class Codec:
         (default). ``generate --text`` ends a line at a segment end once the attention window has passed the
         text (``seqstudio.text_generate``), so the last word is finished rather than cut."""
         return None
+
+    # -- what decoding gives back that the tensor does not hold -----------------------------------------------------
+    def decode_piece(self, x: torch.Tensor, provenance: dict[str, str]) -> Any:
+        """Decode a known piece (a round trip, a ``--prime`` file's continuation) with the provenance its domain
+        recorded for it (``Domain.provenance``). Default: ``decode(x)``."""
+        return self.decode(x)
+
+    def fit_decoding(self, provenance: list[dict]) -> None:
+        """Learn what ``decode`` gives a generated piece from the training pieces' provenance dicts (the MIDI
+        codecs: their median tempo and most common instrument). Default: nothing."""
+
+    def decoding_state(self) -> dict:
+        """JSON-serialisable state ``fit_decoding`` learned (saved in codec.json, not in the cache key)."""
+        return {}
+
+    def load_decoding_state(self, state: dict) -> None:
+        """Restore what ``decoding_state`` returned."""
 
     def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Random, label-preserving change of an encoded window for training (default: none)."""
@@ -178,7 +202,7 @@ class Domain:
     sequence_attributes: ClassVar[tuple[str, ...]] = ()
     # True when ``write_text_lines`` is implemented (``generate --text``: plotter SVG, PNG, npz and a sheet).
     can_write_text_lines: ClassVar[bool] = False
-    # Bump when ``attributes`` changes what it returns: encoded pieces are cached with their attributes.
+    # Bump when ``attributes`` or ``provenance`` changes what it returns: encoded pieces are cached with them.
     attributes_version: ClassVar[int] = 1
 
     def read(self, path: Path) -> Any:
@@ -272,6 +296,14 @@ class Domain:
         one it cannot tell is left out. Keys starting with ``_`` are provenance, never conditioned on. A
         conditional run fits a vocabulary of them on the training data (``seqstudio.conditions``). Default: none.
         Called in the loader's workers, right after ``read``; keep it cheap."""
+        return {}
+
+    def provenance(self, sample: Any, path: Path) -> dict[str, str]:
+        """What a codec's ``decode_piece`` needs to give back what the tensor does not hold (a MIDI file's tempo
+        and instrument), as strings under keys starting with ``_``. The loader stores it with the encoded piece,
+        beside ``attributes`` (so conditions count it as provenance, never condition on it); ``fit_decoding`` sees
+        the training pieces'. Called in the loader's workers on what ``read_for_encoding`` gave; keep it cheap,
+        and give the same answer for what ``read`` gives. Default: none."""
         return {}
 
     def attributes_changed_by(self, codec: "Codec") -> tuple[str, ...]:

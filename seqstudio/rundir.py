@@ -3,7 +3,7 @@
 Layout::
 
     config.yaml      the run's specification (``RunSpec.to_dict``: domain, codec, backend, train, data provenance)
-    codec.json       the codec's learned state (vocabulary, scales...)
+    codec.json       the codec's learned state (vocabulary, scales...; conditions, decoding defaults beside it)
     spec.json        the FeatureSpec the backend was built for
     last.pt best.pt  checkpoints, written atomically, loaded with ``weights_only=True``
     metrics.jsonl    one JSON object per logged training/validation event
@@ -31,6 +31,9 @@ from .runspec import RunSpec
 from .spec import Categorical, FeatureSpec, check_informative
 
 
+DECODING_KEY = "_decoding"  # codec.json: what the codec learned for decoding (``Codec.decoding_state``)
+
+
 @dataclasses.dataclass
 class Run:
     """A loaded run: the objects ``generate`` and ``evaluate`` need, and the specification they were made from."""
@@ -50,7 +53,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def write_run_files(path: Path, spec: RunSpec, codec: Codec) -> None:
     path.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path / "config.yaml", yaml.safe_dump(spec.to_dict(), sort_keys=False).encode())
-    atomic_write_bytes(path / "codec.json", json.dumps(text_condition.joined_state(codec, conditions.joined_state(codec))).encode())  # + conditions
+    state = text_condition.joined_state(codec, conditions.joined_state(codec))  # + conditions
+    if codec.decoding_state():  # what decode gives generated pieces (Codec.fit_decoding), beside the state
+        state = {**state, DECODING_KEY: codec.decoding_state()}
+    atomic_write_bytes(path / "codec.json", json.dumps(state).encode())
     atomic_write_bytes(path / "spec.json", json.dumps(codec.spec.to_dict()).encode())
 
 
@@ -131,6 +137,8 @@ def load_codec(path: Path, spec: RunSpec) -> Codec:
         conditions.attach(codec, condition_spec)
         state, text_spec = text_condition.split_state(state)  # text: the sequence condition, beside them
         text_condition.attach(codec, text_spec)
+        state = dict(state)
+        codec.load_decoding_state(state.pop(DECODING_KEY, None) or {})  # Codec.fit_decoding's
         codec.load_state_dict(state)
         fitted = codec.is_fitted
     except SeqStudioError as exc:

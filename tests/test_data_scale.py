@@ -92,6 +92,8 @@ def test_both_readers_give_the_same_attributes(corpus):
         if isinstance(fast, NoteScore):
             slow = domain.attributes(domain.read(f), f)
             assert domain.attributes(fast, f) == slow, f.name
+            # and the provenance stored beside them (the tempo and program decoding writes back)
+            assert domain.provenance(fast, f) == domain.provenance(domain.read(f), f), f.name
             sources.add(slow["_key_source"])
     assert sources == {"meta", "analysis"}
 

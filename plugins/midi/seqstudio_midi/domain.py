@@ -38,6 +38,7 @@ class MidiDomain(Domain):
     default_codec = "pianoroll"
     can_render = True
     can_render_audio = True  # seqstudio_midi.audio: General MIDI soundfont, sample-based, pip-only
+    attributes_version = 2  # 2: pieces are cached with their provenance too (tempo, program: ``provenance``)
 
     def accepts(self, path: Path) -> bool:
         """By extension; a plain ``.xml`` only when its root element is MusicXML's (IAM-OnDB pen strokes are
@@ -91,6 +92,13 @@ class MidiDomain(Domain):
         from .fastread import read_for_encoding
 
         return read_for_encoding(self, path)
+
+    def provenance(self, sample, path: Path) -> dict[str, str]:
+        """``_tempo`` and ``_program`` (``provenance.py``): the tempo and instrument the codecs write a decoded
+        piece back at, of a ``PrettyMIDI`` or of what ``read_for_encoding`` gave (the same answer)."""
+        from .provenance import provenance
+
+        return provenance(sample)
 
     def write(self, sample: pretty_midi.PrettyMIDI, path: Path) -> None:
         sample.write(str(path))

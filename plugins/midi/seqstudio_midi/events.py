@@ -20,13 +20,13 @@ from seqstudio.domain import Codec
 from seqstudio.errors import ConfigError
 from seqstudio.spec import Categorical, FeatureSpec
 
-from .grid import GridConfig, GridNote, quantise, to_pretty_midi
+from .grid import DecodingDefaults, GridConfig, GridNote, quantise
 
 DEFAULT_VELOCITY = 80
 """Velocity of notes decoded before any VELOCITY token (a generated sequence may not start with one)."""
 
 
-class EventCodec(Codec):
+class EventCodec(DecodingDefaults, Codec):
     """One categorical token per step, stored as its index in a single float column."""
 
     name = "events"
@@ -122,8 +122,9 @@ class EventCodec(Codec):
         tokens = [self._shift_base + self.config.max_shift - 1] * full
         return tokens + [self._shift_base + rest - 1] if rest else tokens
 
-    def decode(self, x: torch.Tensor) -> pretty_midi.PrettyMIDI:
-        """Tokens -> notes, accepting any sequence a model may produce.
+    def _notes(self, x: torch.Tensor) -> list[GridNote]:
+        """Tokens -> notes (``decode`` writes them, ``DecodingDefaults``), accepting any sequence a model may
+        produce.
 
         Out-of-vocabulary indices and note-offs of silent pitches are ignored, a note-on of a sounding pitch
         restarts it, notes left on are closed at the end, and zero-length notes last one step.
@@ -152,7 +153,7 @@ class EventCodec(Codec):
                 velocity = self.bin_velocity(token - self._velocity_base)
         for pitch in list(sounding):
             close(pitch)
-        return to_pretty_midi(notes, self.config)
+        return notes
 
     def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Transpose by shifting note-on/off indices, by a random amount that keeps all pitches in range."""

@@ -15,7 +15,16 @@ the two readers agree by construction:
   pretty_midi's tick limit, which makes ``checked_mido`` rescale ticks), files symusic refuses, and SMPTE-timed
   files are read by pretty_midi, with its checks;
 * ``merge_tracks: false`` keeps pretty_midi's first instrument, whose order symusic does not reproduce: the codec
-  asks for ``NoteScore.pretty_midi`` then.
+  asks for ``NoteScore.pretty_midi`` then;
+* pretty_midi reads tempo events from the first track only, symusic from every track: a file with a tempo event
+  in another track (a byte search for the meta event in the later track chunks, which may find a false one in
+  other data and then merely costs speed) is read by pretty_midi, so both give the same source tempo
+  (``provenance``); two tempo events at one tick with different tempos too (their order is the file's).
+
+One difference is left, in the provenance only (never the notes): pretty_midi gives a note the program in force
+at its note-off, symusic the one at its note-on, so a program change on a channel while a note sounds there can
+move that note to another program, and in a file where that tips the balance, the dominant program
+(``provenance._program``) differs between the readers.
 
 The bounded read (``MAX_MIDI_BYTES``), the time limit and the note limit (``MAX_MIDI_NOTES``) apply as on the
 pretty_midi path.
@@ -36,9 +45,14 @@ class NoteScore:
     pitch, velocity)`` with int64 tick arrays; ``resolution`` ticks per quarter note. ``pretty_midi`` builds
     the full ``PrettyMIDI`` from the same bytes when a codec needs it."""
 
-    def __init__(self, data: bytes, path: Path, resolution: int, instruments: list, key_numbers=(), meters=()):
+    def __init__(self, data: bytes, path: Path, resolution: int, instruments: list, key_numbers=(), meters=(),
+                 programs=(), tempos=()):
         self._data, self._path = data, path
         self.resolution, self.instruments = resolution, instruments
+        # per instrument, its General MIDI program; the first track's tempo events (tick, microseconds per
+        # quarter) in file order (``provenance``)
+        self.programs = list(programs) or [0] * len(instruments)
+        self.tempos = list(tempos)
         # meta events, first first, as pretty_midi numbers them (``attributes``): key_number 0-11 major tonic
         # pitch class, 12-23 minor; meters (numerator, denominator)
         self.key_numbers, self.meters = list(key_numbers), list(meters)
@@ -68,7 +82,10 @@ def read_notes(data: bytes, path: Path) -> NoteScore | None:
     end = int(score.end())
     if end >= score_limits.MIDI_MAX_TICK // 2 or end / tpq >= score_limits.MAX_QUARTERS / 2:
         return None
-    instruments, total = [], 0
+    tempos = [(int(t.time), int(t.mspq)) for t in score.tempos]
+    if tempos and (_tempo_outside_first_track(data) or _tempo_clash(tempos)):
+        return None
+    instruments, programs, total = [], [], 0
     for track in score.tracks:
         arrays = track.notes.numpy()
         start = arrays["time"].astype(np.int64)
@@ -81,6 +98,7 @@ def read_notes(data: bytes, path: Path) -> NoteScore | None:
         total += len(start)
         instruments.append((bool(track.is_drum), start, start + duration, pitch,
                             arrays["velocity"].astype(np.int64)))
+        programs.append(int(track.program))
     if total > score_limits.MAX_MIDI_NOTES:
         raise DataError(f"{path}: holds more than {score_limits.MAX_MIDI_NOTES:,} notes")
     if not any(not drum for drum, *_ in instruments):
@@ -89,7 +107,35 @@ def read_notes(data: bytes, path: Path) -> NoteScore | None:
                    for i, k in enumerate(score.key_signatures)))
     meters = sorted((int(t.time), i, (int(t.numerator), int(t.denominator)))
                     for i, t in enumerate(score.time_signatures))
-    return NoteScore(data, path, tpq, instruments, [k for *_, k in keys], [m for *_, m in meters])
+    return NoteScore(data, path, tpq, instruments, [k for *_, k in keys], [m for *_, m in meters], programs, tempos)
+
+
+TEMPO_EVENT = b"\xff\x51\x03"  # meta event "set tempo", 3 bytes of microseconds per quarter
+
+
+def _tempo_outside_first_track(data: bytes) -> bool:
+    """Whether a track chunk after the first holds the bytes of a tempo event (or the chunks cannot be walked:
+    then pretty_midi decides). A false find (the bytes inside other data) only sends the file to pretty_midi."""
+    if data[:4] != b"MThd" or len(data) < 14:
+        return True
+    pos, track = 8 + int.from_bytes(data[4:8], "big"), 0
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos + 4 : pos + 8], "big")
+        if data[pos : pos + 4] == b"MTrk":
+            if track > 0 and data.find(TEMPO_EVENT, pos + 8, pos + 8 + size) >= 0:
+                return True
+            track += 1
+        pos += 8 + size
+    return False
+
+
+def _tempo_clash(tempos: list[tuple[int, int]]) -> bool:
+    """Two tempo events at one tick with different tempos (which one holds is the file's order)."""
+    seen: dict[int, int] = {}
+    for tick, mspq in tempos:
+        if seen.setdefault(tick, mspq) != mspq:
+            return True
+    return False
 
 
 def _same_pitch_overlap(start: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> bool:

@@ -19,21 +19,29 @@ from seqstudio.domain import CodecConfig
 from seqstudio.errors import ConfigError, DataError
 
 
+DEFAULT_TEMPO = 120.0  # bpm of output with no tempo to keep (MIDI's default)
+MAX_TEMPO = 1000.0  # bpm: beyond is no music, and a run directory from elsewhere can say anything
+
+
 @dataclasses.dataclass
 class GridConfig(CodecConfig):
     """Options common to every grid-based MIDI codec.
 
     ``pitch_low``/``pitch_high`` are inclusive MIDI pitches (default: the 88 piano keys); ``merge_tracks``
-    False keeps only the first non-drum instrument that has notes; ``tempo`` (BPM) is used only when decoding,
-    since the grid itself is in beats. ``transpose`` (training only): each window is shifted by a random number
-    of semitones in ``[-transpose, transpose]`` that keeps every note inside the pitch range (0 = off).
+    False keeps only the first non-drum instrument that has notes. ``tempo`` (bpm) and ``program`` (General
+    MIDI, 0-127) are used only when decoding, since the grid is in beats and holds one part: 0 and -1 (the
+    defaults) mean "as the input" (``DecodingDefaults``: a known piece's own, a generated one the training
+    pieces' median tempo and most common program); a value fixes every output's. ``transpose`` (training
+    only): each window is shifted by a random number of semitones in ``[-transpose, transpose]`` that keeps
+    every note inside the pitch range (0 = off).
     """
 
     steps_per_quarter: int = 4
     pitch_low: int = 21
     pitch_high: int = 108
     merge_tracks: bool = True
-    tempo: float = 120.0
+    tempo: float = 0.0
+    program: int = -1
     transpose: int = 0
 
     def __post_init__(self) -> None:
@@ -41,8 +49,11 @@ class GridConfig(CodecConfig):
             raise ConfigError(f"steps_per_quarter must be >= 1, got {self.steps_per_quarter}")
         if not 0 <= self.pitch_low <= self.pitch_high <= 127:
             raise ConfigError(f"need 0 <= pitch_low <= pitch_high <= 127, got {self.pitch_low}..{self.pitch_high}")
-        if self.tempo <= 0:
-            raise ConfigError(f"tempo must be positive, got {self.tempo}")
+        if not 0 <= self.tempo <= MAX_TEMPO:
+            raise ConfigError(f"tempo must be a bpm in (0, {MAX_TEMPO:g}], or 0 for the input's, got {self.tempo}")
+        if not -1 <= self.program <= 127:
+            raise ConfigError(f"program must be a General MIDI program 0..127, or -1 for the input's, "
+                              f"got {self.program}")
         if self.transpose < 0:
             raise ConfigError(f"transpose must be >= 0, got {self.transpose}")
 
@@ -148,15 +159,87 @@ def _one_voice_per_pitch(notes: list[GridNote]) -> list[GridNote]:
     return sorted(result, key=lambda n: (n.start, n.pitch))
 
 
-def to_pretty_midi(notes: list[GridNote], config: GridConfig) -> pretty_midi.PrettyMIDI:
-    """Grid notes -> a one-piano ``PrettyMIDI`` at ``config.tempo``."""
-    seconds_per_step = 60.0 / (config.tempo * config.steps_per_quarter)
-    pm = pretty_midi.PrettyMIDI(initial_tempo=config.tempo)
-    piano = pretty_midi.Instrument(program=0, name="Piano")
-    piano.notes = [
+def to_pretty_midi(notes: list[GridNote], config: GridConfig, tempo: float = DEFAULT_TEMPO,
+                   program: int = 0) -> pretty_midi.PrettyMIDI:
+    """Grid notes -> a one-part ``PrettyMIDI`` at ``tempo`` bpm, played by General MIDI ``program``."""
+    seconds_per_step = 60.0 / (tempo * config.steps_per_quarter)
+    pm = pretty_midi.PrettyMIDI(initial_tempo=tempo)
+    part = pretty_midi.Instrument(program=program, name=pretty_midi.program_to_instrument_name(program))
+    part.notes = [
         pretty_midi.Note(velocity=n.velocity, pitch=n.pitch, start=n.start * seconds_per_step,
                          end=n.end * seconds_per_step)
         for n in sorted(notes, key=lambda n: (n.start, n.pitch))
     ]
-    pm.instruments.append(piano)
+    pm.instruments.append(part)
     return pm
+
+
+class DecodingDefaults:
+    """The tempo and instrument a grid codec writes (mixed into both MIDI codecs; ``provenance`` says what is
+    recorded of a piece). In order: ``codec.tempo`` / ``codec.program`` when set (> 0 / >= 0); else, for a known
+    piece (``decode_piece``: a round trip, a ``--prime`` file's continuation), its own ``_tempo`` /
+    ``_program``; else what ``fit_decoding`` learned from the training pieces (``decode``: generated samples):
+    the median tempo (the lower middle one of an even count, so a tempo some piece has) and the most common
+    dominant program; else 120 bpm and piano (a run trained before tempos were recorded)."""
+
+    decoding_fields = ("tempo", "program")
+    config: GridConfig
+
+    def _notes(self, x) -> list[GridNote]:
+        raise NotImplementedError
+
+    def decode(self, x) -> pretty_midi.PrettyMIDI:
+        return to_pretty_midi(self._notes(x), self.config, *self.output_settings(None))
+
+    def decode_piece(self, x, provenance: dict[str, str]) -> pretty_midi.PrettyMIDI:
+        return to_pretty_midi(self._notes(x), self.config, *self.output_settings(provenance))
+
+    def output_settings(self, provenance: dict | None) -> tuple[float, int]:
+        """``(tempo, program)`` of a decoded piece with this provenance (None: a generated piece)."""
+        learned = getattr(self, "_decoding", {}) or {}
+        own = _parsed(provenance or {})
+        tempo = self.config.tempo or own.get("tempo") or learned.get("tempo") or DEFAULT_TEMPO
+        program = self.config.program if self.config.program >= 0 else own.get("program", learned.get("program", 0))
+        return float(tempo), int(program)
+
+    def fit_decoding(self, provenance: list[dict]) -> None:
+        import statistics
+        from collections import Counter
+
+        pieces = [_parsed(p or {}) for p in provenance]
+        tempos = sorted(p["tempo"] for p in pieces if "tempo" in p)
+        programs = Counter(p["program"] for p in pieces if "program" in p)
+        self._decoding = {}
+        if tempos:
+            self._decoding["tempo"] = statistics.median_low(tempos)
+        if programs:
+            self._decoding["program"] = min(programs, key=lambda k: (-programs[k], k))
+
+    def decoding_state(self) -> dict:
+        return dict(getattr(self, "_decoding", {}) or {})
+
+    def load_decoding_state(self, state: dict) -> None:
+        """A state from a run directory, checked (``ConfigError`` for a tempo or program that is none)."""
+        parsed = _parsed({f"_{k}": v for k, v in dict(state).items()})
+        if len(parsed) != len(state):
+            raise ConfigError(f"not a decoding state of a MIDI codec: {state!r}")
+        self._decoding = parsed
+
+
+def _parsed(provenance: dict) -> dict:
+    """``{"tempo": float, "program": int}`` from provenance strings (``_tempo``, ``_program``); a value out of
+    range or not a number is left out (the next default applies)."""
+    out = {}
+    try:
+        tempo = float(provenance["_tempo"])
+        if 0 < tempo <= MAX_TEMPO:
+            out["tempo"] = tempo
+    except (KeyError, TypeError, ValueError):
+        pass
+    try:
+        program = int(provenance["_program"])
+        if 0 <= program <= 127:
+            out["program"] = program
+    except (KeyError, TypeError, ValueError):
+        pass
+    return out

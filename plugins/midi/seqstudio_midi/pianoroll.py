@@ -16,13 +16,13 @@ from seqstudio.domain import Codec
 from seqstudio.errors import ConfigError
 from seqstudio.spec import Binary, FeatureSpec
 
-from .grid import GridConfig, GridNote, quantise, to_pretty_midi
+from .grid import DecodingDefaults, GridConfig, GridNote, quantise
 
 DECODE_VELOCITY = 80
 """A piano roll stores no dynamics, so decoded notes all get this (mezzo-forte) velocity."""
 
 
-class PianoRollCodec(Codec):
+class PianoRollCodec(DecodingDefaults, Codec):
     """``[T, n]`` key bits, or ``[T, 2n]`` key bits then onset bits, with ``n = pitch_high - pitch_low + 1``."""
 
     name = "pianoroll"
@@ -87,8 +87,9 @@ class PianoRollCodec(Codec):
             roll[start, n + pitch] = 1.0
         return torch.from_numpy(roll)
 
-    def decode(self, x: torch.Tensor) -> pretty_midi.PrettyMIDI:
-        """Bits -> notes; robust to generated rolls (an onset bit alone still sounds for that step)."""
+    def _notes(self, x: torch.Tensor) -> list[GridNote]:
+        """Bits -> notes (``decode`` writes them, ``DecodingDefaults``); robust to generated rolls (an onset bit
+        alone still sounds for that step)."""
         n = self.config.n_pitches
         bits = x.detach().cpu().numpy() > 0.5
         onset = bits[:, n : 2 * n] if self.config.onsets else np.zeros_like(bits[:, :n])
@@ -106,7 +107,7 @@ class PianoRollCodec(Codec):
                 next_silence = silent_steps[j] if j < len(silent_steps) else total
                 end = int(min(next_start, next_silence))
                 notes.append(GridNote(key + self.config.pitch_low, int(start), end, DECODE_VELOCITY))
-        return to_pretty_midi(notes, self.config)
+        return notes
 
     def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Transpose by a random number of semitones that keeps every note inside the pitch range."""
