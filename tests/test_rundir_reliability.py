@@ -109,7 +109,7 @@ def test_vocabulary_of_the_wrong_type_is_refused_on_load(tmp_path):
         (texts / f"t{i}.txt").write_text(f"line {i}: the quick brown fox jumps over the lazy dog\n" * 3)
     run = tmp_path / "run"
     result = invoke("train", texts, "--run-dir", run, "--max-steps", 1, *TINY, "--set", "train.samples=0",
-                    "--set", "codec.window=32")
+                    "--set", "codec.window=32", "--backend", "seqvae")
     assert result.exit_code == 0, result.output
     state = json.loads((run / "codec.json").read_text())
     for bad in ({**state, "chars": list(range(len(state["chars"])))}, {**state, "chars": 5}):
