@@ -96,7 +96,8 @@ def prepare_data(spec: RunSpec, codec=None, progress: bool = True, splits=("trai
             raise DataError(f"none of the {len(train_files)} training files could be read")
         codec.fit(samples)
     check_informative(codec.spec, codec.name)
-    wanted = sorted({f for s in splits for f in files[s]} | set(collections), key=lambda p: p.parts)
+    with data.gc_paused():  # a set and a sort of every path: no full collection meanwhile (data.gc_paused)
+        wanted = sorted({f for s in splits for f in files[s]} | set(collections), key=lambda p: p.parts)
     encoded = data.encode_files(wanted, spec.domain, codec, workers=t.workers, progress=progress,
                                 fractions=fractions)
     sets = {}
