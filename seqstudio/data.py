@@ -678,7 +678,8 @@ class _ShardWriter:
 def _common_folder(files: list[Path], absolute: bool = True) -> str:
     try:
         path = os.path.abspath if absolute else os.fspath
-        return os.path.commonpath([os.path.dirname(path(f)) for f in files]) if files else ""
+        # each folder once: commonpath splits every path it is given (0.3 s for 50,000 files in 50 folders)
+        return os.path.commonpath({os.path.dirname(path(f)) for f in files}) if files else ""
     except ValueError:
         return ""
 

@@ -157,6 +157,26 @@ class AmbiguousDomain(PluginError):
                          f"{', '.join(candidates)}; choose one with --domain NAME")
 
 
+def _files_below(folder: Path) -> list[Path]:
+    """The files under ``folder`` as ``rglob("*")`` + ``is_file()`` found them (a link to a file counts, a linked
+    folder is not entered), from the directory listing's file types: no stat of a plain file."""
+    files, stack = [], [os.fspath(folder)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        elif entry.is_file():
+                            files.append(Path(entry.path))
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return files
+
+
 def _domain_counts(path) -> dict[str, int]:
     """Installed domain name -> how many files under ``path`` its ``accepts`` takes (broken plugins left out)."""
     from .data import gc_paused
@@ -171,9 +191,7 @@ def _count_domains(path) -> dict[str, int]:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist")
-    # os.walk, not rglob: the same files (links to folders followed), without a pathlib parse and stat per entry
-    files = ([Path(d, name) for d, _, names in os.walk(path, followlinks=True) for name in names
-              if os.path.isfile(os.path.join(d, name))] if path.is_dir() else [path])
+    files = _files_below(path) if path.is_dir() else [path]
     counts = {}
     for name in names("domain"):
         try:

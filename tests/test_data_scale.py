@@ -353,3 +353,16 @@ def test_a_changed_file_gets_a_new_hash_in_the_same_process(tmp_path, monkeypatc
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
     data.split_files(folder, domain)
     assert data._content_hash(target) == hashlib.sha256(b"bbbb0").hexdigest()
+
+
+def test_domain_detection_sees_the_files_rglob_saw(tmp_path):
+    """Guessing the domain walks the folder from the directory listing: the same files as ``rglob`` +
+    ``is_file`` (hidden files and links to files count, a linked folder is not entered)."""
+    root, outside = tmp_path / "data", tmp_path / "outside"
+    for path in [root / "a.mid", root / "sub" / ".hidden.mid", root / "sub" / "deep" / "b.txt", outside / "o.mid"]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    (root / "linked").symlink_to(outside, target_is_directory=True)
+    (root / "file-link.mid").symlink_to(outside / "o.mid")
+    assert sorted(registry._files_below(root)) == sorted(p for p in root.rglob("*") if p.is_file())
+    assert registry.domain_for_path(root) == "midi"
