@@ -173,7 +173,7 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
     if dist.is_main:
         write_run_files(run_dir, spec, codec_obj)
         record_json(run_dir / "data.json", {f"{s} files": len(files[s]) for s in data.SPLITS} | {
-            f"{s} windows": len(sets[s]) for s in sets} | {"steps per window": int(sets["train"].x.shape[1])})
+            f"{s} windows": len(sets[s]) for s in sets} | {"steps per window": sets["train"].max_length})
     try:
         state = trainer.fit()
     except (TrainingDiverged, TrainingInterrupted):

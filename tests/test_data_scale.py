@@ -366,3 +366,17 @@ def test_domain_detection_sees_the_files_rglob_saw(tmp_path):
     (root / "file-link.mid").symlink_to(outside / "o.mid")
     assert sorted(registry._files_below(root)) == sorted(p for p in root.rglob("*") if p.is_file())
     assert registry.domain_for_path(root) == "midi"
+
+
+def test_train_never_pads_every_window(chorales, tmp_path, monkeypatch):
+    """``train`` gathers batches from the shards; padding every window at once (``WindowSet.x``) asked for
+    27 GiB at 50,000 files, when only ``data.json``'s "steps per window" was wanted from it."""
+    def refuse(self):
+        raise AssertionError("every window was padded into one tensor")
+
+    monkeypatch.setenv("SEQSTUDIO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(data.WindowSet, "x", property(refuse))
+    run = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", str(chorales), "--run-dir", str(run), "--max-steps", "1", *TINY])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "data.json").read_text())["steps per window"] > 1
