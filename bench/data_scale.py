@@ -4,6 +4,7 @@
     python bench/data_scale.py encode /tmp/scale/c1000 --workers 2          # files/s (no cache)
     python bench/data_scale.py train /tmp/scale/c1000 --steps 200 --cache /tmp/cache   # peak RSS, start-up
     python bench/data_scale.py loader /tmp/scale/c1000 --cache /tmp/cache  # the loader's own tokens/s
+    python bench/data_scale.py loader /tmp/scale/c1000 --cache /tmp/cache --batches 1 --profile start.prof
 
 Run the same commands with ``PYTHONPATH`` pointing at a checkout of the old code (``git worktree add``) for
 the before numbers; ``train`` takes ``--max-as BYTES`` to run under an address-space cap (``prlimit --as``).
@@ -154,11 +155,21 @@ def cmd_loader(args) -> None:
 
     from seqstudio import api, data
 
+    profile = None
+    if args.profile:  # cProfile around the start-up alone (imports of torch and seqstudio excluded)
+        import cProfile
+
+        profile = cProfile.Profile()
     t0, c0 = time.perf_counter(), time.process_time()
+    if profile:
+        profile.enable()
     spec = api.resolve_config(Path(args.folder), "seqvae", None, None, None,
                               ["train.valid_fraction=0.002", "train.test_fraction=0.002", "codec.transpose=3"],
                               {}, None)
     _, codec, _, sets = api.prepare_data(spec, progress=False, splits=("train",))
+    if profile:
+        profile.disable()
+        profile.dump_stats(args.profile)
     startup, startup_cpu = time.perf_counter() - t0, time.process_time() - c0
     windows = sets["train"]
     batches = data.batch_indices(len(windows), 64, 0, 0)[: args.batches]
@@ -200,6 +211,7 @@ def main() -> None:
     lo.add_argument("folder")
     lo.add_argument("--cache", required=True)
     lo.add_argument("--batches", type=int, default=200)
+    lo.add_argument("--profile", help="write a cProfile of the start-up to this file (pstats)")
     args = p.parse_args()
     {"corpus": cmd_corpus, "encode": cmd_encode, "train": cmd_train, "loader": cmd_loader}[args.cmd](args)
 

@@ -96,7 +96,8 @@ def prepare_data(spec: RunSpec, codec=None, progress: bool = True, splits=("trai
             raise DataError(f"none of the {len(train_files)} training files could be read")
         codec.fit(samples)
     check_informative(codec.spec, codec.name)
-    wanted = sorted({f for s in splits for f in files[s]} | set(collections), key=lambda p: p.parts)
+    with data.gc_paused():  # a set and a sort of every path: no full collection meanwhile (data.gc_paused)
+        wanted = sorted({f for s in splits for f in files[s]} | set(collections), key=lambda p: p.parts)
     encoded = data.encode_files(wanted, spec.domain, codec, workers=t.workers, progress=progress,
                                 fractions=fractions)
     conditions_mod.add_folder_attributes(encoded, spec.data_path,  # conditions: attributes of the file names
@@ -176,7 +177,7 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
     if dist.is_main:
         write_run_files(run_dir, spec, codec_obj)
         record_json(run_dir / "data.json", {f"{s} files": len(files[s]) for s in data.SPLITS} | {
-            f"{s} windows": len(sets[s]) for s in sets} | {"steps per window": int(sets["train"].x.shape[1])})
+            f"{s} windows": len(sets[s]) for s in sets} | {"steps per window": sets["train"].max_length})
     try:
         state = trainer.fit()
     except (TrainingDiverged, TrainingInterrupted):

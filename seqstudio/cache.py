@@ -1,9 +1,9 @@
 """The encoding cache as something users can see and clear (``seqstudio cache info`` / ``cache clear``).
 
 The cache (``data.cache_dir()``: ``$SEQSTUDIO_CACHE``, default ``~/.cache/seqstudio``) holds one folder per codec
-key (16 hex digits) with shards (``shards``: ``shard-*.bin`` + ``shard-*.json``, and ``shard-*.win-*.npz``
-window indexes) and, from older versions, one ``.pt`` per file; ``hashes/`` remembers the content hashes of data
-folders' files. Clearing removes only files of those names in
+key (16 hex digits) with shards (``shards``: ``shard-*.bin`` + ``shard-*.json``, ``shard-*.ok`` checksum stamps
+and ``shard-*.win-*.npz`` window indexes) and, from older versions, one ``.pt`` per file; ``hashes/`` remembers
+the content hashes of data folders' files. Clearing removes only files of those names in
 folders of that name, never anything else a user may keep there (``SEQSTUDIO_CACHE`` pointed at a home folder
 by mistake must not cost them a file). A shard's last use is its index's access time, which ``data`` sets each
 time a run opens it.
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from .errors import ConfigError
-from .shards import SHARD_PREFIX, read_index, remove_shard
+from .shards import SHARD_PREFIX, read_index, remove_shard, stamp_path
 
 KEY = re.compile(r"^[0-9a-f]{16}$")
 LEGACY = re.compile(r"^[0-9a-f]{64}\.pt$")  # CACHE_VERSION 2: one torch file per source file
@@ -39,7 +39,7 @@ def _size(path: Path) -> int:
 
 
 def _shard_files(index: Path) -> list[Path]:
-    return [index, index.with_suffix(".bin"), *index.parent.glob(f"{index.stem}.win-*.npz")]
+    return [index, index.with_suffix(".bin"), stamp_path(index), *index.parent.glob(f"{index.stem}.win-*.npz")]
 
 
 def _last_used(index: Path) -> float:
@@ -110,6 +110,8 @@ def clear(root: Path, older_than: float | None = None) -> dict:
                     and age >= TEMPORARY_GRACE_S:  # a shard whose index was never written (a run killed between)
                 removed["bytes"] += _size(path)
                 path.unlink()
+            elif path.name.startswith(SHARD_PREFIX) and path.suffix == ".ok" and not path.with_suffix(".json").exists():
+                path.unlink()  # a checksum stamp left by a shard removed in between (``shards.mark_verified``)
         try:
             os.rmdir(folder)  # only when nothing else is left in it
         except OSError:

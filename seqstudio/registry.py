@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
@@ -156,14 +157,41 @@ class AmbiguousDomain(PluginError):
                          f"{', '.join(candidates)}; choose one with --domain NAME")
 
 
+def _files_below(folder: Path) -> list[Path]:
+    """The files under ``folder`` as ``rglob("*")`` + ``is_file()`` found them (a link to a file counts, a linked
+    folder is not entered), from the directory listing's file types: no stat of a plain file."""
+    files, stack = [], [os.fspath(folder)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        elif entry.is_file():
+                            files.append(Path(entry.path))
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return files
+
+
 def _domain_counts(path) -> dict[str, int]:
     """Installed domain name -> how many files under ``path`` its ``accepts`` takes (broken plugins left out)."""
+    from .data import gc_paused
+
+    with gc_paused():  # a path and a few strings per file, all kept until the end (see data.gc_paused)
+        return _count_domains(path)
+
+
+def _count_domains(path) -> dict[str, int]:
     from .errors import DataError
 
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist")
-    files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
+    files = _files_below(path) if path.is_dir() else [path]
     counts = {}
     for name in names("domain"):
         try:

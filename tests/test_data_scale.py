@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -253,3 +254,131 @@ def test_the_training_log_gives_an_eta_for_the_budget(chorales, tmp_path):
     records = [r for r in read_metrics(run) if r["split"] == "train"]
     assert [r["step"] for r in records] == [3, 6]
     assert records[0]["eta_s"] >= 0 and records[-1]["eta_s"] == 0  # nothing left at the last step
+
+
+# -- warm start-up: what it skips must still be caught -----------------------------------------------------------
+def _encode(files, codec):
+    return data.encode_files(files, "midi", codec, workers=1, progress=False)
+
+
+def test_a_verified_shard_is_trusted_until_its_data_file_changes(chorales, tmp_path, monkeypatch, caplog):
+    """A warm start does not read the shard's rows to check their SHA-256 while the ``.bin`` is the one that was
+    verified; a write to it, even one that puts its modification time back, makes the full check run again,
+    and the damaged shard is rebuilt."""
+    import seqstudio.shards as shards
+
+    monkeypatch.setenv("SEQSTUDIO_CACHE", str(tmp_path / "cache"))
+    domain = registry.load_domain("midi")()
+    codec = data.make_codec(domain, "pianoroll")
+    files = sorted(chorales.glob("*.mid"))
+    first = data.WindowSet.from_pieces(list(_encode(files, codec).values()), codec).x
+    (index,) = sorted((tmp_path / "cache").rglob("shard-*.json"))
+    assert index.with_suffix(".ok").is_file()  # written with the shard: its rows were hashed as they were written
+
+    real_digest = hashlib.file_digest
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the shard was hashed again")
+
+    monkeypatch.setattr(shards.hashlib, "file_digest", refuse)
+    assert torch.equal(data.WindowSet.from_pieces(list(_encode(files, codec).values()), codec).x, first)
+
+    bin_path = index.with_suffix(".bin")
+    st = bin_path.stat()
+    raw = bytearray(bin_path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    bin_path.write_bytes(bytes(raw))
+    os.utime(bin_path, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size, same modification time
+    calls = []
+    monkeypatch.setattr(shards.hashlib, "file_digest", lambda *a, **k: calls.append(1) or real_digest(*a, **k))
+    with caplog.at_level("WARNING", logger="seqstudio"):
+        again = _encode(files, codec)
+    assert calls, "a changed .bin was trusted without its checksum"
+    assert any("checksum" in r.getMessage() and "encoded again" in r.getMessage() for r in caplog.records)
+    assert not index.exists() and not index.with_suffix(".ok").exists()
+    assert torch.equal(data.WindowSet.from_pieces(list(again.values()), codec).x, first)
+
+
+def test_find_files_gives_sorted_paths_order(tmp_path):
+    """The walk's own order equals ``sorted(paths)`` (pathlib compares parts) with files and folders whose names
+    interleave."""
+    domain = registry.load_domain("midi")()
+    names = ["a.mid", "a/x.mid", "a/b/c.mid", "a b.mid", "a-1/z.mid", "B.mid", "b/a.mid", "b.mid", "ab/y.mid",
+             "a/b.mid", "a/b c/d.mid", "z/a/a/a.mid", "z/a.mid", "notes.txt"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(name.encode())
+    found = data.find_files(tmp_path, domain)
+    assert found == sorted(tmp_path / n for n in names if n.endswith(".mid"))
+
+
+@pytest.mark.parametrize("count,valid,test", [(60, 0.2, 0.2), (2, 0.1, 0.1), (3, 0.0, 0.5), (1, 0.1, 0.1)])
+def test_splits_are_the_content_hash_rule(tmp_path, count, valid, test):
+    """Each file's split is its content hash's (the rule the splits had before the start-up work, re-derived
+    here), each split in path order; the tiny-folder moves take the lowest-scored train file for valid and the
+    highest-scored one for an empty train."""
+    domain = registry.load_domain("midi")()
+    files = []
+    for i in range(count):
+        path = tmp_path / f"d{i % 3}" / f"f{i:03d}.mid"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(f"content {i}".encode())
+        files.append(path)
+    score = {f: data._score(hashlib.sha256(f.read_bytes()).hexdigest()) for f in files}
+    expected = {s: [] for s in data.SPLITS}
+    for f in sorted(files, key=lambda f: (score[f], str(f))):
+        expected[data._split_for(score[f], valid, test)].append(f)
+    if not expected["valid"] and count >= 2 and valid > 0:
+        pool = "train" if len(expected["train"]) > 1 else "test"
+        if expected[pool]:
+            expected["valid"].append(expected[pool].pop(0))
+    if not expected["train"]:
+        expected["train"].append(expected["test" if expected["test"] else "valid"].pop())
+    got = data.split_files(tmp_path, domain, valid, test)
+    assert {s: list(v) for s, v in got.items()} == {s: sorted(v) for s, v in expected.items()}
+
+
+def test_a_changed_file_gets_a_new_hash_in_the_same_process(tmp_path, monkeypatch):
+    """The hash memo is read once per process, but a file rewritten in between (same size, modification time
+    put back) is hashed again: the memo's key holds its change time and inode."""
+    monkeypatch.setenv("SEQSTUDIO_CACHE", str(tmp_path / "cache"))
+    domain = registry.load_domain("midi")()
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for i in range(6):
+        (folder / f"f{i}.mid").write_bytes(f"aaaa{i}".encode())
+    target = folder / "f0.mid"
+    data.split_files(folder, domain)
+    assert (tmp_path / "cache" / "hashes").is_dir()
+    st = target.stat()
+    target.write_bytes(b"bbbb0")
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    data.split_files(folder, domain)
+    assert data._content_hash(target) == hashlib.sha256(b"bbbb0").hexdigest()
+
+
+def test_domain_detection_sees_the_files_rglob_saw(tmp_path):
+    """Guessing the domain walks the folder from the directory listing: the same files as ``rglob`` +
+    ``is_file`` (hidden files and links to files count, a linked folder is not entered)."""
+    root, outside = tmp_path / "data", tmp_path / "outside"
+    for path in [root / "a.mid", root / "sub" / ".hidden.mid", root / "sub" / "deep" / "b.txt", outside / "o.mid"]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    (root / "linked").symlink_to(outside, target_is_directory=True)
+    (root / "file-link.mid").symlink_to(outside / "o.mid")
+    assert sorted(registry._files_below(root)) == sorted(p for p in root.rglob("*") if p.is_file())
+    assert registry.domain_for_path(root) == "midi"
+
+
+def test_train_never_pads_every_window(chorales, tmp_path, monkeypatch):
+    """``train`` gathers batches from the shards; padding every window at once (``WindowSet.x``) asked for
+    27 GiB at 50,000 files, when only ``data.json``'s "steps per window" was wanted from it."""
+    def refuse(self):
+        raise AssertionError("every window was padded into one tensor")
+
+    monkeypatch.setenv("SEQSTUDIO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(data.WindowSet, "x", property(refuse))
+    run = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", str(chorales), "--run-dir", str(run), "--max-steps", "1", *TINY])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "data.json").read_text())["steps per window"] > 1

@@ -45,7 +45,7 @@ class MidiDomain(Domain):
         ``.xml`` too, and must go to the strokes domain). The root is found by a streaming XML parser, so a long
         prolog and UTF-16 files are recognised. A FIFO or device is never opened: it is claimed by name, so that
         reading it reports why it cannot be read instead of "no domain reads it"."""
-        suffix = Path(path).suffix.lower()
+        suffix = (path if isinstance(path, Path) else Path(path)).suffix.lower()  # Path(a Path) parses it again
         if suffix != ".xml":
             return suffix in self.extensions
         if safe_io.special_file_reason(path) and Path(path).exists():
