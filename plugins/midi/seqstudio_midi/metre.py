@@ -31,6 +31,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from seqstudio.feature_classifier import FeatureClassifier
+
 from .attributes import _notes_in_quarters
 
 GRID = 4  # grid steps per quarter note: sixteenths
@@ -101,24 +103,15 @@ class MetreClassifier:
     real pieces are not memorised."""
 
     def __init__(self, pairs: list[tuple[object, str]], steps: int = 500, seed: int = 0):
-        self.labels = sorted({label for _, label in pairs})
-        index = {label: i for i, label in enumerate(self.labels)}
-        x = torch.tensor(np.stack([features(sample) for sample, _ in pairs]))
-        self.mean, self.std = x.mean(0), x.std(0).clamp(min=1e-3)
-        x = (x - self.mean) / self.std
-        y = torch.tensor([index[label] for _, label in pairs])
         gen = torch.Generator().manual_seed(seed)
-        self.net = nn.Linear(x.shape[1], len(self.labels))
-        with torch.no_grad():
-            self.net.weight.normal_(0.0, 0.01, generator=gen)
-            self.net.bias.zero_()
-        opt = torch.optim.Adam(self.net.parameters(), lr=1e-2, weight_decay=1e-2)
-        for _ in range(steps):
-            loss = nn.functional.cross_entropy(self.net(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        self.net.eval()
+
+        def init(net: nn.Linear) -> None:  # small seeded weights: the same judge for the same training windows
+            net.weight.normal_(0.0, 0.01, generator=gen)
+            net.bias.zero_()
+
+        self.model = FeatureClassifier(np.stack([features(sample) for sample, _ in pairs]),
+                                       [label for _, label in pairs], steps, init)
+        self.labels = self.model.labels
 
     @torch.no_grad()
     def predict(self, sample) -> str | None:
@@ -126,5 +119,4 @@ class MetreClassifier:
         f = features(sample)
         if not f.any():
             return None
-        x = (torch.tensor(f).reshape(1, -1) - self.mean) / self.std
-        return self.labels[int(self.net(x).argmax())]
+        return self.model.predict_vector(f)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn as nn
+
+from seqstudio.feature_classifier import FeatureClassifier
 
 from .ink import Ink
 
@@ -54,23 +55,10 @@ class DrawingClassifier:
     regression on standardised ``features``, weight-decayed: few real drawings per class must not be memorised."""
 
     def __init__(self, pairs: list[tuple[Ink, str]], steps: int = 500, seed: int = 0):
-        self.labels = sorted({label for _, label in pairs})
-        index = {label: i for i, label in enumerate(self.labels)}
-        x = torch.tensor(np.stack([features(ink) for ink, _ in pairs]))
-        self.mean, self.std = x.mean(0), x.std(0).clamp(min=1e-3)
-        x = (x - self.mean) / self.std
-        y = torch.tensor([index[label] for _, label in pairs])
+        vectors = np.stack([features(ink) for ink, _ in pairs])
         torch.manual_seed(seed)
-        self.net = nn.Linear(x.shape[1], len(self.labels))
-        opt = torch.optim.Adam(self.net.parameters(), lr=1e-2, weight_decay=1e-2)
-        for _ in range(steps):
-            loss = nn.functional.cross_entropy(self.net(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        self.net.eval()
+        self.model = FeatureClassifier(vectors, [label for _, label in pairs], steps)
+        self.labels = self.model.labels
 
-    @torch.no_grad()
     def predict(self, ink: Ink) -> str:
-        x = (torch.tensor(features(ink)).reshape(1, -1) - self.mean) / self.std
-        return self.labels[int(self.net(x).argmax())]
+        return self.model.predict_vector(features(ink))
