@@ -453,6 +453,19 @@ def _read_and_encode(domain_name: str, codec_name: str, codec_config: dict, code
         return "error", f"{Path(path).name}: {type(exc).__name__}: {exc}", None
 
 
+def _read_and_encode_many(domain_name: str, codec_name: str, codec_config: dict, codec_state: dict,
+                          fractions: tuple[float, float], paths: list[str]) -> list:
+    """Worker: ``_read_and_encode`` of each path (each file keeps its own time limit), in one task: a task per
+    file cost the loader's process a pickled codec state and a future per file, CPU it took from the workers."""
+    return [_read_and_encode(domain_name, codec_name, codec_config, codec_state, fractions, path) for path in paths]
+
+
+def _chunk_size(files: int, workers: int) -> int:
+    """Files per worker task: up to 32, but at least 8 tasks per worker so the work stays balanced (and the
+    progress bar moves) on small folders."""
+    return max(1, min(32, files // (workers * 8)))
+
+
 _WORKER_CODECS: dict[str, tuple] = {}  # emptied by each encode_files; worker processes live for one call
 
 
@@ -567,10 +580,13 @@ def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int
         for f, _ in todo:
             collect(f, _read_and_encode(*args, str(f)))
     else:
+        chunk = _chunk_size(len(todo), workers)
         with _pool(min(workers, len(todo))) as pool:
-            jobs = {pool.submit(_read_and_encode, *args, str(f)): f for f, _ in todo}
+            jobs = {pool.submit(_read_and_encode_many, *args, [str(f) for f, _ in todo[i : i + chunk]]):
+                    [f for f, _ in todo[i : i + chunk]] for i in range(0, len(todo), chunk)}
             for job in futures.as_completed(jobs):
-                collect(jobs.pop(job), job.result())  # popped: a collected result is not kept twice
+                for f, outcome in zip(jobs.pop(job), job.result()):  # popped: a result is not kept twice
+                    collect(f, outcome)
     results.add(writer.flush())
     bar.close()
     return results.ordered(files)
