@@ -34,6 +34,7 @@ from typing import Any, Iterable
 import torch
 import torch.nn as nn
 
+from .codec_slot import CodecSlot
 from .errors import ConfigError
 
 log = logging.getLogger("seqstudio")
@@ -236,18 +237,10 @@ class ConditionEmbedding(nn.Module):
 STATE_KEY = "_conditions"
 
 
-def of(codec) -> ConditionSpec | None:
-    """The conditions attached to a codec (fitted by ``prepare_data`` or restored from a run's codec.json)."""
-    return getattr(codec, "_seqstudio_conditions", None)
-
-
-def attach(codec, spec: ConditionSpec | None) -> None:
-    codec._seqstudio_conditions = spec
-
-
-def decided(codec) -> bool:
-    """Whether the codec's conditions are settled (fitted, or restored from a run, possibly as none)."""
-    return hasattr(codec, "_seqstudio_conditions")
+_SLOT = CodecSlot("conditions")
+# The conditions attached to a codec (fitted by ``prepare_data`` or restored from a run's codec.json);
+# ``decided``: whether they are settled (fitted, or restored from a run, possibly as none).
+of, attach, decided = _SLOT.of, _SLOT.attach, _SLOT.decided
 
 
 def fit_for_run(codec, domain, train_attrs: list[dict], train_config, backend_cls=None) -> ConditionSpec | None:

@@ -190,7 +190,7 @@ class Domain:
     codecs: ClassVar[dict[str, type[Codec]]] = {}
     default_codec: ClassVar[str] = ""
     # The backend ``train`` uses when none is named: the one that learns this domain fastest at the defaults
-    # (BENCHMARKS.md, "What a default run reaches in 5 CPU minutes"). Any backend still trains on any domain.
+    # (BENCHMARKS.md, "Defaults: what a first run reaches in 5 CPU minutes"). Any backend still trains on any domain.
     default_backend: ClassVar[str] = "seqvae"
     can_render: ClassVar[bool] = False  # implements ``render`` (a picture of one sample)
     can_write_sheet: ClassVar[bool] = False  # implements ``write_sheet`` (an overview of many samples)

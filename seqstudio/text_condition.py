@@ -28,6 +28,7 @@ from collections import Counter
 
 import torch
 
+from .codec_slot import CodecSlot
 from .errors import ConfigError, DataError
 
 log = logging.getLogger("seqstudio")
@@ -135,16 +136,8 @@ class TextSpec:
 
 
 # -- codec state: the text spec lives next to the codec's learned state (and the categorical conditions) ----------
-def of(codec) -> TextSpec | None:
-    return getattr(codec, "_seqstudio_text", None)
-
-
-def attach(codec, spec: TextSpec | None) -> None:
-    codec._seqstudio_text = spec
-
-
-def decided(codec) -> bool:
-    return hasattr(codec, "_seqstudio_text")
+_SLOT = CodecSlot("text")
+of, attach, decided = _SLOT.of, _SLOT.attach, _SLOT.decided
 
 
 def split_state(state: dict) -> tuple[dict, TextSpec | None]:

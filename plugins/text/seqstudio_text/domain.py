@@ -34,8 +34,8 @@ class TextDomain(Domain):
     output_extension = ".txt"
     codecs = {"char": CharCodec, "bpe": BPECodec}
     default_codec = "char"
-    # A character LSTM: in 5 CPU minutes at the defaults it reached 1.06 nats per character on Essen ABC tunes
-    # (test), where the seq-VAE managed 27 steps and 2.89 (BENCHMARKS.md, "What a default run reaches").
+    # A character LSTM: in 5 CPU minutes at the defaults it reached 1.08 nats per character on Essen ABC tunes
+    # (test), the seq-VAE 1.55 (BENCHMARKS.md, "Defaults: what a first run reaches in 5 CPU minutes").
     default_backend = "rnn"
     can_render_audio = True  # ABC tunes only (``has_audio``), through their MIDI and the midi domain's synthesizer
     GALLERY_TEXT_CHARS = 4000  # the report shows at most this much of one text
