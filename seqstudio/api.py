@@ -80,6 +80,7 @@ def _default_run_dir(spec: RunSpec) -> Path:
 
 
 # -- data -----------------------------------------------------------------------------------------------------------
+@data.gc_paused_call  # a few objects per file and piece, all kept: no full collection meanwhile (data.gc_paused)
 def prepare_data(spec: RunSpec, codec=None, progress: bool = True, splits=("train", "valid"), domain=None):
     """Encode the spec's folder's splits into WindowSets (fitting the codec on train when it is not fitted)."""
     domain = domain or spec.make_domain()
@@ -96,10 +97,9 @@ def prepare_data(spec: RunSpec, codec=None, progress: bool = True, splits=("trai
             raise DataError(f"none of the {len(train_files)} training files could be read")
         codec.fit(samples)
     check_informative(codec.spec, codec.name)
-    with data.gc_paused():  # a set and a sort of every path: no full collection meanwhile (data.gc_paused)
-        wanted = sorted({f for s in splits for f in files[s]} | set(collections), key=lambda p: p.parts)
+    wanted = sorted({f for s in splits for f in files[s]} | set(collections), key=lambda p: p.parts)
     encoded = data.encode_files(wanted, spec.domain, codec, workers=t.workers, progress=progress,
-                                fractions=fractions)
+                                fractions=fractions, hashes=files.hashes)
     conditions_mod.add_folder_attributes(encoded, spec.data_path,  # conditions: attributes of the file names
                                          data.folder_info(spec.data_path).get("attributes"))
     sets = {}

@@ -27,10 +27,12 @@ Domain-agnostic, like the FeatureSpec. The pieces:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections import Counter
 from typing import Any, Iterable
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -57,11 +59,14 @@ class Attribute:
     def size(self) -> int:
         return len(self.values) + 1
 
+    @functools.cached_property
+    def _indices(self) -> dict[str, int]:
+        """value -> index, the first of equal values winning (as ``tuple.index``); fitting and windowing look up
+        every piece."""
+        return {value: i + 1 for i, value in reversed(list(enumerate(self.values)))}
+
     def index(self, value: Any) -> int:
-        try:
-            return self.values.index(str(value)) + 1
-        except ValueError:
-            return 0
+        return self._indices.get(str(value), 0)
 
     def label(self, index: int) -> str:
         return self.values[index - 1] if 0 < index <= len(self.values) else UNKNOWN
@@ -97,7 +102,11 @@ class ConditionSpec:
             for name, value in (attrs or {}).items():
                 if value is None or value == "":
                     continue
-                (notes if name.startswith("_") else counts).setdefault(name, Counter())[str(value)] += 1
+                table = notes if name.startswith("_") else counts
+                counter = table.get(name)
+                if counter is None:  # not setdefault(name, Counter()): a Counter made per value was half the fit
+                    counter = table[name] = Counter()
+                counter[str(value)] += 1
         wanted = _selection(selection, counts)
         if wanted is None:
             return None
@@ -321,7 +330,8 @@ def piece_attributes(encoded, pieces: list) -> list[dict]:
 def piece_indices(spec: ConditionSpec | None, attrs: list[dict]) -> torch.Tensor | None:
     if spec is None or not spec.conditions_backend:
         return None
-    return torch.tensor([spec.indices(a) for a in attrs], dtype=torch.long).reshape(len(attrs), len(spec.attributes))
+    rows = np.array([spec.indices(a) for a in attrs], dtype=np.int64)  # numpy: torch.tensor of 50,000 lists is slow
+    return torch.from_numpy(rows.reshape(len(attrs), len(spec.attributes)))
 
 
 # -- attributes a data folder declares from its file names ----------------------------------------------------------

@@ -113,6 +113,11 @@ class SplitFiles(dict):
     ``train/ valid/ test/`` subfolders gave the splits (then a many-sample file feeds only its folder's split)."""
 
     by_folder: bool = False
+    hashes: dict  # {path: content hash} of the files split by content (``encode_files`` need not stat them again)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hashes = {}
 
 
 def find_files(root: Path, domain: Domain) -> list[Path]:
@@ -256,7 +261,8 @@ def split_files(root: Path, domain: Domain, valid_fraction: float = 0.1,
     # Position on [0, 1) from content: stable under renames, independent of the other files. ``files`` is in
     # path order, so each split is too, with no sort (a sort of 50,000 paths costs more than their hashes).
     memo = _HashMemo(str(root)).load()
-    score = {id(f): _score(_content_hash(f)) for f in files}
+    hashes = {f: _content_hash(f) for f in files}
+    score = {id(f): _score(h) for f, h in hashes.items()}
     memo.save()
     splits = {s: [] for s in SPLITS}
     for f in files:
@@ -284,6 +290,7 @@ def split_files(root: Path, domain: Domain, valid_fraction: float = 0.1,
         rank = {id(f): i for i, f in enumerate(files)}
         splits = {s: sorted(v, key=lambda f: rank[id(f)]) for s, v in splits.items()}
     splits = SplitFiles(splits)
+    splits.hashes = hashes
     _warn_empty(splits, root, domain)
     return splits
 
@@ -523,8 +530,10 @@ class Piece:
 
 def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int = 0,
                  progress: bool = True, use_cache: bool = True,
-                 fractions: tuple[float, float] = (0.1, 0.1)) -> dict[Path, Piece | dict]:
-    """Encode every readable file (from cache when possible); warn about and skip the others.
+                 fractions: tuple[float, float] = (0.1, 0.1), hashes: dict | None = None) -> dict[Path, Piece | dict]:
+    """Encode every readable file (from cache when possible); warn about and skip the others. ``hashes``: the
+    content hashes of (some of) the files taken moments before (``SplitFiles.hashes``), used instead of a
+    second ``stat`` of each.
 
     Returns ``{path: Piece}`` (``Piece.tensor()`` gives the codec's tensor); a many-sample file
     (``Domain.is_collection``) gives ``{split: [Piece], "own": {...}}``, its unassigned samples split with
@@ -542,9 +551,10 @@ def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int
     folder = _common_folder(files, absolute=False)
     with gc_paused():  # the warm path: a few objects a file, all kept
         memo = _HashMemo(folder).load() if cache is not None and folder else None
+        hashes = hashes or {}
         for f in files:
             try:
-                file_hash = _content_hash(f)
+                file_hash = hashes.get(f) or _content_hash(f)
             except OSError as exc:
                 log.warning("skipped %s: %s", f, exc.strerror)
                 continue

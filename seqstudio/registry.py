@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections import Counter
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
@@ -157,9 +158,9 @@ class AmbiguousDomain(PluginError):
                          f"{', '.join(candidates)}; choose one with --domain NAME")
 
 
-def _files_below(folder: Path) -> list[Path]:
+def _files_below(folder: Path) -> list[str]:
     """The files under ``folder`` as ``rglob("*")`` + ``is_file()`` found them (a link to a file counts, a linked
-    folder is not entered), from the directory listing's file types: no stat of a plain file."""
+    folder is not entered), as path strings, from the directory listing's file types: no stat of a plain file."""
     files, stack = [], [os.fspath(folder)]
     while stack:
         try:
@@ -169,12 +170,33 @@ def _files_below(folder: Path) -> list[Path]:
                         if entry.is_dir(follow_symlinks=False):
                             stack.append(entry.path)
                         elif entry.is_file():
-                            files.append(Path(entry.path))
+                            files.append(entry.path)
                     except OSError:
                         continue
         except OSError:
             continue
     return files
+
+
+def _suffix(path: str) -> str:
+    """``Path(path).suffix.lower()`` without building a ``Path`` (the guess looks at every file of a folder)."""
+    name = path.rpartition(os.sep)[2]
+    dot = name.rfind(".")
+    return name[dot:].lower() if 0 < dot < len(name) - 1 else ""
+
+
+def _accepted_count(domain, files: list[str], by_suffix: Counter) -> int:
+    """How many of ``files`` ``domain.accepts``: by extension alone, from the per-extension counts, except for the
+    extensions its ``accepts`` must look into (``Domain.sniffed_extensions``), whose files it is asked about one
+    by one; a domain that overrides ``accepts`` without declaring them is asked about every file."""
+    sniffed = () if type(domain).accepts is Domain.accepts else type(domain).sniffed_extensions
+    if sniffed is None:
+        return sum(1 for f in files if domain.accepts(Path(f)))
+    sniffed = {e.lower() for e in sniffed}
+    count = sum(by_suffix[e] for e in {e.lower() for e in domain.extensions} - sniffed)
+    if any(by_suffix[e] for e in sniffed):
+        count += sum(1 for f in files if _suffix(f) in sniffed and domain.accepts(Path(f)))
+    return count
 
 
 def _domain_counts(path) -> dict[str, int]:
@@ -191,7 +213,8 @@ def _count_domains(path) -> dict[str, int]:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist")
-    files = _files_below(path) if path.is_dir() else [path]
+    files = _files_below(path) if path.is_dir() else [os.fspath(path)]
+    by_suffix = Counter(map(_suffix, files))
     counts = {}
     for name in names("domain"):
         try:
@@ -200,7 +223,7 @@ def _count_domains(path) -> dict[str, int]:
             raise
         except PluginError:  # `seqstudio plugins` reports it; it reads nothing here
             continue
-        count = sum(1 for f in files if domain.accepts(f))
+        count = _accepted_count(domain, files, by_suffix)
         if count:
             counts[name] = count
     return counts

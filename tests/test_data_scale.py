@@ -366,8 +366,42 @@ def test_domain_detection_sees_the_files_rglob_saw(tmp_path):
         path.write_bytes(b"x")
     (root / "linked").symlink_to(outside, target_is_directory=True)
     (root / "file-link.mid").symlink_to(outside / "o.mid")
-    assert sorted(registry._files_below(root)) == sorted(p for p in root.rglob("*") if p.is_file())
+    assert sorted(registry._files_below(root)) == sorted(str(p) for p in root.rglob("*") if p.is_file())
     assert registry.domain_for_path(root) == "midi"
+
+
+def test_domain_counts_by_extension_equal_asking_every_file(tmp_path):
+    """The guess counts most files by their extension (``Domain.sniffed_extensions`` says which ones a domain
+    must look into): the counts equal asking each installed domain's ``accepts`` about every file."""
+    root = tmp_path / "mixed"
+    root.mkdir()
+    musicxml = ('<?xml version="1.0"?><score-partwise version="3.1"><part-list/></score-partwise>')
+    iam = '<?xml version="1.0"?><WhiteboardCaptureSession><StrokeSet></StrokeSet></WhiteboardCaptureSession>'
+    files = {"a.mid": b"x", "B.MID": b"x", "c.midi": b"x", "d.xml": musicxml.encode(), "e.xml": iam.encode(),
+             "f.abc": b"X:1", "g.txt": b"hi", "h.npz": b"x", ".mid": b"x", "i.": b"x", "j.svg": b"<svg/>",
+             "sub/k.musicxml": musicxml.encode(), "sub/l.XML": musicxml.encode()}
+    for name, content in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(content)
+    paths = [p for p in root.rglob("*") if p.is_file()]
+    expected = {}
+    for name in registry.names("domain"):
+        count = sum(1 for p in paths if registry.load_domain(name)().accepts(p))
+        if count:
+            expected[name] = count
+    assert registry._domain_counts(root) == expected
+    assert set(expected) >= {"midi", "strokes", "text"}
+
+
+def test_a_domain_that_sniffs_undeclared_extensions_is_asked_about_every_file(tmp_path, monkeypatch):
+    """A plugin's own ``accepts`` that does not declare ``sniffed_extensions`` is asked about each file."""
+    from seqstudio_midi.domain import MidiDomain
+
+    for name in ["a.mid", "b.mid", "c.mid"]:
+        (tmp_path / name).write_bytes(b"x")
+    monkeypatch.setattr(MidiDomain, "sniffed_extensions", None)
+    monkeypatch.setattr(MidiDomain, "accepts", lambda self, path: path.name != "b.mid")
+    assert registry._domain_counts(tmp_path)["midi"] == 2
 
 
 def test_train_never_pads_every_window(chorales, tmp_path, monkeypatch):

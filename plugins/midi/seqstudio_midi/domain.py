@@ -40,6 +40,8 @@ class MidiDomain(Domain):
     can_render_audio = True  # seqstudio_midi.audio: General MIDI soundfont, sample-based, pip-only
     attributes_version = 2  # 2: pieces are cached with their provenance too (tempo, program: ``provenance``)
 
+    sniffed_extensions = (".xml",)  # only .xml files are looked into; the other extensions decide alone
+
     def accepts(self, path: Path) -> bool:
         """By extension; a plain ``.xml`` only when its root element is MusicXML's (IAM-OnDB pen strokes are
         ``.xml`` too, and must go to the strokes domain). The root is found by a streaming XML parser, so a long

@@ -20,7 +20,7 @@ from seqstudio.domain import Codec
 from seqstudio.errors import ConfigError
 from seqstudio.spec import Categorical, FeatureSpec
 
-from .grid import DecodingDefaults, GridConfig, GridNote, quantise
+from .grid import DecodingDefaults, GridConfig, GridNote, quantise_arrays
 
 DEFAULT_VELOCITY = 80
 """Velocity of notes decoded before any VELOCITY token (a generated sequence may not start with one)."""
@@ -98,22 +98,22 @@ class EventCodec(DecodingDefaults, Codec):
         """Per step: note-offs, then (velocity change +) note-ons, both by pitch, so the output is canonical."""
         low = self.config.pitch_low
         offs: dict[int, list[int]] = defaultdict(list)
-        ons: dict[int, list[GridNote]] = defaultdict(list)
-        for note in quantise(sample, self.config):
-            ons[note.start].append(note)
-            offs[note.end].append(note.pitch)
+        ons: dict[int, list[tuple[int, int]]] = defaultdict(list)  # step -> [(pitch, velocity)]
+        for pitch, start, end, velocity in zip(*(column.tolist() for column in quantise_arrays(sample, self.config))):
+            ons[start].append((pitch, velocity))
+            offs[end].append(pitch)
         tokens: list[int] = []
         now, current_bin = 0, None
         for step in sorted(offs.keys() | ons.keys()):
             tokens.extend(self._shifts(step - now))
             now = step
             tokens.extend(self._off_base + pitch - low for pitch in sorted(offs[step]))
-            for note in sorted(ons[step], key=lambda n: n.pitch):
-                velocity_bin = self.velocity_bin(note.velocity)
+            for pitch, velocity in sorted(ons[step]):
+                velocity_bin = self.velocity_bin(velocity)
                 if velocity_bin != current_bin:
                     tokens.append(self._velocity_base + velocity_bin)
                     current_bin = velocity_bin
-                tokens.append(note.pitch - low)
+                tokens.append(pitch - low)
         return torch.tensor(tokens, dtype=torch.float32).unsqueeze(1)
 
     def _shifts(self, gap: int) -> list[int]:

@@ -26,8 +26,7 @@ at its note-off, symusic the one at its note-on, so a program change on a channe
 move that note to another program, and in a file where that tips the balance, the dominant program
 (``provenance._program``) differs between the readers.
 
-The bounded read (``MAX_MIDI_BYTES``), the time limit and the note limit (``MAX_MIDI_NOTES``) apply as on the
-pretty_midi path.
+The bounded read (``MAX_MIDI_BYTES``) and the note limit (``MAX_MIDI_NOTES``) apply as on the pretty_midi path.
 """
 
 from __future__ import annotations
@@ -148,18 +147,21 @@ def _same_pitch_overlap(start: np.ndarray, end: np.ndarray, pitch: np.ndarray) -
 
 def read_for_encoding(domain, path: Path):
     """What ``MidiDomain.read_for_encoding`` returns: a ``NoteScore`` for a MIDI file symusic reads as
-    pretty_midi would, else ``domain.read(path)`` (a ``PrettyMIDI``; notation files always)."""
+    pretty_midi would, else ``domain.read(path)`` (a ``PrettyMIDI``; notation files always).
+
+    No time limit of its own (the loader puts one around every file): symusic's parse is C++, which a limit
+    cannot interrupt and the byte limit bounds, and the Python around it is linear in the notes, which
+    ``MAX_MIDI_NOTES`` bounds; the pretty_midi path keeps its limit."""
     path = Path(path)
     if path.suffix.lower() not in (".mid", ".midi"):
         return domain.read(path)
     try:
-        if safe_io.check_regular_file(path).st_size == 0:
-            raise DataError(f"{path}: empty file")
         data = safe_io.read_bytes_limited(path, score_limits.MAX_MIDI_BYTES, "MIDI file")
     except DataError:
         raise
     except Exception:
         return domain.read(path)
-    with safe_io.time_limit(safe_io.read_timeout(120.0), str(path)):
-        notes = read_notes(data, path)
+    if not data:
+        raise DataError(f"{path}: empty file")
+    notes = read_notes(data, path)
     return notes if notes is not None else domain.read(path)

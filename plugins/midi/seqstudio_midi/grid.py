@@ -1,7 +1,8 @@
 """The quantised note grid shared by both MIDI codecs.
 
-Both codecs first reduce a ``PrettyMIDI`` to a list of :class:`GridNote` on a grid of ``steps_per_quarter``
-steps per quarter note, and build their output from that list. Quantising by MIDI *ticks* (not seconds) makes
+Both codecs first reduce a ``PrettyMIDI`` (or the fast reader's ``NoteScore``) to the notes on a grid of
+``steps_per_quarter`` steps per quarter note (:class:`NoteArrays`; :class:`GridNote` objects for decoding), and
+build their output from them. Quantising by MIDI *ticks* (not seconds) makes
 the grid follow the score, so tempo changes in a file do not smear notes across steps. Doing it in one place
 guarantees that a piano roll and an event sequence of the same file describe the same notes.
 """
@@ -71,7 +72,26 @@ class GridNote(NamedTuple):
     velocity: int
 
 
+class NoteArrays(NamedTuple):
+    """Grid notes as four int64 arrays of one length, sorted by (start, pitch): what the codecs encode from
+    (a ``GridNote`` object per note cost a quarter of a file's quantising)."""
+
+    pitch: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    velocity: np.ndarray
+
+    def notes(self) -> list[GridNote]:
+        return list(map(GridNote._make, zip(*(column.tolist() for column in self))))
+
+
 def quantise(pm: pretty_midi.PrettyMIDI, config: GridConfig) -> list[GridNote]:
+    """Pitched notes of ``pm`` inside the pitch range, on the grid, sorted by (start, pitch) (``quantise_arrays``
+    as ``GridNote`` objects)."""
+    return quantise_arrays(pm, config).notes()
+
+
+def quantise_arrays(pm: pretty_midi.PrettyMIDI, config: GridConfig) -> NoteArrays:
     """Pitched notes of ``pm`` inside the pitch range, on the grid, sorted by (start, pitch).
 
     Drums are skipped (their pitch numbers name instruments, not notes). Raises ``DataError`` if no note is
@@ -81,7 +101,7 @@ def quantise(pm: pretty_midi.PrettyMIDI, config: GridConfig) -> list[GridNote]:
 
     if isinstance(pm, NoteScore):
         if not config.merge_tracks:  # "the first instrument" is pretty_midi's order
-            return quantise(pm.pretty_midi, config)
+            return quantise_arrays(pm.pretty_midi, config)
         return _quantise_ticks(pm, config)
     instruments = [inst for inst in pm.instruments if not inst.is_drum and inst.notes]
     if not config.merge_tracks:
@@ -93,70 +113,62 @@ def quantise(pm: pretty_midi.PrettyMIDI, config: GridConfig) -> list[GridNote]:
             if config.pitch_low <= note.pitch <= config.pitch_high:
                 start = math.floor(pm.time_to_tick(note.start) * scale + 0.5)
                 end = max(math.floor(pm.time_to_tick(note.end) * scale + 0.5), start + 1)
-                notes.append(GridNote(note.pitch, start, end, note.velocity))
+                notes.append((note.pitch, start, end, note.velocity))
     if not notes:
         raise DataError(f"no notes in pitch range {config.pitch_low}..{config.pitch_high}")
     return _one_voice_per_pitch_arrays(*np.array(notes, dtype=np.int64).T)
 
 
-def _quantise_ticks(score, config: GridConfig) -> list[GridNote]:
-    """``quantise`` for a ``fastread.NoteScore``: the same arithmetic on tick arrays (pretty_midi's
+def _quantise_ticks(score, config: GridConfig) -> NoteArrays:
+    """``quantise_arrays`` for a ``fastread.NoteScore``: the same arithmetic on tick arrays (pretty_midi's
     ``time_to_tick(tick_to_time(t))`` is ``t``), so both readers give the same notes."""
     scale = config.steps_per_quarter / score.resolution
-    notes = []
+    columns = [[], [], [], []]
     for is_drum, start, end, pitch, velocity in score.instruments:
         if is_drum:
             continue
         keep = (pitch >= config.pitch_low) & (pitch <= config.pitch_high)
         s = np.floor(start[keep] * scale + 0.5).astype(np.int64)
-        e = np.maximum(np.floor(end[keep] * scale + 0.5).astype(np.int64), s + 1)
-        notes.append((pitch[keep], s, e, velocity[keep]))
-    if not notes or not sum(len(n[0]) for n in notes):
+        for column, values in zip(columns, (pitch[keep], s, np.maximum(np.floor(end[keep] * scale + 0.5)
+                                                                           .astype(np.int64), s + 1),
+                                            velocity[keep])):
+            column.append(values)
+    if not columns[0] or not sum(len(p) for p in columns[0]):
         raise DataError(f"no notes in pitch range {config.pitch_low}..{config.pitch_high}")
-    return _one_voice_per_pitch_arrays(*(np.concatenate(column) for column in zip(*notes)))
+    if len(columns[0]) == 1:
+        return _one_voice_per_pitch_arrays(*(column[0] for column in columns))
+    return _one_voice_per_pitch_arrays(*(np.concatenate(column) for column in columns))
 
 
-def _one_voice_per_pitch_arrays(pitch, start, end, velocity) -> list[GridNote]:
-    """``_one_voice_per_pitch`` on note arrays, vectorised (the same result: a test compares them): per pitch,
-    every distinct onset starts a note (the loudest of the notes starting there) that lasts until the next onset
-    of that pitch or until the notes sounding so far have all ended, whichever comes first."""
+def _one_voice_per_pitch_arrays(pitch, start, end, velocity) -> NoteArrays:
+    """Resolve same-pitch overlaps (unisons between merged tracks) the way a piano roll sees them, vectorised.
+
+    A pitch sounds over the union of its notes, and every onset starts a new note: per pitch, every distinct
+    onset starts a note (the loudest of the notes starting there) that lasts until the next onset of that pitch
+    or until the notes sounding so far have all ended, whichever comes first. Both codecs can represent the
+    result exactly, so round trips are lossless on it (``tests/test_midi_grid.py`` compares it with a note-by-note
+    reference).
+    """
     order = np.lexsort((start, pitch))
     p, s, e, v = pitch[order], start[order], end[order], velocity[order]
-    first = np.flatnonzero(np.r_[True, (p[1:] != p[:-1]) | (s[1:] != s[:-1])])  # one group per (pitch, onset)
-    gp, gs = p[first], s[first]
-    ge, gv = np.maximum.reduceat(e, first), np.maximum.reduceat(v, first)
+    new_pitch = p[1:] != p[:-1]
+    first = np.flatnonzero(np.r_[True, new_pitch | (s[1:] != s[:-1])])  # one group per (pitch, onset)
+    if len(first) == len(p):  # no two notes share a pitch and onset (the usual case)
+        gp, gs, ge, gv = p, s, e, v
+        pitch_starts = new_pitch
+    else:
+        gp, gs = p[first], s[first]
+        ge, gv = np.maximum.reduceat(e, first), np.maximum.reduceat(v, first)
+        pitch_starts = gp[1:] != gp[:-1]
     # The latest end so far within each pitch: a running maximum, kept apart per pitch by an offset.
     big = int(ge.max()) + 1
-    rank = np.cumsum(np.r_[0, gp[1:] != gp[:-1]])
+    rank = np.r_[0, np.cumsum(pitch_starts)]
     running = np.maximum.accumulate(ge + rank * big) - rank * big
     nxt = np.r_[gs[1:], np.iinfo(np.int64).max]
-    nxt[np.flatnonzero(gp[1:] != gp[:-1])] = np.iinfo(np.int64).max
+    nxt[np.flatnonzero(pitch_starts)] = np.iinfo(np.int64).max
     gend = np.minimum(nxt, running)
     out = np.lexsort((gp, gs))
-    return list(map(GridNote._make, zip(gp[out].tolist(), gs[out].tolist(), gend[out].tolist(), gv[out].tolist())))
-
-
-def _one_voice_per_pitch(notes: list[GridNote]) -> list[GridNote]:
-    """Resolve same-pitch overlaps (unisons between merged tracks) the way a piano roll sees them.
-
-    A pitch sounds over the union of its notes, and every onset starts a new note; notes with the same
-    onset become one (longest end, loudest velocity). Both codecs can represent the result exactly, so
-    round trips are lossless on it.
-    """
-    result: list[GridNote] = []
-    last: dict[int, int] = {}  # pitch -> index in result of its latest note
-    for note in sorted(notes, key=lambda n: (n.start, n.pitch, -n.end)):
-        i = last.get(note.pitch)
-        if i is not None and note.start < result[i].end:
-            prev = result[i]
-            if note.start == prev.start:
-                result[i] = prev._replace(end=max(prev.end, note.end), velocity=max(prev.velocity, note.velocity))
-                continue
-            result[i] = prev._replace(end=note.start)
-            note = note._replace(end=max(note.end, prev.end))
-        last[note.pitch] = len(result)
-        result.append(note)
-    return sorted(result, key=lambda n: (n.start, n.pitch))
+    return NoteArrays(gp[out], gs[out], gend[out], gv[out])
 
 
 def to_pretty_midi(notes: list[GridNote], config: GridConfig, tempo: float = DEFAULT_TEMPO,
@@ -203,15 +215,25 @@ class DecodingDefaults:
         return float(tempo), int(program)
 
     def fit_decoding(self, provenance: list[dict]) -> None:
-        import statistics
         from collections import Counter
 
-        pieces = [_parsed(p or {}) for p in provenance]
+        memo: dict[tuple, dict] = {}  # pieces share a few tempos and programs: each pair is parsed once
+        pieces = []
+        for p in provenance:
+            p = p or {}
+            key = (p.get("_tempo"), p.get("_program"))
+            try:
+                parsed = memo.get(key)
+                if parsed is None:
+                    parsed = memo[key] = _parsed(p)
+            except TypeError:  # not hashable: not a value of ours, parsed (and refused) alone
+                parsed = _parsed(p)
+            pieces.append(parsed)
         tempos = sorted(p["tempo"] for p in pieces if "tempo" in p)
         programs = Counter(p["program"] for p in pieces if "program" in p)
         self._decoding = {}
         if tempos:
-            self._decoding["tempo"] = statistics.median_low(tempos)
+            self._decoding["tempo"] = tempos[(len(tempos) - 1) // 2]  # statistics.median_low, without its import
         if programs:
             self._decoding["program"] = min(programs, key=lambda k: (-programs[k], k))
 

@@ -16,7 +16,7 @@ from seqstudio.domain import Codec
 from seqstudio.errors import ConfigError
 from seqstudio.spec import Binary, FeatureSpec
 
-from .grid import DecodingDefaults, GridConfig, GridNote, quantise
+from .grid import DecodingDefaults, GridConfig, GridNote, quantise_arrays
 
 DECODE_VELOCITY = 80
 """A piano roll stores no dynamics, so decoded notes all get this (mezzo-forte) velocity."""
@@ -73,9 +73,9 @@ class PianoRollCodec(DecodingDefaults, Codec):
         return self.config.hop or self.window_length
 
     def encode(self, sample: pretty_midi.PrettyMIDI) -> torch.Tensor:
-        notes = np.array(quantise(sample, self.config), dtype=np.int64).reshape(-1, 4)
-        n, low = self.config.n_pitches, self.config.pitch_low
-        pitch, start, end = notes[:, 0] - low, notes[:, 1], notes[:, 2]
+        notes = quantise_arrays(sample, self.config)
+        n = self.config.n_pitches
+        pitch, start, end = notes.pitch - self.config.pitch_low, notes.start, notes.end
         # Key bits by a running count of note starts minus ends per key (vectorised: a file's notes at once).
         steps = int(end.max())
         change = np.zeros((steps + 1, n), dtype=np.int32)

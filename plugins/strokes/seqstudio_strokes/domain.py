@@ -57,6 +57,8 @@ class StrokesDomain(Domain):
         except OSError:
             return False
 
+    sniffed_extensions = (".xml",)  # only .xml files are looked into; the other extensions decide alone
+
     def accepts(self, path: Path) -> bool:
         suffix = path.suffix.lower()
         if suffix == ".xml":  # MusicXML is .xml too: only IAM-OnDB stroke files are ours
