@@ -19,7 +19,7 @@ import torch
 from . import conditions as conditions_mod
 from . import text_condition as text_mod
 from . import config as config_mod
-from . import data, registry, safe_io
+from . import data, prepared, registry, safe_io
 from .backends.base import Backend, SamplingOptions
 from .distributed import add_stats, init_distributed, leave
 from .errors import (ConfigError, DataError, NothingToDo, RunDirError, SeqStudioError, TrainingDiverged,
@@ -82,9 +82,23 @@ def _default_run_dir(spec: RunSpec) -> Path:
 # -- data -----------------------------------------------------------------------------------------------------------
 @data.gc_paused_call  # a few objects per file and piece, all kept: no full collection meanwhile (data.gc_paused)
 def prepare_data(spec: RunSpec, codec=None, progress: bool = True, splits=("train", "valid"), domain=None):
-    """Encode the spec's folder's splits into WindowSets (fitting the codec on train when it is not fitted)."""
+    """Encode the spec's folder's splits into WindowSets (fitting the codec on train when it is not fitted).
+
+    An unchanged folder prepared the same way before is loaded from its stored preparation (``prepared``)."""
     domain = domain or spec.make_domain()
     codec = codec or spec.make_codec()
+    snapshot = prepared.Snapshot.for_run(spec, domain, codec, splits)
+    loaded = snapshot.load(codec) if snapshot is not None else None
+    if loaded is not None:
+        return (domain, codec, *loaded)
+    with prepared.captured_messages() as messages:
+        files, sets = _prepare_data(spec, codec, progress, splits, domain)
+    if snapshot is not None:
+        snapshot.save(codec, files, sets, messages, data.REAL_DTYPE)
+    return domain, codec, files, sets
+
+
+def _prepare_data(spec: RunSpec, codec, progress: bool, splits, domain):
     t = spec.train
     fractions = (t.valid_fraction, t.test_fraction)
     files = data.split_files(spec.data_path, domain, *fractions)
@@ -120,7 +134,7 @@ def prepare_data(spec: RunSpec, codec=None, progress: bool = True, splits=("trai
         indices = conditions_mod.piece_indices(conditions_mod.of(codec), attrs_c)
         sets[split] = data.WindowSet.from_pieces(pieces, codec, whole=texts is not None, conditions=indices)
         sets[split].texts = texts
-    return domain, codec, files, sets
+    return files, sets
 
 
 # -- training -------------------------------------------------------------------------------------------------------

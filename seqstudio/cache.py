@@ -3,7 +3,8 @@
 The cache (``data.cache_dir()``: ``$SEQSTUDIO_CACHE``, default ``~/.cache/seqstudio``) holds one folder per codec
 key (16 hex digits) with shards (``shards``: ``shard-*.bin`` + ``shard-*.json``, ``shard-*.ok`` checksum stamps
 and ``shard-*.win-*.npz`` window indexes) and, from older versions, one ``.pt`` per file; ``hashes/`` remembers
-the content hashes of data folders' files. Clearing removes only files of those names in
+the content hashes of data folders' files, ``prepared/`` the stored preparations of warm starts (``prepared``:
+``KEY.json`` + ``KEY-DIGEST.npz``). Clearing removes only files of those names in
 folders of that name, never anything else a user may keep there (``SEQSTUDIO_CACHE`` pointed at a home folder
 by mistake must not cost them a file). A shard's last use is its index's access time, which ``data`` sets each
 time a run opens it.
@@ -20,6 +21,7 @@ from .errors import ConfigError
 from .shards import SHARD_PREFIX, read_index, remove_shard, stamp_path
 
 KEY = re.compile(r"^[0-9a-f]{16}$")
+PREPARED = re.compile(r"^[0-9a-f]{32}(\.json|-[0-9a-f]{16}\.npz)$")  # prepared.Snapshot's files
 LEGACY = re.compile(r"^[0-9a-f]{64}\.pt$")  # CACHE_VERSION 2: one torch file per source file
 TEMPORARY = re.compile(r"^\.(shard-|[0-9a-f]{64}\.pt).*\.tmp$")  # atomic_write's temporaries
 TEMPORARY_GRACE_S = 3600  # a younger temporary may be a concurrent run's write in progress
@@ -72,7 +74,18 @@ def info(root: Path) -> dict:
                 entry["bytes"] += _size(path)
         entry["files"] = len(hashes)
         datasets.append(entry)
-    return {"path": str(root), "bytes": sum(d["bytes"] for d in datasets), "datasets": datasets}
+    prepared = _prepared_files(root)
+    prepared_bytes = sum(_size(p) for p in prepared)
+    return {"path": str(root), "bytes": sum(d["bytes"] for d in datasets) + prepared_bytes, "datasets": datasets,
+            "prepared": {"runs": sum(1 for p in prepared if p.suffix == ".json"), "bytes": prepared_bytes}}
+
+
+def _prepared_files(root: Path) -> list[Path]:
+    """The stored preparations' files (``prepared``), nothing else that folder may hold."""
+    folder = root / "prepared"
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    return sorted(p for p in folder.iterdir() if PREPARED.match(p.name) and p.is_file() and not p.is_symlink())
 
 
 def parse_age(text: str) -> float:
@@ -116,6 +129,14 @@ def clear(root: Path, older_than: float | None = None) -> dict:
             os.rmdir(folder)  # only when nothing else is left in it
         except OSError:
             pass
+    for path in _prepared_files(root):  # a preparation that points at a removed shard is never used again anyway
+        if older_than is None or now - path.stat().st_mtime >= older_than:
+            removed["bytes"] += _size(path)
+            path.unlink()
+    try:
+        os.rmdir(root / "prepared")
+    except OSError:
+        pass
     memos = root / "hashes"  # the content hashes of data folders' files (``data._HashMemo``)
     if memos.is_dir() and not memos.is_symlink():
         for path in memos.iterdir():

@@ -479,6 +479,9 @@ def cache_info(as_json):
         return
     size = cache_mod.human_bytes
     click.echo(f"{report['path']}: {size(report['bytes'])} in {len(report['datasets'])} dataset(s)")
+    if report["prepared"]["runs"]:
+        click.echo(f"  prepared  {report['prepared']['runs']} stored preparation(s) of warm starts  "
+                   f"{size(report['prepared']['bytes'])}")
     for d in report["datasets"]:
         used = time.strftime("%Y-%m-%d %H:%M", time.localtime(d["last_used"])) if d["last_used"] else "-"
         old = f", {d['old_entries']} old-format entries" if d["old_entries"] else ""

@@ -53,10 +53,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def write_run_files(path: Path, spec: RunSpec, codec: Codec) -> None:
     path.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path / "config.yaml", yaml.safe_dump(spec.to_dict(), sort_keys=False).encode())
-    state = text_condition.joined_state(codec, conditions.joined_state(codec))  # + conditions
-    if codec.decoding_state():  # what decode gives generated pieces (Codec.fit_decoding), beside the state
-        state = {**state, DECODING_KEY: codec.decoding_state()}
-    atomic_write_bytes(path / "codec.json", json.dumps(state).encode())
+    atomic_write_bytes(path / "codec.json", json.dumps(codec_state(codec)).encode())
     atomic_write_bytes(path / "spec.json", json.dumps(codec.spec.to_dict()).encode())
 
 
@@ -126,6 +123,27 @@ def load_spec(path: Path) -> RunSpec:
         raise RunDirError(f"{where}: {exc}") from None
 
 
+def codec_state(codec: Codec) -> dict:
+    """All a codec learned, as codec.json holds it: its own state, the conditions and text beside it, and its
+    decoding defaults (``Codec.fit_decoding``)."""
+    state = text_condition.joined_state(codec, conditions.joined_state(codec))  # + conditions
+    if codec.decoding_state():  # what decode gives generated pieces (Codec.fit_decoding), beside the state
+        state = {**state, DECODING_KEY: codec.decoding_state()}
+    return state
+
+
+def restore_codec_state(codec: Codec, state: dict) -> None:
+    """Give ``codec`` what ``codec_state`` recorded (the codec's own errors propagate; ``load_codec`` names the
+    file)."""
+    state, condition_spec = conditions.split_state(state)  # conditions: stored beside the codec's state
+    conditions.attach(codec, condition_spec)
+    state, text_spec = text_condition.split_state(state)  # text: the sequence condition, beside them
+    text_condition.attach(codec, text_spec)
+    state = dict(state)
+    codec.load_decoding_state(state.pop(DECODING_KEY, None) or {})  # Codec.fit_decoding's
+    codec.load_state_dict(state)
+
+
 def load_codec(path: Path, spec: RunSpec) -> Codec:
     """The run's codec with the state it learned when training began (``codec.json``), checked: a state the
     codec cannot take is one line naming the file, not an error from deep inside the codec later."""
@@ -133,13 +151,7 @@ def load_codec(path: Path, spec: RunSpec) -> Codec:
     state = runcheck.read_json(where, dict)
     codec = spec.make_codec()
     try:
-        state, condition_spec = conditions.split_state(state)  # conditions: stored beside the codec's state
-        conditions.attach(codec, condition_spec)
-        state, text_spec = text_condition.split_state(state)  # text: the sequence condition, beside them
-        text_condition.attach(codec, text_spec)
-        state = dict(state)
-        codec.load_decoding_state(state.pop(DECODING_KEY, None) or {})  # Codec.fit_decoding's
-        codec.load_state_dict(state)
+        restore_codec_state(codec, state)
         fitted = codec.is_fitted
     except SeqStudioError as exc:
         raise RunDirError(f"{where}: {exc}") from None

@@ -205,6 +205,16 @@ class Shard(PackedPieces):
         return self.index_path.with_name(f"{self.name}.win-{whash}.npz")
 
 
+class MappedRows(PackedPieces):
+    """A shard's rows alone, memory-mapped, without its file index: what a stored preparation (``prepared``) needs,
+    whose windows already say which rows they are."""
+
+    def __init__(self, bin_path: Path, rows: int, row_bytes: int, fmt: RowFormat):
+        self.bin_path, self.fmt, self.spans = Path(bin_path), fmt, {}
+        self.array = (np.memmap(self.bin_path, dtype=np.uint8, mode="r", shape=(rows, row_bytes)) if rows
+                      else np.zeros((0, row_bytes), np.uint8))
+
+
 def shard_problem(index_path: Path, meta: dict, key: str, fmt: RowFormat, verify: bool = True) -> str | None:
     """Why the shard of ``index_path`` cannot be used (None when it can): another format or key, a ``.bin``
     missing or of the wrong size (truncated), or, with ``verify``, a SHA-256 that does not match."""
