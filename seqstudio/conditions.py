@@ -72,6 +72,17 @@ class Attribute:
         return self.values[index - 1] if 0 < index <= len(self.values) else UNKNOWN
 
 
+MAX_NOTE_VALUES = 12  # provenance values listed per note (the log, codec.json, `info`); the others are summed
+
+
+def _capped(counts: Counter) -> tuple[tuple[str, int], ...]:
+    """The most common ``MAX_NOTE_VALUES`` values of a provenance note, by value, then ``("N other values",
+    count)``: a Lakh-size corpus has thousands of distinct tempos, which no log line should list."""
+    common = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    kept, rest = sorted(common[:MAX_NOTE_VALUES]), common[MAX_NOTE_VALUES:]
+    return tuple(kept) + ((f"{len(rest)} other values", sum(n for _, n in rest)),) if rest else tuple(kept)
+
+
 @dataclasses.dataclass(frozen=True)
 class ConditionSpec:
     """What a conditional run conditions on; JSON round trip through ``to_dict`` / ``from_dict``."""
@@ -118,7 +129,7 @@ class ConditionSpec:
             return None
         joint = Counter(tuple(a.index((p or {}).get(a.name)) for a in chosen) for p in pieces)
         combos = tuple(sorted(joint.items(), key=lambda kv: (-kv[1], kv[0])))
-        note_items = tuple((k, tuple(sorted(v.items()))) for k, v in sorted(notes.items()))
+        note_items = tuple((k, _capped(v)) for k, v in sorted(notes.items()))
         return cls(tuple(chosen), float(dropout), int(size), mode, combos, note_items)
 
     # -- the file form -----------------------------------------------------------------------------------------------

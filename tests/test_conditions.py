@@ -127,6 +127,20 @@ def test_fit_picks_attributes_with_more_than_one_value_and_keeps_provenance():
     assert set(drawn[:, 0].tolist()) <= {0, 1, 2} and (drawn[:, 0] == 1).sum() > (drawn[:, 0] == 2).sum()
 
 
+def test_a_provenance_note_lists_its_commonest_values_and_sums_the_rest():
+    """A Lakh-size corpus has thousands of distinct tempos: the note keeps the 12 commonest (by value), and one
+    entry counts the others, so the log line and codec.json stay short."""
+    pieces = [{"mode": "major" if i % 2 else "minor", "_tempo": str(60 + i % 40)} for i in range(400)]
+    pieces += [{"mode": "major", "_tempo": "200"}] * 30  # the commonest value
+    notes = dict(ConditionSpec.fit(pieces).notes)["_tempo"]
+    assert len(notes) == 13 and notes[-1] == ("29 other values", 290)
+    assert ("200", 30) in notes and sum(n for _, n in notes) == 430
+    kept = [value for value, _ in notes[:-1]]
+    assert kept == sorted(kept)
+    few = dict(ConditionSpec.fit(pieces[:8]).notes)["_tempo"]
+    assert few == tuple(sorted((str(60 + i), 1) for i in range(8)))  # few values: all listed, no "other"
+
+
 @pytest.mark.parametrize("rate", [0.0, 1.0])
 def test_condition_dropout_off_and_on(rate):
     spec = ConditionSpec((Attribute("label", ("a", "b", "c"), (1, 1, 1)),), dropout=rate, size=4)
