@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections.abc
 import contextlib
+import copy
 import hashlib
 import io
 import json
@@ -203,10 +204,11 @@ class Snapshot:
                 arrays = {name: z[name] for name in z.files}
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        try:
-            restore_codec_state(codec, meta["codec_state"])
-            _undecide(codec, meta["decided"])
-            fmt = RowFormat(codec.spec, meta["real_dtype"])
+        try:  # on a copy first: a state the codec refuses must leave the caller's codec as it was
+            trial = copy.deepcopy(codec)
+            restore_codec_state(trial, meta["codec_state"])
+            _undecide(trial, meta["decided"])
+            fmt = RowFormat(trial.spec, meta["real_dtype"])
             if any(fmt.row_bytes != row_bytes or fmt.describe() != layout for _, _, row_bytes, layout in sources):
                 return None
             mapped = [MappedRows(path, rows, row_bytes, fmt) for path, rows, row_bytes, _ in sources]
@@ -221,10 +223,16 @@ class Snapshot:
                 sets[split].texts = torch.from_numpy(texts) if texts is not None else None
             files = SplitFiles({split: PathList(names) for split, names in meta["files"].items()})
             files.by_folder = bool(meta["by_folder"])
-        except (OSError, ValueError, KeyError, TypeError, IndexError, SeqStudioError):
+            messages = [(int(level), str(message)) for level, message in meta.get("messages", [])]
+        except Exception:  # anything at all (a plugin codec's own error included): the ordinary path decides
             return None
-        for level, message in meta.get("messages", []):
-            log.log(int(level), "%s", message)
+        restore_codec_state(codec, meta["codec_state"])  # as it went on the copy
+        _undecide(codec, meta["decided"])
+        for path in (self.index, folder() / meta["arrays"]):  # last used (``cache clear --older-than``)
+            with contextlib.suppress(OSError):
+                os.utime(path)
+        for level, message in messages:
+            log.log(level, "%s", message)
         return files, sets
 
     # -- writing ----------------------------------------------------------------------------------------------------

@@ -193,7 +193,7 @@ def _accepted_count(domain, files: list[str], by_suffix: Counter) -> int:
     if sniffed is None:
         return sum(1 for f in files if domain.accepts(Path(f)))
     sniffed = {e.lower() for e in sniffed}
-    count = sum(by_suffix[e] for e in {e.lower() for e in domain.extensions} - sniffed)
+    count = sum(by_suffix[e] for e in set(domain.extensions) - sniffed)  # as accepts: suffix.lower() in extensions
     if any(by_suffix[e] for e in sniffed):
         count += sum(1 for f in files if _suffix(f) in sniffed and domain.accepts(Path(f)))
     return count
