@@ -26,12 +26,19 @@ import torch.nn.functional as F
 
 from ..attention import AttentionWindow
 from .autoregressive import expand_prime
+from .window_loop import fused_window
 
 CHECK_EVERY = 8  # generation looks at the stopping rule (a host sync) every this many steps
 
 
 class TextWindowLayer(nn.Module):
-    """LSTM layer + K Gaussian windows over a one-hot symbol sequence. ``context_size`` = H + vocabulary."""
+    """LSTM layer + K Gaussian windows over a one-hot symbol sequence. ``context_size`` = H + vocabulary.
+
+    ``run`` without ``trace`` goes through the fused loop (``window_loop.py``: one autograd node with a
+    hand-written backward, the same values and gradients); ``fused = False`` runs the plain autograd loop over
+    ``_cell`` instead, the reference it is tested against and what ``trace`` and ``step`` always use."""
+
+    fused = True
 
     def __init__(self, text_spec, feature_width: int, hidden_size: int):
         super().__init__()
@@ -81,6 +88,12 @@ class TextWindowLayer(nn.Module):
         onehot, mask = self.symbols(text)
         state = state if state is not None else self.initial(B, previous.device)
         gx = self.from_x(previous).transpose(0, 1)  # [T, B, 4H], time-major: one contiguous slice per step
+        if self.fused and not trace and T > 0:
+            ids = text.clamp(min=0, max=self.symbol_size - 1)
+            params = self.window.params
+            out, state = fused_window(gx, ids, mask, onehot, state, self.from_wh.weight, params.weight,
+                                      params.bias, self.window.kappa_scale)
+            return out.transpose(0, 1), state
         ctx, kappas, phis = [], [], []
         for gx_t in gx.unbind(0):
             state, phi = self._cell(gx_t, state, onehot, mask)
