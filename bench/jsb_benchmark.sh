@@ -93,6 +93,10 @@ for r in "${ROWS[@]}"; do
     # (overfitting, BENCHMARKS.md): transposition by up to 6 semitones and dropout 0.3
     rnn_nade_tr) row rnn_nade_tr --backend rnn --set train.init_output_bias=false --set heads.binary=nade \
                    --set codec.transpose=6 --set backend.dropout=0.3 ;;
+    rnn_f_tr)    row rnn_f_tr    --backend rnn --set train.init_output_bias=false --set codec.transpose=6 \
+                   --set backend.dropout=0.3 ;;
+    vrnn_nade_tr) row vrnn_nade_tr --set backend.kl_warmup_steps=500 --set train.init_output_bias=false \
+                   --set heads.binary=nade --set codec.transpose=6 --set backend.dropout=0.3 ;;
     vrnn_sm_nade_tr) row vrnn_sm_nade_tr --set backend.kl_warmup_steps=500 --set train.init_output_bias=false \
                    --set backend.posterior=smoothing --set heads.binary=nade --set codec.transpose=6 \
                    --set backend.dropout=0.3 ;;
