@@ -14,13 +14,14 @@ import torch
 
 from seqstudio.backends.base import SamplingOptions
 from seqstudio import api
-from seqstudio.backends.vrnn import VRNN, VRNNConfig, _stats
+from seqstudio.backends.vrnn import VRNN, VRNNConfig
 from seqstudio.conditions import Attribute, ConditionSpec
 from seqstudio.errors import ConfigError
 from seqstudio.spec import Binary, FeatureSpec
 from seqstudio.text_condition import TextSpec
 
 from conftest import invoke, read_metrics
+from vrnn_reference import OUTPUTS, double_model, random_inputs, reference_loop
 
 SPEC = FeatureSpec([Binary(6)])
 
@@ -104,40 +105,8 @@ def test_smoothing_run_trains_evaluates_with_iwae_and_generates(chorales, tmp_pa
 
 
 # -- Resq: the posterior mean as a residual on the prior mean ---------------------------------------------------------
-OUTPUTS = ("h_prev", "pz", "z", "mu_q", "logvar_q")
-
-
 def _double(posterior: str, phi_layers: int, residual: bool = True) -> VRNN:
-    torch.manual_seed(phi_layers)
-    model = VRNN(FeatureSpec([Binary(5)]), VRNNConfig(hidden_size=7, latent_size=3, phi_size=6, phi_layers=phi_layers,
-                                                      posterior=posterior, posterior_residual=residual)).double()
-    object.__setattr__(model.spec, "to_features", lambda v: v.double())  # the spec casts to float32 otherwise
-    return model
-
-
-def _reference(m: VRNN, x, eps, state, lengths):
-    """Resq's step loop written the obvious way, every op taped by autograd: mu_q = mu_p(h_{t-1}) + delta_t."""
-    H, P = m.config.hidden_size, m.config.phi_size
-    px = m.phi_x(m.spec.to_features(x))
-    if m.config.posterior == "smoothing":
-        qx = m.post_back(m.backward_states(px.transpose(0, 1), lengths)).unbind(0)
-    else:
-        qx = m.post_x(px).unbind(1)
-    gx = m.gates_x(px).unbind(1)
-    h, cell = state
-    outs = {k: [] for k in OUTPUTS}
-    for t in range(x.shape[1]):
-        hp_post, hp_gates = m.from_h(h).split([P, 4 * H], dim=-1)
-        delta, logvar = _stats(m.post_rest(qx[t] + hp_post))
-        mu = m._prior(h)[0] + delta
-        z = mu + eps[t] * torch.exp(0.5 * logvar)
-        pz = m.phi_z(z)
-        for key, value in zip(OUTPUTS, (h, pz, z, mu, logvar)):
-            outs[key].append(value)
-        h, cell = m._cell(gx[t] + hp_gates + m.gates_z(pz), cell)
-    out = {k: torch.stack(v, dim=1) for k, v in outs.items()}
-    out["state"] = (h, cell)
-    return out
+    return double_model(phi_layers, posterior=posterior, posterior_residual=residual)
 
 
 @pytest.mark.parametrize("posterior", ["filtering", "smoothing"])
@@ -146,14 +115,10 @@ def _reference(m: VRNN, x, eps, state, lengths):
 def test_resq_fused_loop_matches_the_plain_autograd_loop(posterior, phi_layers, T):
     model = _double(posterior, phi_layers)
     B = 3
-    g = torch.Generator().manual_seed(T)
-    x = (torch.rand(B, T, 5, generator=g) < 0.4).double()
-    eps = torch.randn(T, B, 3, generator=g, dtype=torch.double)
-    h0 = torch.randn(B, 7, generator=g, dtype=torch.double, requires_grad=True)
-    c0 = torch.randn(B, 7, generator=g, dtype=torch.double, requires_grad=True)
+    g, x, eps, h0, c0 = random_inputs(T, B)
     lengths = torch.full((B,), T)
     fused = model.filter(x, eps, state=(h0, c0), lengths=lengths)
-    ref = _reference(model, x, eps, (h0, c0), lengths)
+    ref = reference_loop(model, x, eps, (h0, c0), lengths)
     for key in OUTPUTS:
         torch.testing.assert_close(fused[key], ref[key], atol=1e-12, rtol=0, msg=key)
     weights = {k: torch.randn(ref[k].shape, generator=g, dtype=torch.double) for k in OUTPUTS}

@@ -11,40 +11,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqstudio.backends.vrnn import VRNN, VRNNConfig, _stats
+from seqstudio.backends.vrnn import VRNN, VRNNConfig
 from seqstudio.backends.vrnn_loop import fused_filter
 from seqstudio.spec import Binary, FeatureSpec
-
-OUTPUTS = ("h_prev", "pz", "z", "mu_q", "logvar_q")
-
-
-def double_model(phi_layers: int, D: int = 5) -> VRNN:
-    torch.manual_seed(phi_layers)
-    model = VRNN(FeatureSpec([Binary(D)]), VRNNConfig(hidden_size=7, latent_size=3, phi_size=6,
-                                                      phi_layers=phi_layers)).double()
-    object.__setattr__(model.spec, "to_features", lambda v: v.double())  # the spec casts to float32 otherwise
-    return model
-
-
-def reference_filter(m: VRNN, x, eps, state):
-    """The step loop with every op taped by autograd (what the fused loop must reproduce exactly)."""
-    c = m.config
-    H, P = c.hidden_size, c.phi_size
-    px = m.phi_x(m.spec.to_features(x))
-    qx, gx = m.post_x(px).unbind(1), m.gates_x(px).unbind(1)
-    h, cell = state
-    outs = {k: [] for k in OUTPUTS}
-    for t in range(x.shape[1]):
-        hp_post, hp_gates = m.from_h(h).split([P, 4 * H], dim=-1)
-        mu, logvar = _stats(m.post_rest(qx[t] + hp_post))
-        z = mu + eps[t] * torch.exp(0.5 * logvar)
-        pz = m.phi_z(z)
-        for key, value in zip(OUTPUTS, (h, pz, z, mu, logvar)):
-            outs[key].append(value)
-        h, cell = m._cell(gx[t] + hp_gates + m.gates_z(pz), cell)
-    out = {k: torch.stack(v, dim=1) for k, v in outs.items()}
-    out["state"] = (h, cell)
-    return out
+from vrnn_reference import OUTPUTS, double_model, random_inputs, reference_loop
 
 
 def scalar(out, weights):
@@ -58,13 +28,9 @@ def scalar(out, weights):
 def test_fused_loop_matches_the_plain_autograd_loop(phi_layers, T):
     model = double_model(phi_layers)
     B = 3
-    g = torch.Generator().manual_seed(T)
-    x = (torch.rand(B, T, 5, generator=g) < 0.4).double()
-    eps = torch.randn(T, B, 3, generator=g, dtype=torch.double)
-    h0 = torch.randn(B, 7, generator=g, dtype=torch.double, requires_grad=True)
-    c0 = torch.randn(B, 7, generator=g, dtype=torch.double, requires_grad=True)
+    g, x, eps, h0, c0 = random_inputs(T, B)
     fused = model.filter(x, eps, state=(h0, c0))
-    ref = reference_filter(model, x, eps, (h0, c0))
+    ref = reference_loop(model, x, eps, (h0, c0))
     for key in OUTPUTS:
         assert torch.allclose(fused[key], ref[key], atol=1e-12, rtol=0), key
     for a, b in zip(fused["state"], ref["state"]):
