@@ -115,6 +115,15 @@ class Codec:
         """``[T, spec.storage_width]`` tensor -> sample."""
         raise NotImplementedError
 
+    def without_end(self, x: torch.Tensor) -> torch.Tensor:
+        """Storage-layout ``x`` ``[..., storage_width]`` with any mark that says a sample ends here (stroke-5's
+        end-of-drawing state) turned into the nearest mark that lets it go on (a pen lift). For what a model
+        goes on from or past: a ``--prime`` or ``--style`` file (the model never saw anything follow an end mark
+        in training, and ``decode`` would stop there, dropping the continuation), and each step of a
+        text-conditioned line, whose end the attention window decides (``generate --text``). Default: ``x``
+        (encodings without an end mark)."""
+        return x
+
     def segment_ends(self, x: torch.Tensor) -> torch.Tensor | None:
         """Bool ``[...]``: which steps of storage-layout ``x`` ``[..., storage_width]`` end a segment of a sample
         (a pen stroke: the pen lifts after that point), or None when the codec's samples have no segments

@@ -6,12 +6,15 @@ attention window has passed the text's last character (Graves' rule) and then, f
 (``Codec.segment_ends``: pen strokes), at the first pen lift, so the last word is finished even when the window
 ran ahead of the pen; the wait for that lift is capped (by default the points the training lines spent on
 ``LIFT_WAIT_CHARS`` characters), and the whole line by a length limit: by default twice the steps the
-training lines took per character, plus 20 (``backends/window_rnn.py``, ``LineEnd``).
+training lines took per character, plus 20 (``backends/window_rnn.py``, ``LineEnd``). Since the window decides
+where a line ends, an end mark the model draws before that (stroke-5's end of drawing) is taken as a segment end
+(``Codec.without_end``) rather than cutting the line where it was drawn.
 
 Style priming (Graves 2013, section 5.3): ``style`` is a line the user wrote (any file the run's domain reads:
 InkML, IAM XML, SVG, stroke-3 npz) and ``style_text`` what it says. The model is run over those strokes while
-its window reads ``style_text``, then continues with the asked text (the condition is ``style_text + " " +
-text``), so the recurrent state carries the primed hand into the new line; only the new line is returned.
+its window reads ``style_text`` (its end mark made a segment end, ``Codec.without_end``), then continues with
+the asked text (the condition is ``style_text + " " + text``), so the recurrent state carries the primed hand
+into the new line; only the new line is returned.
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ def generate_lines(run, texts: list[str], *, style: str | Path | None = None, st
         from .runcheck import regular_file
 
         regular_file(Path(style), f"--style {style}")
-        prime_x = run.codec.encode(style_sample(run, Path(style))).unsqueeze(0)
+        prime_x = run.codec.without_end(run.codec.encode(style_sample(run, Path(style)))).unsqueeze(0)
         prefix = style_text + " "
     full = [prefix + t for t in texts]
     if length is None:
@@ -100,7 +103,8 @@ def generate_lines(run, texts: list[str], *, style: str | Path | None = None, st
         chunk = full[start : start + batch_size]
         options = SamplingOptions(length=length, temperature=temperature, bias=bias, prime=prime_x,
                                   text=spec.tensor(chunk))
-        x, lengths = run.backend.sample_lines(len(chunk), options, g, segment_ends=run.codec.segment_ends, wait=wait)
+        x, lengths = run.backend.sample_lines(len(chunk), options, g, segment_ends=run.codec.segment_ends, wait=wait,
+                                              without_end=run.codec.without_end)
         t0 = prime_x.shape[1] if prime_x is not None else 0
         for i in range(len(chunk)):
             out.append(run.codec.decode(x[i, t0 : int(lengths[i])].cpu()))

@@ -236,6 +236,37 @@ def test_sampling_waits_for_the_pen_to_lift_after_the_window_has_passed_the_end(
     assert capped.tolist() == [6, 9]  # the line-length limit still holds
 
 
+def test_an_end_mark_drawn_mid_line_does_not_cut_the_line(monkeypatch):
+    """A trained model draws stroke-5's end-of-drawing state mid-line now and then; the window decides where a
+    text line ends, so with the codec's ``without_end`` that draw is a pen lift: the line goes on to its end,
+    and decoding keeps every point (without it, decoding stopped at the mark)."""
+    from seqstudio_strokes.codec import END, PEN_DOWN, PEN_UP, Stroke5Codec
+
+    codec = Stroke5Codec()
+    codec.scale = 1.0
+    cls = registry.load_backend("rnn")
+    torch.manual_seed(0)
+    model = cls(codec.spec, cls.tiny_config(), text=SPEC_TEXT).eval()
+    step = [0]
+
+    def pen(params, temperature, generator, bias):  # the end mark at the 3rd point, then the pen stays down
+        x = torch.zeros(1, 3)
+        x[:, 0] = 0.5
+        x[:, 2] = END if step[0] == 2 else PEN_DOWN
+        step[0] += 1
+        return x
+
+    monkeypatch.setattr(model.head, "sample", pen)
+    options = SamplingOptions(length=12, text=SPEC_TEXT.tensor(["abc"]))
+    x, lengths = model.sample_lines(1, options, segment_ends=codec.segment_ends, wait=30)
+    assert codec.decode(x[0, : int(lengths[0])]).num_points == 3  # cut at the mark
+    step[0] = 0
+    x, lengths = model.sample_lines(1, options, segment_ends=codec.segment_ends, wait=30,
+                                    without_end=codec.without_end)
+    assert x[0, 2, 2] == PEN_UP and int(lengths[0]) == 12
+    assert codec.decode(x[0, : int(lengths[0])]).num_points == 12
+
+
 def test_text_runs_evaluate_with_the_importance_weighted_bound(lines, tmp_path):
     for backend in TEXT_BACKENDS:
         run = tmp_path / backend

@@ -94,6 +94,27 @@ def test_codec_state_survives_a_json_round_trip_and_decode_stops_at_the_end_toke
     assert again.decode(padded).num_points == again.decode(x).num_points
 
 
+def test_a_prime_ends_in_a_pen_lift_so_generate_prime_keeps_its_continuation(kanji, tmp_path):
+    """The encoding's end-of-drawing mark is for training; a prime must not carry it, or the model starts from
+    a state it never saw followed and ``decode`` stops at the mark, dropping everything generated after it."""
+    domain = registry.load_domain("strokes")()
+    files = sorted(kanji.glob("*.svg"))
+    codec = _codec([domain.read(f) for f in files])
+    x = codec.encode(domain.read(files[0]))
+    primed = codec.without_end(x)
+    assert int(x[-1, 2]) == END and int(primed[-1, 2]) == PEN_UP
+    assert torch.equal(primed[:-1], x[:-1]) and torch.equal(primed[-1, :2], x[-1, :2])
+    assert torch.equal(codec.without_end(primed), primed)
+    run = tmp_path / "run"
+    assert invoke("train", kanji, "--run-dir", run, "--max-steps", "2", "--seed", "0", *tiny("rnn")).exit_code == 0
+    out = tmp_path / "out"
+    result = invoke("generate", run, "-n", "2", "-o", out, "--seed", "1", "--length", "30", "--prime", files[0])
+    assert result.exit_code == 0, result.output
+    prime_points = codec.decode(x).num_points
+    for svg in sorted(out.glob("primed-[0-9]*.svg")):
+        assert domain.read(svg).num_points > prime_points  # the prime and at least one generated point
+
+
 def test_long_drawings_are_cut_at_pen_lifts_without_losing_points(kanji):
     inks = [registry.load_domain("strokes")().read(f) for f in sorted(kanji.glob("*.svg"))]
     codec = _codec(inks, window=10, simplify=0.5)

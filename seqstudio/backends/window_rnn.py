@@ -161,12 +161,17 @@ class TextSampling:
     state tuple as ``(layer_state, phi)``; this loop stops at Graves' rule or ``options.length``."""
 
     @torch.no_grad()
-    def sample_lines(self, n, options, generator=None, segment_ends=None,
-                     wait: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample_lines(self, n, options, generator=None, segment_ends=None, wait: int = 0,
+                     without_end=None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(x [n, T0 + T, D], lengths [n])``: each row's generated steps end where ``LineEnd`` says: after its
         window passed its text's last character, at the first point that ends a segment (``segment_ends``: the
         codec's ``Codec.segment_ends``, storage-layout steps -> bool; None or a None answer: no segments) or
-        ``wait`` steps after the pass, or at ``options.length``. The prime (if any) is kept verbatim in front."""
+        ``wait`` steps after the pass, or at ``options.length``. The prime (if any) is kept verbatim in front.
+
+        ``without_end`` (the codec's ``Codec.without_end``) is applied to every drawn step before it is kept and
+        fed back: the window decides where a line ends, so an end mark the model draws earlier (stroke-5's
+        end-of-drawing state: a third of a trained model's lines drew one mid-line, BENCHMARKS.md) counts as
+        a segment end instead of cutting the decoded line there."""
         prime = expand_prime(options.prime, n, self.device)
         state, pending = self.start(n, prime, options, generator)
         outputs = [prime] if prime is not None else []
@@ -175,6 +180,8 @@ class TextSampling:
         for t in range(options.length):
             params, state = self.step(state, pending, options, generator)
             x_t = self.head.sample(params, options.temperature, generator, options.bias)
+            if without_end is not None:
+                x_t = without_end(x_t)
             outputs.append(x_t.unsqueeze(1))
             pending = self.spec.to_features(x_t)
             end.update(t, self.window_finished(state), segment_ends(x_t) if segment_ends is not None else None)

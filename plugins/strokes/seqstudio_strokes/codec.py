@@ -118,6 +118,12 @@ class Stroke5Codec(Codec):
         data = np.concatenate([x[:, :2].numpy() * self.scale, (state >= PEN_UP).float().numpy()[:, None]], 1)
         return from_stroke3(data)
 
+    def without_end(self, x: torch.Tensor) -> torch.Tensor:
+        """The end-of-drawing state as a pen lift: a continuation starts a new stroke there."""
+        y = x.clone()
+        y[..., 2] = torch.where(x[..., 2] >= END, torch.full_like(x[..., 2], PEN_UP), x[..., 2])
+        return y
+
     def segment_ends(self, x: torch.Tensor) -> torch.Tensor:
         """A stroke ends where the pen lifts (or the drawing ends) after the point."""
         return x[..., 2] >= PEN_UP
