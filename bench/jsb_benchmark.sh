@@ -100,6 +100,19 @@ for r in "${ROWS[@]}"; do
     vrnn_sm_nade_tr) row vrnn_sm_nade_tr --set backend.kl_warmup_steps=500 --set train.init_output_bias=false \
                    --set backend.posterior=smoothing --set heads.binary=nade --set codec.transpose=6 \
                    --set backend.dropout=0.3 ;;
+    vrnn_f_tr)   row vrnn_f_tr   --set backend.kl_warmup_steps=500 --set train.init_output_bias=false \
+                   --set codec.transpose=6 --set backend.dropout=0.3 ;;
+    vrnn_sm_tr)  row vrnn_sm_tr  --set backend.kl_warmup_steps=500 --set train.init_output_bias=false \
+                   --set backend.posterior=smoothing --set codec.transpose=6 --set backend.dropout=0.3 ;;
+    rnn_nade_tr5) row rnn_nade_tr5 --backend rnn --set train.init_output_bias=false --set heads.binary=nade \
+                   --set codec.transpose=6 --set backend.dropout=0.5 ;;  # rnn_nade_tr overfits after ~13k steps
+    # the two best regularised rows at an hour (BENCHMARKS.md ran them as their 15-minute runs resumed to 60
+    # minutes, which is the same: resuming is exact)
+    rnn_nade_tr60) row rnn_nade_tr60 --backend rnn --set train.init_output_bias=false --set heads.binary=nade \
+                   --set codec.transpose=6 --set backend.dropout=0.3 --max-minutes 60 ;;
+    vrnn_sm_nade_tr60) row vrnn_sm_nade_tr60 --set backend.kl_warmup_steps=500 --set train.init_output_bias=false \
+                   --set backend.posterior=smoothing --set heads.binary=nade --set codec.transpose=6 \
+                   --set backend.dropout=0.3 --max-minutes 60 ;;
     vrnn_f)      row vrnn_f      --set backend.kl_warmup_steps=500 --set train.init_output_bias=false ;;
     vrnn_nade)   row vrnn_nade   --set backend.kl_warmup_steps=500 --set train.init_output_bias=false \
                    --set heads.binary=nade ;;

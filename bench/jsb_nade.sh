@@ -4,9 +4,11 @@
 # rows side by side (one torch thread each), then a table of the results.
 #
 #   bench/jsb_nade.sh                                   # CPU: 10 minutes a row, two at a time (as in BENCHMARKS.md)
-#   MINUTES=60 PARALLEL=6 DEVICE=cuda bench/jsb_nade.sh  # the full-size version, e.g. on a GPU when one is lent
+#   MINUTES=15 SET=tr bench/jsb_nade.sh                 # the regularised six (transposition 6, dropout 0.3)
+#   MINUTES=60 SET=tr PARALLEL=6 DEVICE=cuda bench/jsb_nade.sh  # the full-size version, on a GPU when one is lent
 #
-# Environment: as bench/jsb_benchmark.sh (JSB_JSON, WORK, MINUTES, THREADS, IW, DEVICE), plus PARALLEL.
+# Environment: as bench/jsb_benchmark.sh (JSB_JSON, WORK, MINUTES, THREADS, IW, DEVICE), plus PARALLEL and SET
+# (plain: the rows without regularisation, the default; tr: the *_tr rows).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 SEQSTUDIO="${SEQSTUDIO:-seqstudio}"
@@ -15,6 +17,11 @@ WORK="${WORK:-/tmp/jsb-bench}"
 PARALLEL="${PARALLEL:-2}"
 export SEQSTUDIO JSB_JSON WORK
 ROWS=(rnn_f rnn_nade vrnn_f vrnn_nade vrnn_sm vrnn_sm_nade)
+case "${SET:-plain}" in
+  plain) ;;
+  tr) ROWS=("${ROWS[@]/%/_tr}") ;;
+  *) echo "SET must be plain or tr, got ${SET}" >&2; exit 2 ;;
+esac
 [ -d "$WORK/data/train" ] || "$SEQSTUDIO" data build jsb-bl2012 "$WORK/data" --source "$JSB_JSON" --quiet
 mkdir -p "$WORK/logs"
 for ((i = 0; i < ${#ROWS[@]}; i += PARALLEL)); do  # PARALLEL rows at a time, each pair over before the next
