@@ -111,7 +111,9 @@ def test_a_prime_ends_in_a_pen_lift_so_generate_prime_keeps_its_continuation(kan
     result = invoke("generate", run, "-n", "2", "-o", out, "--seed", "1", "--length", "30", "--prime", files[0])
     assert result.exit_code == 0, result.output
     prime_points = codec.decode(x).num_points
-    for svg in sorted(out.glob("primed-[0-9]*.svg")):
+    svgs = sorted(out.glob("primed-[0-9]*.svg"))
+    assert len(svgs) == 2, sorted(p.name for p in out.iterdir())
+    for svg in svgs:
         assert domain.read(svg).num_points > prime_points  # the prime and at least one generated point
 
 
