@@ -6,9 +6,11 @@
 #   bench/jsb_nade.sh                                   # CPU: 10 minutes a row, two at a time (as in BENCHMARKS.md)
 #   MINUTES=15 SET=tr bench/jsb_nade.sh                 # the regularised six (transposition 6, dropout 0.3)
 #   MINUTES=60 SET=tr PARALLEL=6 DEVICE=cuda bench/jsb_nade.sh  # the full-size version, on a GPU when one is lent
+#   MINUTES=60 SET=sweep PARALLEL=6 DEVICE=cuda bench/jsb_nade.sh  # what the hour rows call for (BENCHMARKS.md)
 #
 # Environment: as bench/jsb_benchmark.sh (JSB_JSON, WORK, MINUTES, THREADS, IW, DEVICE), plus PARALLEL and SET
-# (plain: the rows without regularisation, the default; tr: the *_tr rows).
+# (plain: the rows without regularisation, the default; tr: the *_tr rows; sweep: weight decay, a wider NADE,
+# Resq and second seeds on the two best rows).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 SEQSTUDIO="${SEQSTUDIO:-seqstudio}"
@@ -20,7 +22,8 @@ ROWS=(rnn_f rnn_nade vrnn_f vrnn_nade vrnn_sm vrnn_sm_nade)
 case "${SET:-plain}" in
   plain) ;;
   tr) ROWS=("${ROWS[@]/%/_tr}") ;;
-  *) echo "SET must be plain or tr, got ${SET}" >&2; exit 2 ;;
+  sweep) ROWS=(rnn_nade_wd rnn_nade_h300 rnn_nade_tr_s1 vrnn_sm_nade_wd vrnn_sm_nade_resq vrnn_sm_nade_tr_s1) ;;
+  *) echo "SET must be plain, tr or sweep, got ${SET}" >&2; exit 2 ;;
 esac
 [ -d "$WORK/data/train" ] || "$SEQSTUDIO" data build jsb-bl2012 "$WORK/data" --source "$JSB_JSON" --quiet
 mkdir -p "$WORK/logs"
@@ -30,14 +33,14 @@ for ((i = 0; i < ${#ROWS[@]}; i += PARALLEL)); do  # PARALLEL rows at a time, ea
   done
   wait
 done
-python3 - "$WORK" "${ROWS[@]}" <<'PY'
+python3 - "$WORK" "${IW:-100}" "${ROWS[@]}" <<'PY'
 import json, sys
-work, rows = sys.argv[1], sys.argv[2:]
+work, iw, rows = sys.argv[1], sys.argv[2], sys.argv[3:]
 found = {}
 for line in open(f"{work}/results.jsonl"):
     r = json.loads(line)
     found[r["row"]] = r  # the latest result of each row
-print("| row | steps | valid ELBO | test ELBO | test IWAE K=100 | test KL | frame acc. |")
+print(f"| row | steps | valid ELBO | test ELBO | test IWAE K={iw} | test KL | frame acc. |")
 print("|---|---:|---:|---:|---:|---:|---:|")
 for name in rows:
     r = found.get(name)
