@@ -142,7 +142,7 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
           codec: str | None = None, run_dir: str | Path | None = None, config: str | Path | None = None,
           overrides: list[str] = (), resume: bool = False, progress: bool = True, **train_options) -> Path:
     """Train a backend on a folder of files; returns the run directory."""
-    from .training import Trainer, use_threads
+    from .training import Trainer, flush_denormals, use_threads
 
     base = None
     if resume:
@@ -168,6 +168,7 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
         log.warning("%s has no checkpoint yet (the run stopped before its first one): training starts again "
                     "from step 0 with its saved options", run_dir)
     threads = use_threads(spec.train.threads)
+    flush_denormals()
     if spec.train.threads <= 0:
         log.info("threads: %d (train.threads=0: %s)", threads,
                  "OMP_NUM_THREADS" if os.environ.get("OMP_NUM_THREADS") else "one per idle core")
@@ -247,10 +248,12 @@ def load(run_dir: str | Path, device: str = "cpu", which: str = "best") -> Run:
 
 
 def _use_threads(run: Run) -> None:
-    """Generation and evaluation compute with the run's ``train.threads`` too."""
-    from .training import use_threads
+    """Generation and evaluation compute with the run's ``train.threads`` too, and flush denormals as training
+    does."""
+    from .training import flush_denormals, use_threads
 
     use_threads(run.spec.train.threads)
+    flush_denormals()
 
 
 def _generator(run: Run, seed: int | None) -> torch.Generator:

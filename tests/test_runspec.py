@@ -279,3 +279,22 @@ def test_auto_threads_use_the_idle_cores_and_honour_omp_num_threads(monkeypatch,
     monkeypatch.setattr(device, "idle_cores", lambda: 1)
     assert device.use_threads(0) == 1 and torch.get_num_threads() == 1
     assert device.use_threads(2) == 2 and torch.get_num_threads() == 2
+
+
+def test_training_and_generation_flush_denormals(chorales, trained_run, tmp_path):
+    """Weight decay pulls unused weights into the denormal range, where x86 computes many times slower
+    (BENCHMARKS.md, "Denormals"): training, generation and evaluation read and write them as zero."""
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush denormals (not x86 with SSE3)")
+    tiny = torch.tensor([1e-39])
+    assert (tiny * 1.0).item() != 0  # kept, with flushing off
+    try:
+        assert invoke("train", chorales, "--run-dir", tmp_path / "run", "--max-steps", "1", *TINY).exit_code == 0
+        assert (tiny * 1.0).item() == 0
+        for command in (["generate", trained_run, "-n", "1", "-o", tmp_path / "out", "--seed", "0"],
+                        ["evaluate", trained_run, "--split", "valid", "--json"]):
+            torch.set_flush_denormal(False)
+            assert invoke(*command).exit_code == 0
+            assert (tiny * 1.0).item() == 0, command[0]
+    finally:
+        torch.set_flush_denormal(True)

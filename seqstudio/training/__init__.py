@@ -5,8 +5,8 @@ The caller (``api.train``) joins the process group and passes the ``DistInfo`` i
 leave a distributed job themselves.
 """
 
-from .device import resolve_device, use_threads
+from .device import flush_denormals, resolve_device, use_threads
 from .state import TrainState
 from .trainer import Trainer
 
-__all__ = ["Trainer", "TrainState", "resolve_device", "use_threads"]
+__all__ = ["Trainer", "TrainState", "flush_denormals", "resolve_device", "use_threads"]
