@@ -267,6 +267,12 @@ def encode_file(run: Run, path: str | Path) -> torch.Tensor:
     return run.codec.encode(run.domain.read(Path(path)))
 
 
+def prime_tensor(run: Run, sample) -> torch.Tensor:
+    """``sample`` as what the run's generator goes on from: ``[1, T, storage_width]``, with any end mark made one
+    it continues after (``Codec.without_end``: a model never saw anything follow an end mark in training)."""
+    return run.codec.without_end(run.codec.encode(sample)).unsqueeze(0)
+
+
 def file_provenance(run: Run, path: str | Path) -> dict[str, str]:
     """What the run's domain records of a file for decoding it back (``Domain.provenance``: a MIDI file's
     tempo and instrument)."""
@@ -310,7 +316,7 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
         from .runcheck import regular_file
 
         regular_file(Path(prime), f"--prime {prime}")
-    prime_x = run.codec.without_end(encode_file(run, prime)).unsqueeze(0) if prime else None
+    prime_x = prime_tensor(run, run.domain.read(Path(prime))) if prime else None
     provenance = file_provenance(run, prime) if prime else None  # a primed sample continues the file: its tempo
     cs = conditions_mod.of(run.codec)
     if conditions and cs is None:
@@ -326,7 +332,7 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
             if prime_x is not None:
                 raise ConfigError("--condition on this run primes the generator with the asked header; "
                                   "it cannot be combined with --prime")
-            prime_x = run.codec.without_end(run.codec.encode(run.domain.condition_prime(values))).unsqueeze(0)
+            prime_x = prime_tensor(run, run.domain.condition_prime(values))
             labels = [dict(values) for _ in range(n)]
         elif prime_x is None:  # condition-less: each sample's header drawn from the training distribution
             rows = cs.sample(n, torch.Generator().manual_seed(seed if seed is not None else torch.seed()))
@@ -370,7 +376,7 @@ def _condition_primes(run: Run, labels: list[dict]) -> list[tuple[list[int], tor
     groups: dict[tuple, list[int]] = {}
     for i, values in enumerate(labels):
         groups.setdefault(tuple(sorted(values.items())), []).append(i)
-    return [(positions, run.codec.without_end(run.codec.encode(run.domain.condition_prime(dict(key)))).unsqueeze(0))
+    return [(positions, prime_tensor(run, run.domain.condition_prime(dict(key))))
             for key, positions in groups.items()]
 
 

@@ -87,7 +87,7 @@ def generate_lines(run, texts: list[str], *, style: str | Path | None = None, st
         from .runcheck import regular_file
 
         regular_file(Path(style), f"--style {style}")
-        prime_x = run.codec.without_end(run.codec.encode(style_sample(run, Path(style)))).unsqueeze(0)
+        prime_x = api.prime_tensor(run, style_sample(run, Path(style)))
         prefix = style_text + " "
     full = [prefix + t for t in texts]
     if length is None:

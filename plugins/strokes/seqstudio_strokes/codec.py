@@ -121,7 +121,7 @@ class Stroke5Codec(Codec):
     def without_end(self, x: torch.Tensor) -> torch.Tensor:
         """The end-of-drawing state as a pen lift: a continuation starts a new stroke there."""
         y = x.clone()
-        y[..., 2] = torch.where(x[..., 2] >= END, torch.full_like(x[..., 2], PEN_UP), x[..., 2])
+        y[..., 2] = x[..., 2].clamp(max=PEN_UP)  # PEN_DOWN < PEN_UP < END
         return y
 
     def segment_ends(self, x: torch.Tensor) -> torch.Tensor:
