@@ -46,10 +46,11 @@ MAX_POINTS = 2000  # a line resampled to more points than this is cut (about 120
 class RecogniserConfig:
     """The architecture; stored in ``recogniser.json`` so the model is rebuilt without code from the file."""
 
-    conv_channels: int = 96
-    hidden_size: int = 128
+    conv_channels: int = 64
+    hidden_size: int = 96
     layers: int = 2
     dropout: float = 0.2
+    stride: int = 2  # the second convolution halves the points the LSTM reads (its cost on a CPU)
 
 
 def line_features(ink: Ink, spacing: float = SPACING, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -88,19 +89,26 @@ class RecogniserNet(nn.Module):
     def __init__(self, symbols: int, config: RecogniserConfig):
         super().__init__()
         c = config
+        self.stride = c.stride
         self.conv = nn.Sequential(nn.Conv1d(4, c.conv_channels, 5, padding=2), nn.ReLU(),
-                                  nn.Conv1d(c.conv_channels, c.conv_channels, 5, padding=2), nn.ReLU())
+                                  nn.Conv1d(c.conv_channels, c.conv_channels, 5, padding=2, stride=c.stride),
+                                  nn.ReLU())
         self.lstm = nn.LSTM(c.conv_channels, c.hidden_size, c.layers, batch_first=True, bidirectional=True,
                             dropout=c.dropout if c.layers > 1 else 0.0)
         self.out = nn.Linear(2 * c.hidden_size, symbols + 1)
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """``x`` [B, T, 4] -> log-probabilities [B, T, symbols + 1] (CTC's blank first)."""
+    def frames(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Output frames per line: the strided convolution keeps ceil(points / stride)."""
+        return (lengths + self.stride - 1) // self.stride
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x`` [B, T, 4] -> (log-probabilities [B, T', symbols + 1] with CTC's blank first, frames [B])."""
         h = self.conv(x.transpose(1, 2)).transpose(1, 2)
-        packed = nn.utils.rnn.pack_padded_sequence(h, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        frames = self.frames(lengths).clamp(max=h.shape[1])
+        packed = nn.utils.rnn.pack_padded_sequence(h, frames.cpu(), batch_first=True, enforce_sorted=False)
         h, _ = self.lstm(packed)
-        h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=x.shape[1])
-        return self.out(h).log_softmax(-1)
+        h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True)
+        return self.out(h).log_softmax(-1), frames
 
 
 def _batch(features: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -141,12 +149,13 @@ class InkRecogniser:
         out = []
         for start in range(0, len(inks), batch_size):
             x, lengths = _batch([line_features(ink) for ink in inks[start : start + batch_size]])
-            out.extend(greedy_decode(self.net(x, lengths), lengths, self.alphabet))
+            log_probs, frames = self.net(x, lengths)
+            out.extend(greedy_decode(log_probs, frames, self.alphabet))
         return out
 
     # -- training -------------------------------------------------------------------------------------------------
     def fit(self, train: list[tuple[Ink, str]], valid: list[tuple[Ink, str]], *, max_steps: int = 0,
-            max_minutes: float = 10.0, batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
+            max_minutes: float = 10.0, batch_size: int = 16, lr: float = 2e-3, seed: int = 0,
             valid_every: int = 200, progress=None) -> dict:
         """CTC training, the best validation CER kept; stops at ``max_steps`` or ``max_minutes`` of this
         process's CPU time (equal work on a shared machine). ``progress(step, figures)`` is told each validation.
@@ -168,8 +177,8 @@ class InkRecogniser:
                 x, lengths = _batch([line_features(ink, rng=rng) for ink, _ in pick])
                 targets = [torch.tensor([index[c] for c in text if c in index], dtype=torch.long) for _, text in pick]
                 self.net.train()
-                log_probs = self.net(x, lengths)
-                loss = ctc(log_probs.transpose(0, 1), torch.cat(targets), lengths,
+                log_probs, frames = self.net(x, lengths)
+                loss = ctc(log_probs.transpose(0, 1), torch.cat(targets), frames,
                            torch.tensor([len(t) for t in targets]))
                 opt.zero_grad()
                 loss.backward()
