@@ -153,3 +153,22 @@ def test_evaluate_on_a_domain_without_features_says_no_judge(judged_run, monkeyp
     assert verdict == {"available": False, "reason": verdict["reason"]} and "no judge" in verdict["reason"]
     text = invoke("evaluate", judged_run[0], "--split", "train", "--samples", 3, "--quiet").output
     assert "judge: domain 'midi' gives no judge features" in text
+
+
+def test_every_installed_domain_has_a_judge_with_controls():
+    from seqstudio import registry
+
+    names = registry.names("domain")
+    assert {"midi", "strokes", "text"} <= set(names)
+    for name in names:
+        domain = registry.load_domain(name)()
+        excerpts = domain.judge_excerpts(domain.example_samples())
+        assert excerpts, name
+        rows = [domain.judge_features(e) for e in excerpts]
+        assert rows[0] and all(set(r) == set(rows[0]) for r in rows), name
+        assert all(math.isfinite(v) for r in rows for v in r.values()), name
+        assert set(domain.judge_highlights) <= set(rows[0]), name
+        made = domain.judge_controls(excerpts, seed=0)
+        assert len(made) >= 2 and all(len(v) == len(excerpts) for v in made.values()), name
+        for control in made.values():
+            assert all(set(domain.judge_features(e)) == set(rows[0]) for e in control), name
