@@ -94,17 +94,25 @@ def _sounding(ex: NoteExcerpt) -> np.ndarray:
     return np.cumsum(roll, axis=0)[:n] > 0
 
 
+def _key_templates() -> np.ndarray:
+    """``[24, 12]``: the 12 rotations of the major profile, then of the minor, each centred and unit-length."""
+    rows = [np.roll(t, tonic) for t in (MAJOR_PROFILE, MINOR_PROFILE) for tonic in range(12)]
+    rows = np.array(rows) - np.mean(rows, axis=1, keepdims=True)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+KEY_TEMPLATES = _key_templates()
+
+
 def _key(profile: np.ndarray) -> tuple[int, bool, float]:
     """``(tonic, major, correlation)`` of the best Krumhansl-Kessler key for a pitch-class profile."""
-    if profile.sum() <= 0 or np.ptp(profile) == 0:
+    centred = profile - profile.mean()
+    norm = np.linalg.norm(centred)
+    if profile.sum() <= 0 or norm == 0:
         return 0, True, 0.0
-    best = (0, True, -2.0)
-    for major, template in ((True, MAJOR_PROFILE), (False, MINOR_PROFILE)):
-        for tonic in range(12):
-            r = float(np.corrcoef(np.roll(profile, -tonic), template)[0, 1])
-            if r > best[2]:
-                best = (tonic, major, r)
-    return best
+    r = KEY_TEMPLATES @ (centred / norm)  # Pearson correlation with every key at once
+    best = int(np.argmax(r))
+    return best % 12, best < 12, float(r[best])
 
 
 def _voice_motion(sounding: np.ndarray, onset_points: np.ndarray, top: bool) -> list[int]:
