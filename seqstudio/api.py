@@ -772,5 +772,6 @@ def evaluate_conditions(run: Run, data_dir: str | Path | None = None, split: str
 
 
 __all__ = ["train", "load", "generate", "interpolate", "write_samples", "render_file", "convert_file", "evaluate",
-           "evaluate_samples", "reference_samples", "compare_samples", "judge_samples", "judge_reference", "encode_file", "decode_tensor",
+           "evaluate_samples", "reference_samples", "compare_samples", "judge_samples", "judge_reference",
+           "encode_file", "decode_tensor",
            "resolve_config", "Run", "RunSpec", "RunDirError", "run_info", "evaluate_conditions", "Samples"]

@@ -156,9 +156,7 @@ def judge_features(domain, generated: list[dict[str, float]], real: list[dict[st
     most as many per side as the main test), ``features`` (per feature:
     the overlap and both sets' mean and standard deviation, and ``floor_overlap``), ``mean_overlap``,
     ``floor_mean_overlap``, the counts, and the domain's ``unit`` and ``highlights``."""
-    names = [n for n in (real[0] if real else {})] if real else []
-    if not names:
-        names = list(generated[0]) if generated and generated[0] else []
+    names = list(real[0]) if real else []
     if not names:
         return no_judge(domain)
     g, r = _impute(_matrix(names, generated), _matrix(names, real))

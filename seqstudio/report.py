@@ -184,7 +184,8 @@ def _judge_html(verdict: dict) -> str:
     floor = verdict.get("floor") or {}
     rows = [("judge accuracy (balanced; 0.5 = indistinguishable from real)",
              f"{_number(verdict.get('accuracy'))} ± {_number(verdict.get('accuracy_spread'))}"),
-            ("real vs real (the floor)", f"{_number(floor.get('accuracy'))} ± {_number(floor.get('accuracy_spread'))}"),
+            ("real vs real (the floor)",
+             f"{_number(floor.get('accuracy'))} ± {_number(floor.get('accuracy_spread'))}"),
             ("excerpts", f"{verdict.get('generated_excerpts')} generated, {verdict.get('real_excerpts')} real "
                          f"({verdict.get('unit', 'samples')}); {verdict.get('per_side')} per side in "
                          f"{verdict.get('folds')} folds"),

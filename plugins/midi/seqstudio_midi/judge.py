@@ -14,7 +14,8 @@ Features of one excerpt (every one defined, also for an empty excerpt):
 | ``texture_0`` .. ``texture_5``, ``texture_6plus`` | share of time with exactly k distinct pitches sounding |
 | ``density`` | mean number of pitches sounding, over the time where any sounds |
 | ``notes_per_beat`` | note onsets per beat |
-| ``onset_beat``, ``onset_8th``, ``onset_16th``, ``onset_other`` | share of onsets on the beat, on the off-beat 8th, on the other 16ths, elsewhere (triplets, unquantised) |
+| ``onset_beat``, ``onset_8th``, ``onset_16th``, ``onset_other`` | share of onsets on the beat, the off-beat 8th, |
+| | the other 16ths, elsewhere (triplets, unquantised) |
 | ``pc_0`` .. ``pc_11`` | duration-weighted pitch-class profile, relative to the estimated tonic (key-free) |
 | ``key_clarity``, ``major`` | the best key's correlation with the Krumhansl-Kessler profile, and whether it is major |
 | ``top_motion``, ``bass_motion`` | mean interval (semitones) between successive notes of the top and bottom voices |

@@ -3,11 +3,13 @@ handwritten line is a whole), and shape features that do not depend on the sourc
 
 | feature | meaning |
 |---|---|
-| ``log_points``, ``strokes``, ``pen_lifts`` | log point count, stroke count, share of points after which the pen lifts |
-| ``segment_mean``, ``segment_cv`` | mean pen-down move over the bounding-box diagonal, and its coefficient of variation |
-| ``turn_mean``, ``turn_sharp``, ``turn_straight`` | mean absolute turning angle (radians) between successive moves of a stroke; share over 90 degrees; share under 15 degrees |
-| ``jump_mean`` | mean pen-up jump (last point of a stroke to the first of the next) over the diagonal |
-| ``aspect``, ``ink_length``, ``straightness``, ``points_per_stroke`` | the domain's metrics (``StrokesDomain.metrics``) |
+| ``log_points``, ``strokes``, ``pen_lifts`` | log point count, strokes, share of points where the pen lifts |
+| ``segment_mean``, ``segment_cv`` | mean pen-down move over the bounding-box diagonal; its coefficient of variation |
+| ``turn_mean``, ``turn_sharp``, ``turn_straight`` | mean absolute turning angle (radians) between successive |
+| | moves of a stroke; share over 90 degrees; share under 15 degrees |
+| ``jump_mean`` | mean pen-up jump (end of a stroke to the start of the next) over the diagonal |
+| ``aspect``, ``ink_length``, ``straightness``, | the domain's metrics (``StrokesDomain.metrics``) |
+| ``points_per_stroke`` | |
 
 The negative controls (``controls``) are each drawing with its pen-down moves shuffled across the drawing (each
 stroke keeps its number of points), and a random walk with the drawing's stroke and point counts and its mean

@@ -6,7 +6,8 @@ lines; shares and means, so the length of a sample counts only through ``log_cha
 | feature | meaning |
 |---|---|
 | ``log_chars`` | log of the length in characters |
-| ``letters``, ``upper``, ``digits``, ``spaces``, ``newlines``, ``punctuation``, ``other`` | share of characters of each class (``upper``: of the letters) |
+| ``letters``, ``upper``, ``digits``, ``spaces``, | share of characters of each class (``upper``: of the |
+| ``newlines``, ``punctuation``, ``other`` | letters) |
 | ``word_length``, ``word_length_sd`` | mean and standard deviation of word length (words: runs between white space) |
 | ``line_length``, ``line_length_sd`` | the same for the non-empty lines |
 | ``distinct_words`` | distinct words over words (type-token ratio) |
