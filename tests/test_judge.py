@@ -172,3 +172,31 @@ def test_every_installed_domain_has_a_judge_with_controls():
         assert len(made) >= 2 and all(len(v) == len(excerpts) for v in made.values()), name
         for control in made.values():
             assert all(set(domain.judge_features(e)) == set(rows[0]) for e in control), name
+
+
+def _bench_judge():
+    """bench/judge.py as a module (bench/ is scripts, not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("bench_judge", Path(__file__).parents[1] / "bench" / "judge.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_judge_prints_the_issues_table_for_a_folder_and_calibrates(chorales, tmp_path, capsys):
+    bench = _bench_judge()
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    for f in sorted(chorales.glob("*.mid"))[:3]:
+        shutil.copy(f, folder / f.name)
+    bench.main(["--files", str(folder), "--data", str(chorales), "--split", "train"])
+    table = capsys.readouterr().out
+    for row in ("| 16-beat excerpts | real |", "judge accuracy (balanced", "notes a 16th long or shorter",
+                "time with exactly four notes sounding", "dissonant pairs", "notes per beat", "real-vs-real floor"):
+        assert row in table, table
+    bench.main(["--calibrate", "--data", str(chorales), "--split", "train", "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert set(rows) == {"real vs real", "real vs shuffled 16th steps", "real vs shuffled beats",
+                         "real vs random notes"}
