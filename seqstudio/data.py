@@ -84,10 +84,14 @@ def folder_info(root: Path) -> dict:
     path = Path(root) / FOLDER_INFO
     if not path.is_file():
         return {}
+    from .safe_yaml import load
+
     try:
-        info = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise DataError(f"{path}: unreadable ({exc})") from None
+        if path.stat().st_size > (1 << 20):
+            raise DataError(f"{path}: more than 1 MB, not a folder description seqstudio writes")
+        info = load(path.read_text(), str(path), DataError)
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: unreadable ({str(exc).splitlines()[0][:200]})") from None
     return info if isinstance(info, dict) else {}
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from . import registry
+from . import registry, safe_yaml
 from .data import make_codec, write_folder_info
 from .errors import ConfigError, DataError, SeqStudioError
 from .recipe_sources import RecipeSource, load_source
@@ -63,7 +63,7 @@ def recipe_dirs() -> list[Path]:
 
 def _parse(path: Path) -> Recipe:
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = safe_yaml.load(path.read_text(), str(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ConfigError(f"{path}: malformed YAML{f' at line {mark.line + 1}' if mark else ''}") from None

