@@ -19,7 +19,6 @@ import concurrent.futures as futures
 import dataclasses
 import logging
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -160,9 +159,13 @@ def source_files(recipe: Recipe, source_type: RecipeSource, source: Path | None,
     files = source_type.files(source, scratch)
     exclude = recipe.source.get("exclude")
     if exclude:
-        files = [f for f in files if not re.search(exclude, f.name)]
+        from . import safe_regex
+
+        what = f"{recipe.path}: source: exclude"
+        rx = safe_regex.compile(exclude, what)
+        files = [f for f, m in zip(files, safe_regex.search_all(rx, [f.name for f in files], what)) if not m]
     if not files:
-        raise DataError(f"recipe {recipe.name!r}: no files to build from (all excluded by {exclude!r})")
+        raise DataError(f"recipe {recipe.name!r}: no files to build from (all excluded by {str(exclude)[:80]!r})")
     return files
 
 

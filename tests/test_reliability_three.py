@@ -51,3 +51,34 @@ def test_yaml_alias_bombs_are_refused_quickly_everywhere(run_copy, chorale_copy,
     recursive = tmp_path / "loop.yaml"
     recursive.write_text("train: &t\n  lr: 0.1\n  self: *t\n")
     assert_clean_error(invoke("train", chorale_copy, "--config", recursive, "--max-steps", "1", *TINY), "recursive")
+
+
+# -- 2. catastrophic regexes ------------------------------------------------------------------------------------------
+def test_catastrophic_regexes_on_file_names_end_in_one_line(chorale_copy, tmp_path):
+    """A nested repeat is refused before any matching; an exponential pattern without one (``(a|a)*``) is
+    stopped by the time limit. Either way one line, within seconds, nothing changed."""
+    first = sorted(chorale_copy.glob("*.mid"))[0]
+    shutil.copy(first, chorale_copy / ("a" * 34 + "!.mid"))
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    (recipes / "mine.yaml").write_text("name: mine\ndomain: midi\nsource: {type: folder, glob: '*.mid', "
+                                       "exclude: '^(a+)+$'}\n")
+    (recipes / "slow.yaml").write_text("name: slow\ndomain: midi\nsource: {type: folder, glob: '*.mid', "
+                                       "exclude: '^(a|a)*$'}\n")
+    calls = []
+    for pattern, fragment in (("^(a+)+$", "repeats a group"), ("(a*)*b", "repeats a group")):
+        folder = tmp_path / f"data{len(calls)}"
+        shutil.copytree(chorale_copy, folder)
+        (folder / "seqstudio.yaml").write_text(f"domain: midi\nattributes: {{x: '{pattern}'}}\n")
+        calls.append((("train", folder, "--run-dir", tmp_path / f"r{len(calls)}", "--max-steps", "1", *TINY),
+                      fragment))
+    calls.append((("data", "build", "mine", tmp_path / "built", "--source", chorale_copy, "--quiet"),
+                  "repeats a group"))
+    calls.append((("data", "build", "slow", tmp_path / "built2", "--source", chorale_copy, "--quiet"),
+                  "took more than"))
+    before = snapshot(tmp_path)
+    for args, fragment in calls:
+        run = cli(*args, cwd=tmp_path, timeout=120, env={"SEQSTUDIO_RECIPES": str(recipes)})
+        assert_one_line_error(run, fragment, max_seconds=90)
+    assert snapshot(tmp_path) == before
+    assert not (tmp_path / "built").exists() and not (tmp_path / "r0").exists()
