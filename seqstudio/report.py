@@ -30,6 +30,9 @@ from .errors import ConfigError, RunDirError
 log = logging.getLogger("seqstudio")
 MARKER = ".seqstudio-report"
 SKIP_SUFFIXES = (".png", ".wav", ".json", ".yaml", ".html")  # pictures, audio and records beside samples
+# What ``generate`` writes beside the samples that is not a sample: the sheet of all of them (``Domain.write_sheet``,
+# e.g. the strokes domain's ``sample-sheet.npz`` and ``.svg``), one per prefix ``generate`` uses.
+SKIP_STEMS = ("sample-sheet", "primed-sheet", "interp-sheet")
 MAX_ITEMS = 64  # per sample folder: a page with thousands of players helps nobody
 
 STYLE = """
@@ -59,9 +62,15 @@ def sample_files(folder: Path, domain: Domain) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    files = [p for p in sorted(folder.iterdir())
-             if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in SKIP_SUFFIXES
-             and domain.accepts(p)]
+    files = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or p.suffix.lower() in SKIP_SUFFIXES or p.stem in SKIP_STEMS:
+            continue
+        if p.is_symlink():  # never read through a link: it could show a file from outside the folder
+            log.warning("report: skipped %s, a symbolic link (a report shows no linked files)", p)
+            continue
+        if p.is_file() and domain.accepts(p):
+            files.append(p)
     return files
 
 
@@ -234,8 +243,12 @@ def write_run_report(run_dir: Path, out_dir: Path | None = None, sample_dirs: li
     from .rundir import load_spec
     from .runcheck import read_yaml_mapping
 
+    from .runcheck import refuse_link
+
     run_dir = Path(run_dir)
     spec = load_spec(run_dir)  # refuses what is not a run directory, with the reason
+    for name in ("samples", "metrics.jsonl", *(p.name for p in sorted(run_dir.glob("evaluation-*.json")))):
+        refuse_link(run_dir / name)  # read below: never through a link
     config = read_yaml_mapping(run_dir / "config.yaml")
     domain = spec.make_domain()
     out_dir = Path(out_dir) if out_dir else run_dir / "report"

@@ -82,3 +82,50 @@ def test_catastrophic_regexes_on_file_names_end_in_one_line(chorale_copy, tmp_pa
         assert_one_line_error(run, fragment, max_seconds=90)
     assert snapshot(tmp_path) == before
     assert not (tmp_path / "built").exists() and not (tmp_path / "r0").exists()
+
+
+# -- 3. reading through links -----------------------------------------------------------------------------------------
+def _hashes(folder: Path) -> set[str]:
+    return {v for v in snapshot(folder).values() if v != "special"}
+
+
+def test_report_and_info_never_read_through_links_in_a_run(run_copy, tmp_path):
+    import hashlib
+
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    first = sorted((run_copy / "samples").glob("*.mid"))[0]
+    (secret / "secret.png").write_bytes(b"\x89PNG secret picture bytes")
+    (secret / "secret.wav").write_bytes(b"RIFF secret audio bytes")
+    (secret / "secret.mid").write_bytes(first.read_bytes() + b"secret")
+    samples = run_copy / "samples"
+    (samples / first.with_suffix(".png").name).unlink(missing_ok=True)
+    (samples / first.with_suffix(".png").name).symlink_to(secret / "secret.png")
+    (samples / first.with_suffix(".wav").name).symlink_to(secret / "secret.wav")
+    (samples / "linked.mid").symlink_to(secret / "secret.mid")
+    secrets = {hashlib.sha256(p.read_bytes()).hexdigest() for p in secret.iterdir()}
+    before = snapshot(tmp_path)
+    result = invoke("report", run_copy, "-o", tmp_path / "page")
+    assert result.exit_code == 0, result.output
+    assert "skipped" in result.output and "linked.mid" in result.output
+    assert not _hashes(tmp_path / "page") & secrets
+    assert "linked.mid" not in (tmp_path / "page" / "index.html").read_text()
+    assert len(list((tmp_path / "page").rglob("*.png"))) >= 1  # the real samples are still shown
+    (run_copy / "config.yaml").rename(secret / "config.yaml")
+    (run_copy / "config.yaml").symlink_to(secret / "config.yaml")
+    for command in (("info", run_copy), ("report", run_copy, "-o", tmp_path / "page2"),
+                    ("generate", run_copy, "-o", tmp_path / "gen")):
+        assert_clean_error(invoke(*command), "config.yaml is a symbolic link")
+    after = snapshot(tmp_path)
+    assert {k: v for k, v in after.items() if "/page/" not in k and "config.yaml" not in k} == \
+        {k: v for k, v in before.items() if "config.yaml" not in k}
+
+
+def test_gallery_shows_no_sheets_as_samples(tmp_path):
+    from seqstudio import registry
+    from seqstudio.report import sample_files
+
+    domain = registry.load_domain("strokes")()
+    for name in ("sample-000.svg", "sample-001.svg", "sample-sheet.svg", "sample-sheet.npz", "sample-sheet.png"):
+        (tmp_path / name).write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
+    assert [p.name for p in sample_files(tmp_path, domain)] == ["sample-000.svg", "sample-001.svg"]
