@@ -19,7 +19,7 @@ import torch
 from . import conditions as conditions_mod
 from . import text_condition as text_mod
 from . import config as config_mod
-from . import data, prepared, registry, safe_io
+from . import data, prepared, registry, runlock, safe_io
 from .backends.base import Backend, SamplingOptions
 from .distributed import add_stats, init_distributed, leave
 from .errors import (ConfigError, DataError, NothingToDo, RunDirError, SeqStudioError, TrainingDiverged,
@@ -138,6 +138,13 @@ def _prepare_data(spec: RunSpec, codec, progress: bool, splits, domain):
 
 
 # -- training -------------------------------------------------------------------------------------------------------
+def _lock_run_dir(run_dir: Path) -> None:
+    """One writer per run directory (``seqstudio.runlock``): under torchrun only rank 0 writes, so only it locks."""
+    if os.environ.get("RANK", "0") == "0":
+        runlock.acquire(run_dir, "train --run-dir")
+
+
+@runlock.releases_locks
 def train(data_dir: str | Path | None = None, *, backend: str | None = None, domain: str | None = None,
           codec: str | None = None, run_dir: str | Path | None = None, config: str | Path | None = None,
           overrides: list[str] = (), resume: bool = False, progress: bool = True, **train_options) -> Path:
@@ -148,6 +155,8 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
     if resume:
         if run_dir is None:
             raise ConfigError("--resume needs --run-dir pointing at the run to continue")
+        if Path(run_dir).is_dir():
+            _lock_run_dir(Path(run_dir))
         base = load_spec(Path(run_dir))
         check_resumable(Path(run_dir))
         if data_dir is not None and Path(data_dir).resolve() != base.data_path:
@@ -156,7 +165,9 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
     spec = resolve_config(Path(data_dir) if data_dir else None, backend, domain, codec, config, overrides,
                           train_options, base)
     run_dir = Path(run_dir) if run_dir else _default_run_dir(spec)
-    if not resume and run_dir.exists() and any(run_dir.iterdir()):
+    if not resume:
+        _lock_run_dir(run_dir)
+    if not resume and run_dir.exists() and not runlock.is_empty(run_dir):
         hint = ("it holds a run that stopped before its first checkpoint: `seqstudio train --resume --run-dir "
                 f"{run_dir}` starts it again from step 0 with its saved options"
                 if (run_dir / "config.yaml").is_file() and not (run_dir / "last.pt").exists()
@@ -520,13 +531,27 @@ def render_file(path: str | Path, out: str | Path | None = None, domain: str | N
     if not (domain_obj.can_write_sheet if collection else domain_obj.can_render):
         raise ConfigError(f"domain {domain_obj.name!r} has no sample sheet" if collection else
                           f"domain {domain_obj.name!r} cannot draw samples")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    from .outputs import staged_output
+
+    # Drawn into a private folder and renamed into place (``seqstudio.outputs``): never through a link planted
+    # at ``out``, nothing half-written on a full disk.
     if collection:
         samples = [x for split in domain_obj.read_collection(path).values() for x in split][:limit]
         if not samples:
             raise DataError(f"{path.name} holds no samples")
-        return domain_obj.write_sheet(samples, out.with_suffix(""))
-    domain_obj.render(domain_obj.read(path), out)
+        with staged_output(out.parent) as stage:
+            written = []
+            for staged in domain_obj.write_sheet(samples, stage / out.stem):
+                final = out.parent / Path(staged).name
+                if final.exists() and final.resolve() == path.resolve():  # a sheet never replaces its input
+                    log.warning("not writing %s: it is the file being drawn", final)
+                    Path(staged).unlink()
+                else:
+                    written.append(final)
+        return written
+    sample = domain_obj.read(path)
+    with staged_output(out.parent) as stage:
+        domain_obj.render(sample, stage / out.name)
     return [out]
 
 
@@ -538,8 +563,10 @@ def _render_file_audio(domain_obj, path: Path, out: Path, soundfont) -> Path:
     sample = domain_obj.read(path)
     if not domain_obj.has_audio(sample):
         raise ConfigError(f"{path.name} has no audio in domain {domain_obj.name!r}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    domain_obj.render_audio(sample, out, Path(soundfont) if soundfont else None)
+    from .outputs import staged_output
+
+    with staged_output(out.parent) as stage:  # never through a link at ``out``; nothing half-written
+        domain_obj.render_audio(sample, stage / out.name, Path(soundfont) if soundfont else None)
     return out
 
 

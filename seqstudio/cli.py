@@ -22,9 +22,23 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except SeqStudioError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:  # a read-only, full or vanished destination: one line, not a traceback
+            raise click.ClickException(os_error_line(exc)) from None
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for an ``OSError`` that reached the CLI: the file, the system's reason, what to do."""
+    import errno
+
+    where = f"{exc.filename}: " if exc.filename else ""
+    reason = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0]
+    hint = {errno.EROFS: "write somewhere else", errno.EACCES: "check the permissions",
+            errno.EPERM: "check the permissions", errno.ENOSPC: "free some space and run the command again",
+            errno.EDQUOT: "free some space and run the command again"}.get(exc.errno)
+    return f"{where}{reason}" + (f"; {hint}" if hint else "")
 
 
 class _Formatter(logging.Formatter):

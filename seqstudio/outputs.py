@@ -20,7 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from .atomic import disk_full_error, is_disk_full
+from .atomic import write_error
+from .errors import WriteError
 
 
 @contextlib.contextmanager
@@ -31,16 +32,20 @@ def staged_output(out_dir: Path) -> Iterator[Path]:
         out_dir.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(dir=out_dir, prefix=".seqstudio-"))
     except OSError as exc:
-        if is_disk_full(exc, out_dir if out_dir.is_dir() else out_dir.parent):
-            raise disk_full_error(out_dir, "the output folder") from None
+        if out_dir.exists() and not out_dir.is_dir():
+            raise WriteError(f"{out_dir} exists and is not a folder; choose another output folder") from None
+        error = write_error(exc, out_dir if out_dir.is_dir() else out_dir.parent, "the output folder")
+        if error is not None:
+            raise error from None
         raise
     try:
         yield stage
         for item in sorted(stage.iterdir()):
             os.replace(item, out_dir / item.name)
     except Exception as exc:
-        if is_disk_full(exc, out_dir):
-            raise disk_full_error(out_dir, "generated files") from None
+        error = write_error(exc, out_dir, "generated files")
+        if error is not None:
+            raise error from None
         raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)

@@ -220,7 +220,21 @@ def _publish(stage: Path, out_dir: Path) -> None:
 
 
 def _write(out_dir: Path, title: str, build) -> Path:
+    """Build the page in a private folder beside ``out_dir`` and move it into place; a read-only or full
+    destination is one ``WriteError``/``DiskFullError`` line, with nothing left behind."""
+    from .atomic import write_error
+
     out_dir = Path(out_dir)
+    try:
+        return _write_staged(out_dir, title, build)
+    except Exception as exc:
+        error = write_error(exc, out_dir.parent, "the report")
+        if error is not None:
+            raise error from None
+        raise
+
+
+def _write_staged(out_dir: Path, title: str, build) -> Path:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY, invoke
+from conftest import TINY, invoke, read_metrics
 from test_errors import assert_clean_error
 from test_reliability import assert_one_line_error, cli, snapshot
 
@@ -129,3 +129,49 @@ def test_gallery_shows_no_sheets_as_samples(tmp_path):
     for name in ("sample-000.svg", "sample-001.svg", "sample-sheet.svg", "sample-sheet.npz", "sample-sheet.png"):
         (tmp_path / name).write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
     assert [p.name for p in sample_files(tmp_path, domain)] == ["sample-000.svg", "sample-001.svg"]
+
+
+# -- 5. one writer per folder -----------------------------------------------------------------------------------------
+def _wait_for_lock(folder: Path, proc, seconds: float = 120) -> str:
+    import time
+
+    deadline = time.monotonic() + seconds
+    lock = folder / ".seqstudio-lock"
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        if lock.is_file() and lock.read_text().strip():
+            return lock.read_text().strip()
+        time.sleep(0.2)
+    raise AssertionError("no lock taken")
+
+
+def test_one_writer_per_run_directory(chorales, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen([sys.executable, "-m", "seqstudio", "train", str(chorales), "--run-dir", str(run_dir),
+                              "--max-minutes", "3", "--seed", "1", *TINY], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        pid = _wait_for_lock(run_dir, first)
+        assert pid == str(first.pid)
+        second = cli("train", chorales, "--run-dir", run_dir, "--max-steps", "2", *TINY, cwd=tmp_path)
+        assert_one_line_error(second, "in use", f"pid {first.pid}")
+        while not (run_dir / "last.pt").exists():  # the first has written a checkpoint: resume is possible
+            assert first.poll() is None, first.communicate()
+            import time
+            time.sleep(0.3)
+        resumed = cli("train", "--resume", "--run-dir", run_dir, "--max-steps", "2", "--quiet", cwd=tmp_path)
+        assert_one_line_error(resumed, "in use", f"pid {first.pid}")
+    finally:
+        first.send_signal(signal.SIGTERM)
+        out, err = first.communicate(timeout=120)
+    assert first.returncode == 128 + signal.SIGTERM, err
+    steps = [r["step"] for r in read_metrics(run_dir) if r["split"] == "train"]
+    assert steps == sorted(steps)  # one writer: no interleaved records
+    # the lock went with its holder: a resume now works
+    result = invoke("train", "--resume", "--run-dir", run_dir, "--max-steps", str(max(steps) + 2), "--quiet")
+    assert result.exit_code == 0, result.output
