@@ -511,8 +511,12 @@ def make_codec(domain: Domain, codec_name: str, config_values: dict | None = Non
 
 def _pool(workers: int) -> futures.Executor:
     """Worker processes started fresh ("spawn"): forking a process whose PyTorch/OpenMP threads have run can
-    deadlock the child. Spawned workers inherit ``sys.path``, so plugins found by the parent are found too."""
-    return futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    deadlock the child. Spawned workers inherit ``sys.path``, so plugins found by the parent are found too; they
+    die with their parent (``seqstudio.workers``)."""
+    from .workers import die_with_parent
+
+    return futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=die_with_parent)
 
 
 class Piece:

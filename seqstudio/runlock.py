@@ -82,6 +82,23 @@ def hold(folder: Path, what: str) -> Iterator[Lock]:
         lock.release()
 
 
+@contextlib.contextmanager
+def hold_new(folder: Path, what: str) -> Iterator[Lock]:
+    """Hold ``folder``'s lock for the block; a folder created here and left holding only its lock file is
+    removed at the end (a failed ``data build`` leaves no empty destination behind)."""
+    created = not os.path.lexists(folder)
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WriteError(f"cannot create {folder}: {exc.strerror}; nothing was written") from None
+    lock = Lock(folder, what)
+    lock.remove_if_unused = created
+    try:
+        yield lock
+    finally:
+        lock.release()
+
+
 def acquire(folder: Path, what: str) -> Lock:
     """Take ``folder``'s lock until the innermost ``@releases_locks`` function returns (or the process ends)."""
     created = not os.path.lexists(folder)

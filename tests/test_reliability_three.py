@@ -7,6 +7,7 @@ the CPU and the default CUDA builds of torch).
 
 from __future__ import annotations
 
+import concurrent.futures as futures
 import os
 import shutil
 from pathlib import Path
@@ -175,3 +176,122 @@ def test_one_writer_per_run_directory(chorales, tmp_path):
     # the lock went with its holder: a resume now works
     result = invoke("train", "--resume", "--run-dir", run_dir, "--max-steps", str(max(steps) + 2), "--quiet")
     assert result.exit_code == 0, result.output
+
+
+# -- 7, 8. data build: read-only and full destinations, interruption, workers --------------------------------------
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def test_a_killed_data_build_leaves_no_usable_half_folder_and_no_workers(chorales, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    source = tmp_path / "source"
+    source.mkdir()
+    for i in range(30):
+        for f in sorted(chorales.glob("*.mid")):
+            shutil.copy(f, source / f"{f.stem}-{i}.mid")
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    (recipes / "many.yaml").write_text("name: many\ndomain: midi\nsource: {type: folder, glob: '*.mid'}\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "SEQSTUDIO_RECIPES": str(recipes)}
+    dest = tmp_path / "built"
+    build = subprocess.Popen([sys.executable, "-m", "seqstudio", "data", "build", "many", str(dest), "--source",
+                              str(source), "--workers", "1", "--quiet"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(p.suffix == ".mid" for p in tmp_path.glob(".seqstudio-build-*/*")):
+        assert build.poll() is None, build.communicate()
+        time.sleep(0.1)
+    workers = [c for c in _children(build.pid)]
+    assert workers
+    build.kill()
+    build.communicate()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.2)
+    assert not any(_alive(w) for w in workers), "a worker outlived its killed parent"
+    assert not dest.exists() or [p.name for p in dest.iterdir()] == [".seqstudio-lock"]
+    result = invoke("train", dest, "--domain", "midi", "--max-steps", 1, *TINY)
+    assert result.exit_code != 0  # nothing half-built to train on
+    assert len(list(tmp_path.glob(".seqstudio-build-built-*"))) == 1
+    assert invoke("data", "build", "many", dest, "--source", source, "--limit", 3, "--quiet",
+                  env={"SEQSTUDIO_RECIPES": str(recipes)}).exit_code == 0
+    assert sorted(p.suffix for p in dest.iterdir()) == [".mid"] * 3 + [".yaml"]
+    assert list(tmp_path.glob(".seqstudio-build-*")) == []  # the killed build's staging folder was cleaned
+
+
+def _in_namespace(kind: str, folder: Path, *args, size: str = "16k", timeout: float = 180):
+    """The real CLI with ``folder`` made a read-only bind mount (``ro``) or a tiny tmpfs (``full``) in a private
+    mount namespace (``unshare -rm``): real EROFS and ENOSPC errors. Returns (rc, stderr, files left in folder)."""
+    import subprocess
+    import sys
+
+    folder.mkdir(parents=True, exist_ok=True)
+    mount = (f"mount --bind '{folder}' '{folder}' && mount -o remount,bind,ro '{folder}'" if kind == "ro"
+             else f"mount -t tmpfs -o size={size} tmpfs '{folder}'")
+    script = (f"{mount} || exit 99\n\"$@\"; rc=$?\necho '--left--'; find '{folder}' -mindepth 1 -printf '%P\\n'\n"
+              f"exit $rc")
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", sys.executable, "-m", "seqstudio",
+                           *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if done.returncode == 99:
+        pytest.skip("no private mount namespace here (unshare -rm)")
+    left = done.stdout.split("--left--", 1)[1].split()
+    return done.returncode, done.stderr, left
+
+
+def _unshare_works() -> bool:
+    import subprocess
+
+    return shutil.which("unshare") is not None and subprocess.run(["unshare", "-rm", "true"]).returncode == 0
+
+
+@pytest.mark.skipif(not _unshare_works(), reason="needs unprivileged mount namespaces (unshare -rm)")
+def test_read_only_and_full_destinations_are_one_line_and_leave_nothing(trained_run, chorales, tmp_path):
+    midi = sorted(chorales.glob("*.mid"))[0]
+    tune = tmp_path / "t.abc"
+    tune.write_text("X:1\nT:t\nM:4/4\nL:1/4\nK:C\nCDEF|GABc|\n")
+    inputs = (tmp_path, trained_run, chorales)
+    before = {k: v for folder in inputs for k, v in snapshot(folder).items()}
+    cases = [("generate", trained_run, "-n", 2, "-o", "{D}/out"), ("report", trained_run, "-o", "{D}/page"),
+             ("convert", tune, "{D}/t.mid"), ("plot", trained_run, "-o", "{D}/c.png"),
+             ("render", midi, "-o", "{D}/x.wav"), ("render", midi, "-o", "{D}/x.png"),
+             ("data", "build", "bach-chorales", "{D}/data", "--limit", 8, "--quiet")]
+    jobs = []
+    for kind, fragment in (("ro", "Read-only file system"), ("full", "no space left")):
+        for case in cases:
+            if kind == "full" and case[0] == "convert":
+                continue  # a 141-byte MIDI file fits in any disk that has room for the folder
+            folder = tmp_path / f"{kind}-{case[0]}-{case[-1] if case[0] == 'render' else ''}"
+            jobs.append((case, fragment, kind, folder))
+
+    def run(job):
+        case, fragment, kind, folder = job
+        return _in_namespace(kind, folder, *(str(a).format(D=folder) for a in case),
+                             size="8k" if case[0] != "data" else "12k")
+
+    with futures.ThreadPoolExecutor(2) as pool:  # two at a time (two cores)
+        results = list(pool.map(run, jobs))
+    assert len(results) == 13
+    for (case, fragment, _, _), (rc, err, left) in zip(jobs, results):
+        lines = [line for line in err.splitlines() if line.startswith("Error")]
+        assert rc == 1 and "Traceback" not in err and "Exception ignored" not in err, (case, err)
+        assert len(lines) == 1 and fragment in lines[0], (case, err)
+        assert [name for name in left if name != "out"] == [], (case, left)  # at most an empty folder
+    after = {k: v for folder in inputs for k, v in snapshot(folder).items()}
+    assert {k: after.get(k) for k in before} == before  # the inputs are unchanged
