@@ -153,7 +153,8 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
 # -- generate ----------------------------------------------------------------------------------------------------------
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("-n", "num", type=click.IntRange(min=1), default=4, show_default=True, help="Number of samples.")
+@click.option("-n", "num", type=click.IntRange(min=1, max=100_000), default=4, show_default=True,
+              help="Number of samples (at most 100000; written to disk in batches as they are made).")
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("generated"), show_default=True,
               help="Output folder.")
 @click.option("--temperature", "-t", type=click.FloatRange(min=0), default=1.0, show_default=True,
@@ -209,11 +210,14 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
         samples = api.interpolate(run, *interpolate, steps=steps, length=length, temperature=temperature, seed=seed)
         prefix = "interp"
     else:
-        samples = api.generate(run, n=num, length=length, temperature=temperature, seed=seed, prime=prime,
-                               bias=bias, progress=not quiet, conditions=list(conditions))
         prefix = "primed" if prime else "sample"
-    paths = api.write_samples(run, samples, out_dir, prefix=prefix, render=not no_pictures, audio=audio,
-                              soundfont=soundfont, progress=not quiet)
+        paths = _generate_in_batches(run, num, out_dir, prefix, not no_pictures, audio, soundfont, quiet,
+                                     length=length, temperature=temperature, seed=seed, prime=prime, bias=bias,
+                                     conditions=list(conditions))
+        samples = None
+    if samples is not None:
+        paths = api.write_samples(run, samples, out_dir, prefix=prefix, render=not no_pictures, audio=audio,
+                                  soundfont=soundfont, progress=not quiet)
     if prime and not quiet:
         click.echo(f"each file starts with {prime.name} and continues with {length or run.codec.window_length} "
                    f"generated steps")
@@ -224,6 +228,30 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
 
         page = write_gallery(run.domain, out_dir, progress=not quiet)
         click.echo(f"report: {page}")
+
+
+GENERATE_BATCH = 256  # samples made and written at a time: memory stays bounded whatever -n is
+
+
+def _generate_in_batches(run, num, out_dir, prefix, render, audio, soundfont, quiet, seed=None, **options):
+    """``generate -n NUM`` made and written ``GENERATE_BATCH`` samples at a time into one staged set (nothing
+    is kept in memory but the current batch). Batch ``b`` uses seed ``seed + b``, so ``-n`` up to a batch gives
+    the samples it always did."""
+    from . import api
+    from .outputs import staged_output
+
+    labels, paths = {}, []
+    with staged_output(out_dir, sample_set=True) as stage:
+        for start in range(0, num, GENERATE_BATCH):
+            count = min(GENERATE_BATCH, num - start)
+            batch_seed = None if seed is None else seed + start // GENERATE_BATCH
+            samples = api.generate(run, n=count, seed=batch_seed, progress=not quiet, **options)
+            labels.update(api.write_sample_files(run, samples, stage, prefix, start, render, audio, soundfont,
+                                                 progress=not quiet))
+            paths += [Path(out_dir) / name for name in api.sample_names(run, samples, prefix, start)]
+            del samples
+        api.write_conditions(stage, labels)
+    return paths
 
 
 # -- info (conditions) ---------------------------------------------------------------------------------------------------
