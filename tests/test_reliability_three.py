@@ -295,3 +295,69 @@ def test_read_only_and_full_destinations_are_one_line_and_leave_nothing(trained_
         assert [name for name in left if name != "out"] == [], (case, left)  # at most an empty folder
     after = {k: v for folder in inputs for k, v in snapshot(folder).items()}
     assert {k: after.get(k) for k in before} == before  # the inputs are unchanged
+
+
+# -- 9, 10, 11. generate -o: used folders, big -n, files as folders, leftovers ----------------------------------
+def test_generate_replaces_its_previous_set_and_refuses_foreign_folders(trained_run, tmp_path):
+    out = tmp_path / "out"
+    before = snapshot(trained_run)
+    assert invoke("generate", trained_run, "-n", 4, "-o", out, "--quiet").exit_code == 0
+    assert len(list(out.glob("sample-*.mid"))) == 4
+    result = invoke("generate", trained_run, "-n", 2, "-o", out)
+    assert result.exit_code == 0 and "replacing the previous set" in result.output
+    assert sorted(p.name for p in out.glob("sample-*.mid")) == ["sample-000.mid", "sample-001.mid"]
+    assert sorted(p.name for p in out.glob("sample-*.png")) == ["sample-000.png", "sample-001.png"]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "sample-000.mid").write_bytes(b"my own file")
+    assert_clean_error(invoke("generate", trained_run, "-n", 1, "-o", mine), "did not write", "sample-000.mid")
+    assert (mine / "sample-000.mid").read_bytes() == b"my own file"
+    (tmp_path / "file").write_text("x")
+    assert_clean_error(invoke("generate", trained_run, "-o", tmp_path / "file"), "is not a folder")
+    assert (tmp_path / "file").read_text() == "x"
+    assert_clean_error(invoke("generate", trained_run, "-n", 100_001, "-o", out), "100000")
+    assert snapshot(trained_run) == before
+
+
+def test_a_big_n_streams_to_disk_and_a_killed_generate_leaves_nothing_behind(trained_run, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "seqstudio", "generate", str(trained_run), "-n", "100000",
+                             "-o", str(out), "--no-pictures", "--quiet", "--length", "8"],
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and len(list(out.glob(".seqstudio-*/sample-*"))) < 300:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+        assert len(list(out.glob(".seqstudio-*/sample-*"))) >= 300  # batches on disk, not all in memory
+        rss_mb = int(next(line for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                          if line.startswith("VmHWM")).split()[1]) // 1024
+        assert rss_mb < 1500, rss_mb
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert list(out.glob("sample-*")) == []  # nothing half-done at the destination
+    result = invoke("generate", trained_run, "-n", 2, "-o", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == \
+        ["conditions.json", "sample-000.mid", "sample-000.png", "sample-001.mid", "sample-001.png"] or \
+        len(list(out.glob("sample-*.mid"))) == 2
+    assert [p.name for p in out.glob(".seqstudio-*") if p.is_dir()] == []  # the killed one's folder is gone
+
+
+def test_data_build_into_a_file_and_recipe_globs_with_absolute_paths(chorales, tmp_path):
+    (tmp_path / "file").write_text("x")
+    assert_clean_error(invoke("data", "build", "bach-chorales", tmp_path / "file", "--limit", 1, "--quiet"),
+                       "not a folder")
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    (recipes / "abs.yaml").write_text(f"name: abs\ndomain: midi\nsource: {{type: folder, glob: '{chorales}/*.mid'}}\n")
+    result = invoke("data", "build", "abs", tmp_path / "built", "--source", chorales, "--quiet",
+                    env={"SEQSTUDIO_RECIPES": str(recipes)})
+    assert "Traceback" not in result.output
+    assert_clean_error(result, "glob")
