@@ -73,6 +73,34 @@ def _setup_logging(quiet: bool = False) -> None:
     log.propagate = False
 
 
+# Progress bars refresh at most this often (seconds) when stderr is not a terminal (a log file, CI, nohup):
+# every refresh there is another line in the log.
+LOG_REFRESH_SECONDS = 5
+
+
+def _quiet_bars_in_logs() -> None:
+    """Where stderr is not a terminal, every progress bar (tqdm's, whoever made it) refreshes at most once in
+    ``LOG_REFRESH_SECONDS``: its default ``mininterval`` is raised (tqdm may already be imported, by torch, so its
+    ``TQDM_MININTERVAL`` variable is too late here; it is set too, for spawned workers)."""
+    import os
+
+    if sys.stderr.isatty():
+        return
+    os.environ.setdefault("TQDM_MININTERVAL", str(LOG_REFRESH_SECONDS))
+    from tqdm import std
+
+    init = std.tqdm.__init__
+    if getattr(init, "seqstudio_log_refresh", False):
+        return
+
+    def slower(self, *args, **kwargs):
+        kwargs.setdefault("mininterval", LOG_REFRESH_SECONDS)
+        init(self, *args, **kwargs)
+
+    slower.seqstudio_log_refresh = True
+    std.tqdm.__init__ = slower
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="seqstudio")
 def main():
@@ -86,6 +114,7 @@ def main():
       seqstudio evaluate runs/bach-seqvae --split test
       seqstudio report runs/bach-seqvae --samples out/
     """
+    _quiet_bars_in_logs()
 
 
 # -- train ------------------------------------------------------------------------------------------------------------

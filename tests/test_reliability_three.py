@@ -361,3 +361,13 @@ def test_data_build_into_a_file_and_recipe_globs_with_absolute_paths(chorales, t
                     env={"SEQSTUDIO_RECIPES": str(recipes)})
     assert "Traceback" not in result.output
     assert_clean_error(result, "glob")
+
+
+# -- progress bars in logs ------------------------------------------------------------------------------------------
+def test_progress_bars_refresh_rarely_when_stderr_is_not_a_terminal(chorales, tmp_path):
+    run = cli("train", chorales, "--run-dir", tmp_path / "run", "--max-steps", 60, "--set", "train.valid_every=1000",
+              "--set", "train.samples=0", *[a for a in TINY if a != "--quiet"], cwd=tmp_path, timeout=300)
+    assert run.rc == 0, run.stderr
+    refreshes = [line for line in run.stderr.replace("\r", "\n").splitlines() if "step/s" in line or "s/step" in line]
+    assert refreshes, run.stderr
+    assert len(refreshes) <= run.seconds / 5 + 3, (len(refreshes), run.seconds)
