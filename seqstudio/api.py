@@ -189,6 +189,7 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
     log.info("data: %d train / %d valid files -> %d / %d windows of up to %d steps",
              len(files["train"]), len(files["valid"]), len(sets["train"]), len(sets["valid"]),
              sets["train"].max_length)
+    warn_unbalanced(len(sets["train"]), len(sets["valid"]))
     torch.manual_seed(spec.train.seed)
     model = spec.make_backend(codec_obj.spec, conditions_mod.of(codec_obj), text_mod.of(codec_obj))
     if not from_checkpoint and spec.train.init_output_bias:
@@ -216,6 +217,16 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
                       sample_set=False)
     leave(dist)
     return run_dir
+
+
+def warn_unbalanced(train_windows: int, valid_windows: int) -> None:
+    """Say so when the valid split outweighs the train split: the file hash put a huge file (most of the data)
+    into valid, so validation takes longer than training and the model learns from a sliver."""
+    if valid_windows > max(train_windows, 100):
+        log.warning("the valid split has %d windows and the train split %d: one big file probably dominates the "
+                    "valid split, so training learns from little and each validation takes long; split the data "
+                    "into train/ and valid/ subfolders yourself, or cut the big file into pieces",
+                    valid_windows, train_windows)
 
 
 def record_json(path: Path, values: dict) -> None:

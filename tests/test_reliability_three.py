@@ -371,3 +371,36 @@ def test_progress_bars_refresh_rarely_when_stderr_is_not_a_terminal(chorales, tm
     refreshes = [line for line in run.stderr.replace("\r", "\n").splitlines() if "step/s" in line or "s/step" in line]
     assert refreshes, run.stderr
     assert len(refreshes) <= run.seconds / 5 + 3, (len(refreshes), run.seconds)
+
+
+# -- 6. signals during validation, unbalanced splits -----------------------------------------------------------------
+def test_a_signal_during_a_long_validation_stops_it_and_unbalanced_splits_are_named(chorales, tmp_path):
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = tmp_path / "data"
+    (data / "train").mkdir(parents=True)
+    (data / "valid").mkdir()
+    for f in sorted(chorales.glob("*.mid")):
+        shutil.copy(f, data / "train" / f.name)
+        for i in range(60):  # a valid split ~60x the train split: each validation takes many seconds
+            shutil.copy(f, data / "valid" / f"{f.stem}-{i}.mid")
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "seqstudio", "train", str(data), "--domain", "midi", "--run-dir",
+                             str(run_dir), "--max-steps", "100", *TINY, "--set", "train.valid_every=2"],
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, stderr=subprocess.PIPE, text=True)
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.monotonic() + 300
+    while not (metrics.is_file() and metrics.read_text().strip()):  # step 2's train record: validation begins
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "valid split has" in err and "dominates" in err
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [r["split"] for r in records] == ["train", "stop"], records  # validation abandoned, not finished
+    assert (run_dir / "last.pt").is_file()
