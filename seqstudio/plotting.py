@@ -24,7 +24,12 @@ Series = list[tuple[float, float]]
 
 def read_metrics(run_dir: Path) -> list[dict]:
     """The records of ``run_dir/metrics.jsonl``; a torn last line (a run killed mid-write) is skipped."""
+    from .runcheck import refuse_link
+
     path = Path(run_dir) / "metrics.jsonl"
+    refuse_link(path)  # never read through a link (``plot``/``report`` would show another file's content)
+    if path.is_file() and path.stat().st_size > (1 << 30):
+        raise RunDirError(f"{path} is over 1 GB, more than a seqstudio run writes: not a run file")
     if not path.is_file():
         raise RunDirError(f"{run_dir} has no metrics.jsonl (is it a run directory written by `seqstudio train`?)")
     records = []
