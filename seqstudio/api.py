@@ -178,6 +178,10 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
     if resume and not from_checkpoint:
         log.warning("%s has no checkpoint yet (the run stopped before its first one): training starts again "
                     "from step 0 with its saved options", run_dir)
+        if os.environ.get("RANK", "0") == "0":
+            from .rundir import trim_metrics
+
+            trim_metrics(run_dir, 0)  # the restarted steps are logged again: no record twice
     threads = use_threads(spec.train.threads)
     flush_denormals()
     if spec.train.threads <= 0:

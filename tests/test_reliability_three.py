@@ -404,3 +404,15 @@ def test_a_signal_during_a_long_validation_stops_it_and_unbalanced_splits_are_na
     records = [json.loads(line) for line in metrics.read_text().splitlines()]
     assert [r["split"] for r in records] == ["train", "stop"], records  # validation abandoned, not finished
     assert (run_dir / "last.pt").is_file()
+
+
+# -- resume from no checkpoint: no record twice ----------------------------------------------------------------------
+def test_a_run_restarted_from_step_0_logs_no_step_twice(chorales, tmp_path):
+    run_dir = tmp_path / "run"
+    assert invoke("train", chorales, "--run-dir", run_dir, "--max-steps", 6, "--seed", 2, *TINY).exit_code == 0
+    for name in ("last.pt", "best.pt"):  # killed after writing step 3's records, before its checkpoint
+        (run_dir / name).unlink()
+    result = invoke("train", "--resume", "--run-dir", run_dir, "--quiet")
+    assert result.exit_code == 0, result.output
+    keys = [(r["split"], r["step"]) for r in read_metrics(run_dir)]
+    assert len(keys) == len(set(keys)) and ("train", 6) in keys, keys
