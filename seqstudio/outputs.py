@@ -42,8 +42,9 @@ def _previous_set(out_dir: Path) -> list[str]:
     if manifest.is_file() and not manifest.is_symlink():
         listed = [line for line in manifest.read_text(encoding="utf-8", errors="replace").splitlines()
                   if line and "/" not in line and not line.startswith(".")]
-    foreign = sorted(p.name for p in out_dir.iterdir()
-                     if not p.name.startswith(".") and p.name not in listed and not p.is_dir())
+    foreign = sorted(p.name for p in out_dir.iterdir()  # a planted link is replaced, never followed
+                     if not p.name.startswith(".") and p.name not in listed and not p.is_dir()
+                     and not p.is_symlink())
     if foreign:
         raise WriteError(f"{out_dir} holds files seqstudio did not write there ({', '.join(foreign[:3])}"
                          f"{', ...' if len(foreign) > 3 else ''}); choose an empty or new folder for -o")

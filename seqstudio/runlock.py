@@ -5,8 +5,9 @@ Two ``train --run-dir SAME`` started together (or ``--resume`` while the first s
 ``metrics.jsonl`` and overwrite each other's checkpoints. Now the first writer holds ``FOLDER/.seqstudio-lock``
 (``fcntl.flock``, exclusive, non-blocking; the file holds the holder's pid) and a second one stops at once with
 one line naming that pid. The kernel drops the lock when its holder exits in any way (``kill -9`` included), so a
-stale lock never blocks a later run; the file itself stays (an empty-looking hidden file, ignored wherever a
-folder's emptiness is judged: ``is_empty``).
+stale lock never blocks a later run. The holder removes the file when it is done (a file left by a killed holder
+is ignored wherever a folder's emptiness is judged: ``is_empty``); a writer that locked a file which was removed
+meanwhile notices (the path no longer names its file) and locks the new one.
 
 ``acquire`` registers the lock with the innermost function decorated ``@releases_locks``, which releases it when
 that function returns or raises: a library caller training twice in one process gets the folder back.
@@ -34,6 +35,25 @@ class Lock:
 
     def __init__(self, folder: Path, what: str):
         self.folder = Path(folder)
+        for _ in range(20):
+            self._take(what)
+            if self._still_linked():
+                break
+            os.close(self.fd)  # released and removed by its holder meanwhile: lock the new file instead
+        else:
+            raise InUseError(f"{self.folder} is in use: its lock keeps changing hands; try again ({what})")
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+
+    def _still_linked(self) -> bool:
+        try:
+            st = os.stat(self.folder / LOCK_NAME, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        own = os.fstat(self.fd)
+        return (st.st_ino, st.st_dev) == (own.st_ino, own.st_dev)
+
+    def _take(self, what: str) -> None:
         path = self.folder / LOCK_NAME
         try:
             self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
@@ -52,8 +72,6 @@ class Lock:
                                  f"{holder if holder.isdigit() else '?'}) is writing there; wait for it to end "
                                  f"or stop it, or choose another folder ({what})") from None
             raise
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
 
     remove_if_unused = False  # set by ``acquire`` for a folder it created
 
@@ -62,10 +80,12 @@ class Lock:
             return
         with contextlib.suppress(OSError):
             os.ftruncate(self.fd, 0)
+        if self._still_linked():  # removed while still held: a waiting writer then locks a fresh file
+            with contextlib.suppress(OSError):
+                os.unlink(self.folder / LOCK_NAME)
         if self.remove_if_unused:  # a folder made only to be locked, and nothing written: leave no trace
             with contextlib.suppress(OSError):
                 if is_empty(self.folder):
-                    os.unlink(self.folder / LOCK_NAME)
                     os.rmdir(self.folder)
         os.close(self.fd)  # closing the last descriptor drops the flock
         self.fd = -1
