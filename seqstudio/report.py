@@ -159,9 +159,9 @@ def _evaluation_html(run_dir: Path) -> str:
     out = []
     for path in found:
         try:
-            result = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            out.append(f"<p class='note'>{html.escape(path.name)}: {html.escape(str(exc))}</p>")
+            result = json.loads(_small_text(path))
+        except (OSError, ValueError) as exc:  # ValueError: JSON and UTF-8 errors, too big
+            out.append(f"<p class='note'>{html.escape(path.name)}: {html.escape(str(exc)[:300])}</p>")
             continue
         if not isinstance(result, dict):
             continue
@@ -188,12 +188,19 @@ def _data_html(run_dir: Path, config: dict) -> str:
     seen = "<p class='muted'>What training saw was not recorded (a run from before data.json).</p>"
     if path.is_file():
         try:
-            summary = json.loads(path.read_text(encoding="utf-8"))
+            summary = json.loads(_small_text(path))
             seen = ("<p>Training saw: " + html.escape(", ".join(f"{v} {k}" for k, v in summary.items()
                                                              if isinstance(v, (int, float, str)))) + "</p>")
-        except (OSError, json.JSONDecodeError, AttributeError):
+        except (OSError, ValueError, AttributeError):  # damaged: the page says it was not recorded
             pass
     return _table(rows) + seen
+
+
+def _small_text(path: Path, limit: int = 1 << 20) -> str:
+    """A run's small record as text: ``ValueError`` when it is bigger than ``limit`` or not UTF-8."""
+    if path.stat().st_size > limit:
+        raise ValueError(f"more than {limit} bytes, not a record seqstudio writes")
+    return path.read_text(encoding="utf-8")
 
 
 def _page(title: str, sections: list[tuple[str, str]]) -> str:
@@ -261,7 +268,8 @@ def write_run_report(run_dir: Path, out_dir: Path | None = None, sample_dirs: li
 
     run_dir = Path(run_dir)
     spec = load_spec(run_dir)  # refuses what is not a run directory, with the reason
-    for name in ("samples", "metrics.jsonl", *(p.name for p in sorted(run_dir.glob("evaluation-*.json")))):
+    for name in ("samples", "metrics.jsonl", "data.json",
+                 *(p.name for p in sorted(run_dir.glob("evaluation-*.json")))):
         refuse_link(run_dir / name)  # read below: never through a link
     config = read_yaml_mapping(run_dir / "config.yaml")
     domain = spec.make_domain()

@@ -416,3 +416,12 @@ def test_a_run_restarted_from_step_0_logs_no_step_twice(chorales, tmp_path):
     assert result.exit_code == 0, result.output
     keys = [(r["split"], r["step"]) for r in read_metrics(run_dir)]
     assert len(keys) == len(set(keys)) and ("train", 6) in keys, keys
+
+
+def test_report_of_damaged_records_is_a_page_not_a_traceback(run_copy, tmp_path):
+    """Found by bench/tamper_rundirs.py (seed 31): a flipped byte in data.json made ``report`` crash."""
+    (run_copy / "data.json").write_bytes((run_copy / "data.json").read_bytes() + b"\xa0\xff")
+    (run_copy / "evaluation-test.json").write_bytes(b"\xff{")
+    result = invoke("report", run_copy, "-o", tmp_path / "page", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "evaluation-test.json" in (tmp_path / "page" / "index.html").read_text()
