@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .atomic import write_error
-from .errors import DataError, InUseError
+from .errors import DataError, InUseError, UnsafePathError, WriteError
 from .runlock import LOCK_NAME, Lock
 
 
@@ -33,7 +33,7 @@ def clean_stale(parent: Path, prefix: str) -> int:
             continue  # not one of ours (every staging folder holds its lock file from its first moment)
         try:
             lock = Lock(path, "")
-        except (InUseError, OSError, Exception):
+        except (InUseError, UnsafePathError, WriteError, OSError):
             continue  # still in use, or not ours to judge
         try:
             shutil.rmtree(path, ignore_errors=True)
