@@ -47,7 +47,7 @@ FOLDER = "prepared"
 # option added later is safe by default: it only makes the key stricter).
 NOT_DATA_OPTIONS = frozenset({
     "batch_size", "lr", "weight_decay", "lr_warmup_steps", "clip_grad_norm", "init_output_bias", "max_steps",
-    "epochs", "max_minutes", "valid_every", "patience", "seed", "device", "precision", "samples", "workers",
+    "epochs", "max_minutes", "budget_clock", "valid_every", "patience", "seed", "device", "precision", "samples", "workers",
     "threads", "tensorboard"})
 # Messages about the cache itself (a shard found damaged and rebuilt) are true once, not at every later start.
 CACHE_MESSAGES = ("encoding cache",)
