@@ -55,4 +55,4 @@ bench: install
 	OMP_NUM_THREADS=1 $(BIN)/python bench/vrnn_throughput.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) runs .pytest_cache
+	rm -rf $(VENV) .venv-default $(DEMO_DIR) runs .pytest_cache

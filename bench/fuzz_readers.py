@@ -13,7 +13,7 @@ members, recompressed).
 
 Each input goes through what the loader does with a file of its format: ``Domain.read`` (or
 ``read_collection``) and the domain's default codec (fitted on it first when it must be), and, for
-``abc-convert``, ``TextDomain.convert`` to MIDI. Workers run one input at a time with an address-space cap
+``abc-convert``, ``TextDomain.convert`` to MIDI. Workers run one input at a time with a data-memory cap (RLIMIT_DATA)
 (``--mem-cap-mb``); the parent kills a worker that takes longer than ``--hang-seconds`` on one input (a hang),
 and restarts one whose peak RSS passed ``--mem-limit-mb`` (a memory blow-up) or that died. Readers get
 ``SEQSTUDIO_READ_TIMEOUT=--read-timeout`` seconds, so a slow parse ends as a clean skip.
@@ -350,7 +350,7 @@ def worker(mem_cap_mb: int) -> None:
     import resource
     import warnings
 
-    resource.setrlimit(resource.RLIMIT_AS, (mem_cap_mb << 20, mem_cap_mb << 20))
+    resource.setrlimit(resource.RLIMIT_DATA, (mem_cap_mb << 20, mem_cap_mb << 20))  # not RLIMIT_AS: CUDA torch
     warnings.simplefilter("ignore")
     logging.getLogger("seqstudio").setLevel(logging.CRITICAL)
     from seqstudio.errors import DataError, SeqStudioError
@@ -442,7 +442,7 @@ def main() -> int:
                         help="wall seconds on one input counted as a hang (past the readers' own wall backstop)")
     parser.add_argument("--read-timeout", type=float, default=20.0, help="SEQSTUDIO_READ_TIMEOUT (CPU seconds) for the readers")
     parser.add_argument("--mem-limit-mb", type=int, default=1500, help="peak RSS counted as a blow-up")
-    parser.add_argument("--mem-cap-mb", type=int, default=3000, help="address-space cap of a worker")
+    parser.add_argument("--mem-cap-mb", type=int, default=3000, help="data-segment cap (RLIMIT_DATA) of a worker")
     parser.add_argument("--keep", type=Path, help="save tracebacks, hangs and blow-ups here")
     parser.add_argument("--verbose", action="store_true", help="print every input's outcome")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

@@ -19,7 +19,7 @@ import torch
 from . import conditions as conditions_mod
 from . import text_condition as text_mod
 from . import config as config_mod
-from . import data, prepared, registry, safe_io
+from . import data, prepared, registry, runlock, safe_io
 from .backends.base import Backend, SamplingOptions
 from .distributed import add_stats, init_distributed, leave
 from .errors import (ConfigError, DataError, NothingToDo, RunDirError, SeqStudioError, TrainingDiverged,
@@ -138,6 +138,13 @@ def _prepare_data(spec: RunSpec, codec, progress: bool, splits, domain):
 
 
 # -- training -------------------------------------------------------------------------------------------------------
+def _lock_run_dir(run_dir: Path) -> None:
+    """One writer per run directory (``seqstudio.runlock``): under torchrun only rank 0 writes, so only it locks."""
+    if os.environ.get("RANK", "0") == "0":
+        runlock.acquire(run_dir, "train --run-dir")
+
+
+@runlock.releases_locks
 def train(data_dir: str | Path | None = None, *, backend: str | None = None, domain: str | None = None,
           codec: str | None = None, run_dir: str | Path | None = None, config: str | Path | None = None,
           overrides: list[str] = (), resume: bool = False, progress: bool = True, **train_options) -> Path:
@@ -148,6 +155,8 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
     if resume:
         if run_dir is None:
             raise ConfigError("--resume needs --run-dir pointing at the run to continue")
+        if Path(run_dir).is_dir():
+            _lock_run_dir(Path(run_dir))
         base = load_spec(Path(run_dir))
         check_resumable(Path(run_dir))
         if data_dir is not None and Path(data_dir).resolve() != base.data_path:
@@ -156,7 +165,9 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
     spec = resolve_config(Path(data_dir) if data_dir else None, backend, domain, codec, config, overrides,
                           train_options, base)
     run_dir = Path(run_dir) if run_dir else _default_run_dir(spec)
-    if not resume and run_dir.exists() and any(run_dir.iterdir()):
+    if not resume:
+        _lock_run_dir(run_dir)
+    if not resume and run_dir.exists() and not runlock.is_empty(run_dir):
         hint = ("it holds a run that stopped before its first checkpoint: `seqstudio train --resume --run-dir "
                 f"{run_dir}` starts it again from step 0 with its saved options"
                 if (run_dir / "config.yaml").is_file() and not (run_dir / "last.pt").exists()
@@ -167,6 +178,10 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
     if resume and not from_checkpoint:
         log.warning("%s has no checkpoint yet (the run stopped before its first one): training starts again "
                     "from step 0 with its saved options", run_dir)
+        if os.environ.get("RANK", "0") == "0":
+            from .rundir import trim_metrics
+
+            trim_metrics(run_dir, 0)  # the restarted steps are logged again: no record twice
     threads = use_threads(spec.train.threads)
     flush_denormals()
     if spec.train.threads <= 0:
@@ -178,6 +193,7 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
     log.info("data: %d train / %d valid files -> %d / %d windows of up to %d steps",
              len(files["train"]), len(files["valid"]), len(sets["train"]), len(sets["valid"]),
              sets["train"].max_length)
+    warn_unbalanced(len(sets["train"]), len(sets["valid"]))
     torch.manual_seed(spec.train.seed)
     model = spec.make_backend(codec_obj.spec, conditions_mod.of(codec_obj), text_mod.of(codec_obj))
     if not from_checkpoint and spec.train.init_output_bias:
@@ -201,9 +217,20 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
     log.info("stopped after %d steps (%s)", state.step, state.stopped_because or "done")
     if dist.is_main and spec.train.samples > 0:
         run = load_run(run_dir, device=trainer.device)
-        write_samples(run, generate(run, n=spec.train.samples, seed=spec.train.seed), run_dir / "samples")
+        write_samples(run, generate(run, n=spec.train.samples, seed=spec.train.seed), run_dir / "samples",
+                      sample_set=False)
     leave(dist)
     return run_dir
+
+
+def warn_unbalanced(train_windows: int, valid_windows: int) -> None:
+    """Say so when the valid split outweighs the train split: the file hash put a huge file (most of the data)
+    into valid, so validation takes longer than training and the model learns from a sliver."""
+    if valid_windows > max(train_windows, 100):
+        log.warning("the valid split has %d windows and the train split %d: one big file probably dominates the "
+                    "valid split, so training learns from little and each validation takes long; split the data "
+                    "into train/ and valid/ subfolders yourself, or cut the big file into pieces",
+                    valid_windows, train_windows)
 
 
 def record_json(path: Path, values: dict) -> None:
@@ -452,38 +479,54 @@ def _crop(x: torch.Tensor, length: int) -> torch.Tensor:
 
 def write_samples(run: Run, samples: list, out_dir: str | Path, prefix: str = "sample",
                   render: bool = True, audio: bool = False, soundfont: str | Path | None = None,
-                  progress: bool = False) -> list[Path]:
+                  progress: bool = False, sample_set: bool = True) -> list[Path]:
     """Write samples as files of the run's domain (plus a picture of each when the domain can draw, a WAV
     beside each when ``audio`` and the domain plays it, and an overview sheet of them all when the domain makes
-    one); see ``seqstudio.outputs`` for how (never through a symbolic link, nothing left behind on a full disk)."""
-    from tqdm.auto import tqdm
-
+    one); see ``seqstudio.outputs`` for how (never through a symbolic link, nothing left behind on a full disk).
+    ``sample_set``: replace the set of samples written there before (``outputs.staged_output``)."""
     from .outputs import staged_output
 
     out_dir = Path(out_dir)
     if audio and not run.domain.can_render_audio:
         raise ConfigError(f"domain {run.domain.name!r} cannot render audio")
-    paths = []
-    labels = getattr(samples, "conditions", None)  # conditions: each file's, in conditions.json
-    with staged_output(out_dir) as stage:
-        if labels:
-            import json
+    with staged_output(out_dir, sample_set=sample_set) as stage:
+        labels = write_sample_files(run, samples, stage, prefix, 0, render, audio, soundfont, progress)
+        write_conditions(stage, labels)
+    return [out_dir / name for name in sample_names(run, samples, prefix, 0)]
 
-            names = [f"{prefix}-{i:03d}{run.domain.output_extension_for(s)}" for i, s in enumerate(samples)]
-            (stage / "conditions.json").write_text(json.dumps(dict(zip(names, labels)), indent=1))
-        bar = tqdm(samples, desc="writing samples", unit="file", disable=not progress or len(samples) < 2,
-                   dynamic_ncols=True, leave=False)
-        for i, sample in enumerate(bar):
-            name = f"{prefix}-{i:03d}{run.domain.output_extension_for(sample)}"
-            run.domain.write(sample, stage / name)
-            paths.append(out_dir / name)
-            if render and run.domain.can_render:
-                run.domain.render(sample, (stage / name).with_suffix(".png"))
-            if audio and run.domain.has_audio(sample):
-                _write_audio(run.domain, sample, (stage / name).with_suffix(".wav"), soundfont)
-        if render and run.domain.can_write_sheet and len(samples) > 1:
-            run.domain.write_sheet(samples, stage / f"{prefix}-sheet")
-    return paths
+
+def sample_names(run: Run, samples: list, prefix: str, start: int) -> list[str]:
+    return [f"{prefix}-{start + i:03d}{run.domain.output_extension_for(s)}" for i, s in enumerate(samples)]
+
+
+def write_conditions(folder: Path, labels: dict) -> None:
+    """``conditions.json``: each sample file's conditions (conditional runs only)."""
+    if labels:
+        import json
+
+        (Path(folder) / "conditions.json").write_text(json.dumps(labels, indent=1))
+
+
+def write_sample_files(run: Run, samples: list, stage: Path, prefix: str = "sample", start: int = 0,
+                       render: bool = True, audio: bool = False, soundfont: str | Path | None = None,
+                       progress: bool = False) -> dict:
+    """Write ``samples`` (numbered from ``start``) into the private folder ``stage`` (``staged_output``'s);
+    returns ``{file name: conditions}`` for a conditional run (else empty)."""
+    from tqdm.auto import tqdm
+
+    labels = getattr(samples, "conditions", None)  # conditions: each file's, in conditions.json
+    names = sample_names(run, samples, prefix, start)
+    bar = tqdm(samples, desc="writing samples", unit="file", disable=not progress or len(samples) < 2,
+               dynamic_ncols=True, leave=False)
+    for name, sample in zip(names, bar):
+        run.domain.write(sample, stage / name)
+        if render and run.domain.can_render:
+            run.domain.render(sample, (stage / name).with_suffix(".png"))
+        if audio and run.domain.has_audio(sample):
+            _write_audio(run.domain, sample, (stage / name).with_suffix(".wav"), soundfont)
+    if render and run.domain.can_write_sheet and len(samples) > 1 and start == 0:
+        run.domain.write_sheet(samples, stage / f"{prefix}-sheet")
+    return dict(zip(names, labels)) if labels else {}
 
 
 def _write_audio(domain, sample, path: Path, soundfont) -> None:
@@ -520,13 +563,27 @@ def render_file(path: str | Path, out: str | Path | None = None, domain: str | N
     if not (domain_obj.can_write_sheet if collection else domain_obj.can_render):
         raise ConfigError(f"domain {domain_obj.name!r} has no sample sheet" if collection else
                           f"domain {domain_obj.name!r} cannot draw samples")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    from .outputs import staged_output
+
+    # Drawn into a private folder and renamed into place (``seqstudio.outputs``): never through a link planted
+    # at ``out``, nothing half-written on a full disk.
     if collection:
         samples = [x for split in domain_obj.read_collection(path).values() for x in split][:limit]
         if not samples:
             raise DataError(f"{path.name} holds no samples")
-        return domain_obj.write_sheet(samples, out.with_suffix(""))
-    domain_obj.render(domain_obj.read(path), out)
+        with staged_output(out.parent) as stage:
+            written = []
+            for staged in domain_obj.write_sheet(samples, stage / out.stem):
+                final = out.parent / Path(staged).name
+                if final.exists() and final.resolve() == path.resolve():  # a sheet never replaces its input
+                    log.warning("not writing %s: it is the file being drawn", final)
+                    Path(staged).unlink()
+                else:
+                    written.append(final)
+        return written
+    sample = domain_obj.read(path)
+    with staged_output(out.parent) as stage:
+        domain_obj.render(sample, stage / out.name)
     return [out]
 
 
@@ -538,8 +595,10 @@ def _render_file_audio(domain_obj, path: Path, out: Path, soundfont) -> Path:
     sample = domain_obj.read(path)
     if not domain_obj.has_audio(sample):
         raise ConfigError(f"{path.name} has no audio in domain {domain_obj.name!r}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    domain_obj.render_audio(sample, out, Path(soundfont) if soundfont else None)
+    from .outputs import staged_output
+
+    with staged_output(out.parent) as stage:  # never through a link at ``out``; nothing half-written
+        domain_obj.render_audio(sample, stage / out.name, Path(soundfont) if soundfont else None)
     return out
 
 

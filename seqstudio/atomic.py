@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from .errors import DiskFullError
+from .errors import DiskFullError, WriteError
 
 NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 # Below this many free bytes a failed write is taken to be a full disk (a real full disk shows ~0).
@@ -51,6 +51,24 @@ def disk_full_error(folder: Path, what: str) -> DiskFullError:
     return DiskFullError(f"no space left on {folder} (writing {what}); free some space and run the command again")
 
 
+def cannot_write(folder: Path, exc: OSError, what: str = "") -> WriteError:
+    """One line for a destination that refuses writes (read-only, no permission): names the folder, not the
+    temporary file that failed."""
+    reason = exc.strerror or str(exc)
+    return WriteError(f"cannot write {what + ' ' if what else ''}into {folder}: {reason}; nothing was written "
+                      f"(choose a writable destination)")
+
+
+def write_error(exc: BaseException, folder: Path, what: str) -> BaseException | None:
+    """The seqstudio error that ``exc``, raised while writing ``what`` into ``folder``, stands for (None when
+    it is not about the destination)."""
+    if isinstance(exc, Exception) and is_disk_full(exc, folder):
+        return disk_full_error(folder, what)
+    if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR):
+        return cannot_write(folder, exc, what)
+    return None
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -65,8 +83,9 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        if is_disk_full(exc, folder):
-            raise disk_full_error(folder, path.name) from None
+        error = write_error(exc, folder, path.name)
+        if error is not None:
+            raise error from None
         raise
     os.close(fd)
     tmp = Path(name)

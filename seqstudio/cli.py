@@ -22,9 +22,23 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except SeqStudioError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:  # a read-only, full or vanished destination: one line, not a traceback
+            raise click.ClickException(os_error_line(exc)) from None
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for an ``OSError`` that reached the CLI: the file, the system's reason, what to do."""
+    import errno
+
+    where = f"{exc.filename}: " if exc.filename else ""
+    reason = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0]
+    hint = {errno.EROFS: "write somewhere else", errno.EACCES: "check the permissions",
+            errno.EPERM: "check the permissions", errno.ENOSPC: "free some space and run the command again",
+            errno.EDQUOT: "free some space and run the command again"}.get(exc.errno)
+    return f"{where}{reason}" + (f"; {hint}" if hint else "")
 
 
 class _Formatter(logging.Formatter):
@@ -59,6 +73,34 @@ def _setup_logging(quiet: bool = False) -> None:
     log.propagate = False
 
 
+# Progress bars refresh at most this often (seconds) when stderr is not a terminal (a log file, CI, nohup):
+# every refresh there is another line in the log.
+LOG_REFRESH_SECONDS = 5
+
+
+def _quiet_bars_in_logs() -> None:
+    """Where stderr is not a terminal, every progress bar (tqdm's, whoever made it) refreshes at most once in
+    ``LOG_REFRESH_SECONDS``: its default ``mininterval`` is raised (tqdm may already be imported, by torch, so its
+    ``TQDM_MININTERVAL`` variable is too late here; it is set too, for spawned workers)."""
+    import os
+
+    if sys.stderr.isatty():
+        return
+    os.environ.setdefault("TQDM_MININTERVAL", str(LOG_REFRESH_SECONDS))
+    from tqdm import std
+
+    init = std.tqdm.__init__
+    if getattr(init, "seqstudio_log_refresh", False):
+        return
+
+    def slower(self, *args, **kwargs):
+        kwargs.setdefault("mininterval", LOG_REFRESH_SECONDS)
+        init(self, *args, **kwargs)
+
+    slower.seqstudio_log_refresh = True
+    std.tqdm.__init__ = slower
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="seqstudio")
 def main():
@@ -72,6 +114,7 @@ def main():
       seqstudio evaluate runs/bach-seqvae --split test
       seqstudio report runs/bach-seqvae --samples out/
     """
+    _quiet_bars_in_logs()
 
 
 # -- train ------------------------------------------------------------------------------------------------------------
@@ -139,7 +182,8 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
 # -- generate ----------------------------------------------------------------------------------------------------------
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("-n", "num", type=click.IntRange(min=1), default=4, show_default=True, help="Number of samples.")
+@click.option("-n", "num", type=click.IntRange(min=1, max=100_000), default=4, show_default=True,
+              help="Number of samples (at most 100000; written to disk in batches as they are made).")
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("generated"), show_default=True,
               help="Output folder.")
 @click.option("--temperature", "-t", type=click.FloatRange(min=0), default=1.0, show_default=True,
@@ -195,11 +239,14 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
         samples = api.interpolate(run, *interpolate, steps=steps, length=length, temperature=temperature, seed=seed)
         prefix = "interp"
     else:
-        samples = api.generate(run, n=num, length=length, temperature=temperature, seed=seed, prime=prime,
-                               bias=bias, progress=not quiet, conditions=list(conditions))
         prefix = "primed" if prime else "sample"
-    paths = api.write_samples(run, samples, out_dir, prefix=prefix, render=not no_pictures, audio=audio,
-                              soundfont=soundfont, progress=not quiet)
+        paths = _generate_in_batches(run, num, out_dir, prefix, not no_pictures, audio, soundfont, quiet,
+                                     length=length, temperature=temperature, seed=seed, prime=prime, bias=bias,
+                                     conditions=list(conditions))
+        samples = None
+    if samples is not None:
+        paths = api.write_samples(run, samples, out_dir, prefix=prefix, render=not no_pictures, audio=audio,
+                                  soundfont=soundfont, progress=not quiet)
     if prime and not quiet:
         click.echo(f"each file starts with {prime.name} and continues with {length or run.codec.window_length} "
                    f"generated steps")
@@ -210,6 +257,30 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
 
         page = write_gallery(run.domain, out_dir, progress=not quiet)
         click.echo(f"report: {page}")
+
+
+GENERATE_BATCH = 256  # samples made and written at a time: memory stays bounded whatever -n is
+
+
+def _generate_in_batches(run, num, out_dir, prefix, render, audio, soundfont, quiet, seed=None, **options):
+    """``generate -n NUM`` made and written ``GENERATE_BATCH`` samples at a time into one staged set (nothing
+    is kept in memory but the current batch). Batch ``b`` uses seed ``seed + b``, so ``-n`` up to a batch gives
+    the samples it always did."""
+    from . import api
+    from .outputs import staged_output
+
+    labels, paths = {}, []
+    with staged_output(out_dir, sample_set=True) as stage:
+        for start in range(0, num, GENERATE_BATCH):
+            count = min(GENERATE_BATCH, num - start)
+            batch_seed = None if seed is None else seed + start // GENERATE_BATCH
+            samples = api.generate(run, n=count, seed=batch_seed, progress=not quiet, **options)
+            labels.update(api.write_sample_files(run, samples, stage, prefix, start, render, audio, soundfont,
+                                                 progress=not quiet))
+            paths += [Path(out_dir) / name for name in api.sample_names(run, samples, prefix, start)]
+            del samples
+        api.write_conditions(stage, labels)
+    return paths
 
 
 # -- info (conditions) ---------------------------------------------------------------------------------------------------

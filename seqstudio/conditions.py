@@ -348,8 +348,9 @@ def piece_indices(spec: ConditionSpec | None, attrs: list[dict]) -> torch.Tensor
 # -- attributes a data folder declares from its file names ----------------------------------------------------------
 def compile_path_rules(rules) -> dict[str, "re.Pattern"]:
     """``{name: regex}`` (a folder's ``seqstudio.yaml`` ``attributes:``, e.g. the essen-folk recipe's
-    ``collection: '^([A-Za-z]+?)\\d*-\\d+\\.mid$'``) compiled; a ConfigError for anything else."""
-    import re
+    ``collection: '^([A-Za-z]+?)\\d*-\\d+\\.mid$'``) compiled; a ConfigError for anything else (including a
+    nested repeat such as ``(a+)+``, see ``seqstudio.safe_regex``)."""
+    from . import safe_regex
 
     if not isinstance(rules, dict):
         raise ConfigError("attributes: expected a mapping of attribute name -> regex on the file's path")
@@ -357,10 +358,7 @@ def compile_path_rules(rules) -> dict[str, "re.Pattern"]:
     for name, pattern in rules.items():
         if not isinstance(name, str) or not name or name.startswith("_") or not isinstance(pattern, str):
             raise ConfigError(f"attributes: {name!r}: expected NAME: REGEX (a name not starting with '_')")
-        try:
-            out[name] = re.compile(pattern)
-        except re.error as exc:
-            raise ConfigError(f"attributes: {name}: not a regular expression ({exc})") from None
+        out[name] = safe_regex.compile(pattern, f"attributes: {name}")
         if out[name].groups < 1:
             raise ConfigError(f"attributes: {name}: the regex needs a group, whose match is the value")
     return out
@@ -370,17 +368,27 @@ def folder_attributes(root, path, rules: dict) -> dict[str, str]:
     """The attributes ``rules`` (``compile_path_rules``) read off ``path``'s path inside the data folder
     ``root`` (``/``-separated): for each rule that matches, its first group. Domain-agnostic: a folder of
     files named by class, book or region conditions on that with no plugin code."""
+    return folder_attributes_of(root, [path], rules)[0]
+
+
+def folder_attributes_of(root, paths: list, rules: dict) -> list[dict[str, str]]:
+    """``folder_attributes`` of many paths, each rule's matches under one time limit (``safe_regex``)."""
     from pathlib import Path
 
-    try:
-        rel = Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
-    except ValueError:
-        rel = Path(path).name
-    out = {}
+    from .safe_regex import search_all
+
+    base = Path(root).resolve()
+    rels = []
+    for path in paths:
+        try:
+            rels.append(Path(path).resolve().relative_to(base).as_posix())
+        except ValueError:
+            rels.append(Path(path).name)
+    out: list[dict[str, str]] = [{} for _ in rels]
     for name, rx in rules.items():
-        m = rx.search(rel)
-        if m and m.group(1):
-            out[name] = m.group(1)
+        for attrs, m in zip(out, search_all(rx, rels, f"{Path(root) / 'seqstudio.yaml'}: attributes: {name}")):
+            if m and m.group(1):
+                attrs[name] = m.group(1)
     return out
 
 
@@ -400,8 +408,8 @@ def add_folder_attributes(encoded, root, rules) -> None:
     table = getattr(encoded, "attributes", None)
     if table is None:
         return
-    for path in list(encoded):
-        extra = folder_attributes(root, path, compiled)
+    paths = list(encoded)
+    for path, extra in zip(paths, folder_attributes_of(root, paths, compiled)):
         if not extra:
             continue
         attrs = table.get(path)

@@ -15,7 +15,9 @@ from typing import Any
 
 import yaml
 
+from . import safe_yaml
 from .errors import ConfigError
+from .safe_yaml import brief
 
 SECTIONS = ("codec", "backend", "train", "heads")
 
@@ -87,7 +89,7 @@ def convert(value: Any, target: Any, where: str) -> Any:
     """Convert a YAML/CLI value to a dataclass field's type, or raise ConfigError naming ``where``."""
     if isinstance(value, str) and target is not str:
         try:
-            value = yaml.safe_load(value)
+            value = safe_yaml.load(value, where)
         except yaml.YAMLError:
             pass
     try:
@@ -113,7 +115,7 @@ def convert(value: Any, target: Any, where: str) -> Any:
         return value
     except (TypeError, ValueError):
         name = getattr(target, "__name__", str(target))
-        raise ConfigError(f"{where}: expected {name}, got {value!r}") from None
+        raise ConfigError(f"{where}: expected {name}, got {brief(value)}") from None
 
 
 def build(cls, values: dict[str, Any], section: str):
@@ -132,7 +134,7 @@ def build(cls, values: dict[str, Any], section: str):
         if convert(values[key], type(old_value), f"{section}.{key}") == old_value:
             del values[key]
         elif message:
-            raise ConfigError(f"{section}.{key}={values[key]!r}: {message}")
+            raise ConfigError(f"{section}.{key}={brief(values[key])}: {message}")
     unknown = sorted(set(values) - set(types))
     if unknown:
         raise ConfigError(f"unknown {section} option {unknown[0]!r}; valid options: {', '.join(types)}")
@@ -168,8 +170,8 @@ def load_yaml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        node = safe_yaml.compose(text, str(path))
+        data = safe_yaml.load(text, str(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

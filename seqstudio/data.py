@@ -84,10 +84,14 @@ def folder_info(root: Path) -> dict:
     path = Path(root) / FOLDER_INFO
     if not path.is_file():
         return {}
+    from .safe_yaml import load
+
     try:
-        info = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise DataError(f"{path}: unreadable ({exc})") from None
+        if path.stat().st_size > (1 << 20):
+            raise DataError(f"{path}: more than 1 MB, not a folder description seqstudio writes")
+        info = load(path.read_text(), str(path), DataError)
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: unreadable ({str(exc).splitlines()[0][:200]})") from None
     return info if isinstance(info, dict) else {}
 
 
@@ -507,8 +511,12 @@ def make_codec(domain: Domain, codec_name: str, config_values: dict | None = Non
 
 def _pool(workers: int) -> futures.Executor:
     """Worker processes started fresh ("spawn"): forking a process whose PyTorch/OpenMP threads have run can
-    deadlock the child. Spawned workers inherit ``sys.path``, so plugins found by the parent are found too."""
-    return futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    deadlock the child. Spawned workers inherit ``sys.path``, so plugins found by the parent are found too; they
+    die with their parent (``seqstudio.workers``)."""
+    from .workers import die_with_parent
+
+    return futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=die_with_parent)
 
 
 class Piece:

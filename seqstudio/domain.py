@@ -286,7 +286,7 @@ class Domain:
                 continue
             dest = assets / (path.stem + suffix)
             beside = path.with_suffix(suffix)
-            if beside.is_file() and beside != path:
+            if beside.is_file() and not beside.is_symlink() and beside != path:  # never copy a link's target
                 shutil.copyfile(beside, dest)
             else:
                 try:

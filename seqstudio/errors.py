@@ -30,6 +30,15 @@ class DiskFullError(SeqStudioError):
     """A write failed because the file system holding it is full (or over quota); nothing half-written is left."""
 
 
+class InUseError(SeqStudioError):
+    """Another seqstudio process is writing into the folder (it holds the folder's lock, ``seqstudio.runlock``)."""
+
+
+class WriteError(SeqStudioError):
+    """A destination cannot be written (a read-only file system, no permission, not a folder); nothing was
+    written there."""
+
+
 class UnsafePathError(SeqStudioError):
     """seqstudio was asked to write through a symbolic link, or to read something that is not a regular file
     (a FIFO or a device would hang or never end)."""

@@ -24,7 +24,12 @@ Series = list[tuple[float, float]]
 
 def read_metrics(run_dir: Path) -> list[dict]:
     """The records of ``run_dir/metrics.jsonl``; a torn last line (a run killed mid-write) is skipped."""
+    from .runcheck import refuse_link
+
     path = Path(run_dir) / "metrics.jsonl"
+    refuse_link(path)  # never read through a link (``plot``/``report`` would show another file's content)
+    if path.is_file() and path.stat().st_size > (1 << 30):
+        raise RunDirError(f"{path} is over 1 GB, more than a seqstudio run writes: not a run file")
     if not path.is_file():
         raise RunDirError(f"{run_dir} has no metrics.jsonl (is it a run directory written by `seqstudio train`?)")
     records = []
@@ -160,7 +165,17 @@ def write_curves(run_dir: Path, out: Path) -> Path:
     suffix = out.suffix.lower()
     if suffix not in (".png", ".svg"):
         raise ConfigError(f"-o must name a .png or .svg file, got {out}")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    from .outputs import staged_output
+
+    # Drawn into a private folder and renamed into place: never written through a link planted at ``out``, and
+    # nothing half-written on a full disk (``seqstudio.outputs``).
+    with staged_output(out.parent) as stage:
+        _draw_curves(panels, stage / out.name)
+    return out
+
+
+def _draw_curves(panels: dict, out: Path) -> None:
+    suffix = out.suffix.lower()
     if suffix == ".svg":
         charts = [svg_chart(name, series) for name, series in panels.items()]
         cols, w, h = 3, 360, 220
@@ -169,7 +184,7 @@ def write_curves(run_dir: Path, out: Path) -> Path:
                        for i, c in enumerate(charts))
         out.write_text(f'<svg xmlns="http://www.w3.org/2000/svg" width="{cols * w}" height="{rows * h}">{body}'
                        f'</svg>', encoding="utf-8")
-        return out
+        return
     try:
         import matplotlib
     except ImportError:
@@ -193,6 +208,7 @@ def write_curves(run_dir: Path, out: Path) -> Path:
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    try:
+        fig.savefig(out, dpi=100)
+    finally:
+        plt.close(fig)

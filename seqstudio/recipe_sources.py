@@ -96,6 +96,9 @@ def glob_files(recipe: Recipe, root: Path) -> list[Path]:
     As for a training folder (``data.find_files``), only regular files inside ``root`` count: a link leading out
     of it, a FIFO or a device is left out, and one warning names what was; hidden files are skipped."""
     pattern = recipe.source.get("glob", "**/*")
+    if not isinstance(pattern, str) or not pattern or os.path.isabs(pattern) or ".." in Path(pattern).parts:
+        raise ConfigError(f"{recipe.path}: source: glob {str(pattern)[:80]!r} must be a pattern relative to the "
+                          f"source folder (like '**/*.mid'), without '..'")
     real_root = os.path.realpath(root)
     files, refused = [], []
     for path in sorted(Path(root).glob(pattern)):

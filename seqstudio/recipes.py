@@ -19,16 +19,16 @@ import concurrent.futures as futures
 import dataclasses
 import logging
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from . import registry
+from . import registry, runlock, safe_yaml, staging
+from .atomic import write_error
 from .data import make_codec, write_folder_info
-from .errors import ConfigError, DataError, SeqStudioError
+from .errors import ConfigError, DataError, DiskFullError, SeqStudioError, WriteError
 from .recipe_sources import RecipeSource, load_source
 
 log = logging.getLogger("seqstudio")
@@ -63,7 +63,7 @@ def recipe_dirs() -> list[Path]:
 
 def _parse(path: Path) -> Recipe:
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = safe_yaml.load(path.read_text(), str(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ConfigError(f"{path}: malformed YAML{f' at line {mark.line + 1}' if mark else ''}") from None
@@ -122,10 +122,14 @@ def _convert(domain_name: str, src: str, dst: str) -> tuple[str, str]:
         else:
             domain.write(domain.read(Path(src)), Path(dst))
         return "ok", dst
-    except SeqStudioError as exc:
-        return "error", str(exc)
-    except Exception as exc:  # a parser crash on one file must not stop the others
-        return "error", f"{Path(src).name}: {type(exc).__name__}: {exc}"
+    except Exception as exc:
+        Path(dst).unlink(missing_ok=True)  # nothing half-written stays
+        fatal = write_error(exc, Path(dst).parent, Path(dst).name)
+        if fatal is not None:  # a full or read-only destination ends the build, it does not skip every file
+            return "fatal", str(fatal)
+        if isinstance(exc, SeqStudioError):
+            return "error", str(exc)
+        return "error", f"{Path(src).name}: {type(exc).__name__}: {exc}"  # a parser crash: the others go on
 
 
 def _recorded_codec(recipe: Recipe, domain) -> dict[str, Any]:
@@ -160,9 +164,13 @@ def source_files(recipe: Recipe, source_type: RecipeSource, source: Path | None,
     files = source_type.files(source, scratch)
     exclude = recipe.source.get("exclude")
     if exclude:
-        files = [f for f in files if not re.search(exclude, f.name)]
+        from . import safe_regex
+
+        what = f"{recipe.path}: source: exclude"
+        rx = safe_regex.compile(exclude, what)
+        files = [f for f, m in zip(files, safe_regex.search_all(rx, [f.name for f in files], what)) if not m]
     if not files:
-        raise DataError(f"recipe {recipe.name!r}: no files to build from (all excluded by {exclude!r})")
+        raise DataError(f"recipe {recipe.name!r}: no files to build from (all excluded by {str(exclude)[:80]!r})")
     return files
 
 
@@ -175,9 +183,19 @@ def build(name: str, dest: str | Path, source: str | Path | None = None, limit: 
     codec = _recorded_codec(recipe, domain)
     attributes = _recorded_attributes(recipe)  # conditions: attributes read off the file names
     dest = Path(dest)
-    if dest.exists() and any(dest.iterdir()):
+    if dest.exists() and not dest.is_dir():
+        raise DataError(f"{dest} exists and is not a folder; choose an empty or new folder")
+    if dest.exists() and not runlock.is_empty(dest):
         raise DataError(f"{dest} already exists and is not empty; choose an empty or new folder")
-    dest.mkdir(parents=True, exist_ok=True)
+    with runlock.hold_new(dest, "data build DEST"), staging.folder_beside(dest) as stage:
+        result = _build_into(recipe, source_type, domain, codec, attributes, stage, source, limit, workers,
+                             progress)
+        staging.publish(stage, dest)
+    return {**result, "dest": str(dest)}
+
+
+def _build_into(recipe: Recipe, source_type: RecipeSource, domain, codec: dict, attributes: dict, dest: Path,
+                source, limit: int, workers: int, progress: bool) -> dict[str, Any]:
     user = Path(source) if source else None
     limit = limit or int(recipe.options.get("limit", 0))
     if source_type.writes_dataset:
@@ -196,7 +214,7 @@ def _convert_all(recipe: Recipe, source_type: RecipeSource, domain, dest: Path, 
     """Convert the source's files into ``dest`` in parallel; (written, skipped), skipped files named in warnings."""
     from tqdm.auto import tqdm
 
-    from .data import _pool
+    from .workers import pool as worker_pool
 
     with tempfile.TemporaryDirectory(prefix="seqstudio-recipe-") as scratch:
         files = source_files(recipe, source_type, source, Path(scratch))
@@ -214,10 +232,15 @@ def _convert_all(recipe: Recipe, source_type: RecipeSource, domain, dest: Path, 
         written, skipped = 0, []
         bar = tqdm(total=len(jobs), desc=f"building {recipe.name}", unit="file", disable=not progress)
         workers = workers or os.cpu_count() or 1
-        with _pool(workers) as pool:
+        with worker_pool(workers) as pool:
             running = [pool.submit(_convert, recipe.domain, s, d) for s, d in jobs]
             for job in futures.as_completed(running):
                 status, value = job.result()
+                if status == "fatal":
+                    for other in running:
+                        other.cancel()
+                    bar.close()
+                    raise (DiskFullError if "no space" in value else WriteError)(value)
                 if status == "ok":
                     written += 1
                 else:

@@ -30,6 +30,9 @@ from .errors import ConfigError, RunDirError
 log = logging.getLogger("seqstudio")
 MARKER = ".seqstudio-report"
 SKIP_SUFFIXES = (".png", ".wav", ".json", ".yaml", ".html")  # pictures, audio and records beside samples
+# What ``generate`` writes beside the samples that is not a sample: the sheet of all of them (``Domain.write_sheet``,
+# e.g. the strokes domain's ``sample-sheet.npz`` and ``.svg``), one per prefix ``generate`` uses.
+SKIP_STEMS = ("sample-sheet", "primed-sheet", "interp-sheet")
 MAX_ITEMS = 64  # per sample folder: a page with thousands of players helps nobody
 
 STYLE = """
@@ -59,9 +62,15 @@ def sample_files(folder: Path, domain: Domain) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    files = [p for p in sorted(folder.iterdir())
-             if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in SKIP_SUFFIXES
-             and domain.accepts(p)]
+    files = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or p.suffix.lower() in SKIP_SUFFIXES or p.stem in SKIP_STEMS:
+            continue
+        if p.is_symlink():  # never read through a link: it could show a file from outside the folder
+            log.warning("report: skipped %s, a symbolic link (a report shows no linked files)", p)
+            continue
+        if p.is_file() and domain.accepts(p):
+            files.append(p)
     return files
 
 
@@ -150,9 +159,9 @@ def _evaluation_html(run_dir: Path) -> str:
     out = []
     for path in found:
         try:
-            result = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            out.append(f"<p class='note'>{html.escape(path.name)}: {html.escape(str(exc))}</p>")
+            result = json.loads(_small_text(path))
+        except (OSError, ValueError) as exc:  # ValueError: JSON and UTF-8 errors, too big
+            out.append(f"<p class='note'>{html.escape(path.name)}: {html.escape(str(exc)[:300])}</p>")
             continue
         if not isinstance(result, dict):
             continue
@@ -241,12 +250,19 @@ def _data_html(run_dir: Path, config: dict) -> str:
     seen = "<p class='muted'>What training saw was not recorded (a run from before data.json).</p>"
     if path.is_file():
         try:
-            summary = json.loads(path.read_text(encoding="utf-8"))
+            summary = json.loads(_small_text(path))
             seen = ("<p>Training saw: " + html.escape(", ".join(f"{v} {k}" for k, v in summary.items()
                                                              if isinstance(v, (int, float, str)))) + "</p>")
-        except (OSError, json.JSONDecodeError, AttributeError):
+        except (OSError, ValueError, AttributeError):  # damaged: the page says it was not recorded
             pass
     return _table(rows) + seen
+
+
+def _small_text(path: Path, limit: int = 1 << 20) -> str:
+    """A run's small record as text: ``ValueError`` when it is bigger than ``limit`` or not UTF-8."""
+    if path.stat().st_size > limit:
+        raise ValueError(f"more than {limit} bytes, not a record seqstudio writes")
+    return path.read_text(encoding="utf-8")
 
 
 def _page(title: str, sections: list[tuple[str, str]]) -> str:
@@ -273,7 +289,21 @@ def _publish(stage: Path, out_dir: Path) -> None:
 
 
 def _write(out_dir: Path, title: str, build) -> Path:
+    """Build the page in a private folder beside ``out_dir`` and move it into place; a read-only or full
+    destination is one ``WriteError``/``DiskFullError`` line, with nothing left behind."""
+    from .atomic import write_error
+
     out_dir = Path(out_dir)
+    try:
+        return _write_staged(out_dir, title, build)
+    except Exception as exc:
+        error = write_error(exc, out_dir.parent, "the report")
+        if error is not None:
+            raise error from None
+        raise
+
+
+def _write_staged(out_dir: Path, title: str, build) -> Path:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
     try:
@@ -296,8 +326,13 @@ def write_run_report(run_dir: Path, out_dir: Path | None = None, sample_dirs: li
     from .rundir import load_spec
     from .runcheck import read_yaml_mapping
 
+    from .runcheck import refuse_link
+
     run_dir = Path(run_dir)
     spec = load_spec(run_dir)  # refuses what is not a run directory, with the reason
+    for name in ("samples", "metrics.jsonl", "data.json",
+                 *(p.name for p in sorted(run_dir.glob("evaluation-*.json")))):
+        refuse_link(run_dir / name)  # read below: never through a link
     config = read_yaml_mapping(run_dir / "config.yaml")
     domain = spec.make_domain()
     out_dir = Path(out_dir) if out_dir else run_dir / "report"

@@ -10,7 +10,8 @@ the file and what is wrong with it (not a traceback from deep inside the codec o
 * a checkpoint loads with ``torch.load(weights_only=True)`` (never unpickling arbitrary objects, so a malicious
   pickle cannot run), holds a ``model`` mapping of tensors, and every floating-point weight is finite.
 
-Writing into a run directory (``train --resume``) is refused when an entry seqstudio writes is a symbolic link
+No file of a run directory is read through a symbolic link (``refuse_link``): a ``report`` would copy a linked
+secret into its page. Writing into a run directory (``train --resume``) is refused when an entry seqstudio writes is a symbolic link
 (``check_no_links``): appending to ``metrics.jsonl`` or writing ``samples/`` through a planted link would change
 a file outside the run. The run directory itself may be a link: the user named it.
 """
@@ -48,10 +49,21 @@ def regular_file(path: Path, what: str = "") -> os.stat_result:
 
 
 def _run_file(path: Path) -> os.stat_result:
+    """A run directory's file: a regular file, and not a symbolic link (a link could make ``report``,
+    ``info`` or ``generate`` show or load a file outside the run, e.g. copy a secret into a report)."""
+    refuse_link(path)
     try:
         return regular_file(path, str(path))
     except UnsafePathError as exc:
         raise RunDirError(str(exc)) from None
+
+
+def refuse_link(path: Path) -> None:
+    """``RunDirError`` when ``path``, an entry of a run directory, is a symbolic link."""
+    if os.path.islink(path):
+        raise RunDirError(f"{path} is a symbolic link (to {os.readlink(path)[:200]}); seqstudio reads no links "
+                          f"inside a run directory (it could show or load a file outside the run): replace the "
+                          f"link by the file")
 
 
 def read_text(path: Path) -> str:
@@ -74,8 +86,10 @@ def read_text(path: Path) -> str:
 def read_yaml_mapping(path: Path) -> dict:
     import yaml
 
+    from .safe_yaml import load
+
     try:
-        values = yaml.safe_load(read_text(path))
+        values = load(read_text(path), str(path), RunDirError)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         mark = getattr(exc, "problem_mark", None)

@@ -273,14 +273,25 @@ def _async_exc(thread_id: int, exc) -> None:
 WALL_FACTOR = 4.0  # the wall-clock backstop of a limit, as a multiple of its CPU seconds
 
 
+class _OneShot:
+    """The signal handler of one ``time_limit`` block: it raises ``_Expired`` once, and never again once the
+    block is leaving. Without this, a second timer signal (the wall-clock backstop due at the same moment, or a
+    signal delivered late on a busy machine) ran the handler again inside the context managers' exit code while
+    the first ``_Expired`` unwound, and that raw ``_Expired`` escaped past the ``DataError`` translation."""
+
+    def __init__(self):
+        self.armed = True
+
+    def __call__(self, _signum, _frame):
+        if self.armed:
+            self.armed = False
+            raise _Expired()
+
+
 @contextlib.contextmanager
-def _itimer(which: int, signum: int, seconds: float, clock):
-    """One interval timer raising ``_Expired`` after ``seconds`` of ``clock``; nests (an outer timer keeps
+def _itimer(which: int, signum: int, seconds: float, clock, handler: _OneShot):
+    """One interval timer calling ``handler`` after ``seconds`` of ``clock``; nests (an outer timer keeps
     running and wins if it is due first)."""
-
-    def handler(_signum, _frame):
-        raise _Expired()
-
     start = clock()
     outer_left, _ = signal.getitimer(which)
     previous = signal.signal(signum, handler)
@@ -288,6 +299,7 @@ def _itimer(which: int, signum: int, seconds: float, clock):
     try:
         yield
     finally:
+        handler.armed = False  # first: a signal handled from here on is a no-op
         signal.setitimer(which, 0)
         signal.signal(signum, previous)
         if outer_left > 0:
@@ -297,10 +309,15 @@ def _itimer(which: int, signum: int, seconds: float, clock):
 @contextlib.contextmanager
 def _alarm(seconds: float, wall: float):
     """Main thread: ``ITIMER_PROF`` (process CPU time, SIGPROF) for the work, ``ITIMER_REAL`` (SIGALRM) as the
-    wall-clock backstop, which also interrupts a blocking ``open`` or ``read``."""
-    with _itimer(signal.ITIMER_PROF, signal.SIGPROF, seconds, time.process_time), \
-            _itimer(signal.ITIMER_REAL, signal.SIGALRM, wall, time.monotonic):
-        yield
+    wall-clock backstop, which also interrupts a blocking ``open`` or ``read``. Both share one one-shot
+    handler, so at most one ``_Expired`` is ever raised into the block."""
+    handler = _OneShot()
+    try:
+        with _itimer(signal.ITIMER_PROF, signal.SIGPROF, seconds, time.process_time, handler), \
+                _itimer(signal.ITIMER_REAL, signal.SIGALRM, wall, time.monotonic, handler):
+            yield
+    finally:
+        handler.armed = False
 
 
 @contextlib.contextmanager

@@ -66,7 +66,8 @@ class TrainLog:
             append_metrics(self.run_dir, record)
             if self.tensorboard:
                 self.tensorboard.add(record)
-            self.bar.set_postfix(loss=f"{self.backend.validation_score(record):.3f}", tok_s=f"{rate:.0f}")
+            self.bar.set_postfix(loss=f"{self.backend.validation_score(record):.3f}", tok_s=f"{rate:.0f}",
+                                 refresh=False)  # shown at the bar's next refresh (mininterval), not at once
             if eta is not None and not self._eta_said:  # once, as an info line beside the bar's own ETA
                 self._eta_said = True
                 logging.getLogger("seqstudio").info("%.2f steps/s: the training budget ends in about %s",

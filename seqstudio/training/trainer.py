@@ -46,6 +46,10 @@ def warm_up_lr(optimizers: list[torch.optim.Optimizer], step: int, warmup_steps:
             group["lr"] = group.setdefault("initial_lr", group["lr"]) * min(1.0, (step + 1) / warmup_steps)
 
 
+class ValidationInterrupted(Exception):
+    """A stop signal arrived during validation (one process): the validation is abandoned, the run stops."""
+
+
 class Trainer:
     """Trains ``backend`` on ``train_set``, validating on ``valid_set``, writing into ``run_dir``.
 
@@ -107,9 +111,15 @@ class Trainer:
         self.backend.eval()
         total: dict[str, torch.Tensor] = {}
         torch.manual_seed(self.config.seed + 12345)  # the same noise at every validation: comparable scores
+        signals = getattr(self, "_signals", None)
         with torch.no_grad():
             for index in batch_indices(len(self.valid_set), self.config.batch_size, 0, 0, shuffle=False,
                                        rank=self.dist.rank, world=self.dist.world):
+                if signals is not None and signals.received and self.dist.world == 1:
+                    # A signal during a long validation stops it (under DDP every process must run the same
+                    # collectives, so there the validation finishes and the run stops right after).
+                    self.backend.train()
+                    raise ValidationInterrupted()
                 batch = make_batch(self.valid_set, index, self.device)
                 with autocast(self.config.precision, self.device):
                     add_stats(total, self.backend.evaluate_batch(batch))
@@ -138,6 +148,7 @@ class Trainer:
                             "of it) is not finite; nothing was trained")
         self._saved_step = self.state.step if self._resumed else None
         with StopSignals() as signals:
+            self._signals = signals  # validation looks at it between batches
             budget = self._budget(signals)
             log = TrainLog(self.run_dir, self.dist, self.backend, budget.sync_every, budget.per_epoch,
                            self.progress, total=budget.total_steps, initial=self.state.step,
@@ -240,7 +251,11 @@ class Trainer:
     def _validate_and_checkpoint(self, budget: Budget, log: TrainLog) -> None:
         s = self.state
         with budget.paused(s):
-            sums = self._validation_sums()
+            try:
+                sums = self._validation_sums()
+            except ValidationInterrupted:
+                s.stopped_because = signal.Signals(self._signals.received).name
+                self._interrupted(budget, log)  # saves last.pt (this step, not validated) and raises
             self._check(sums, "validation loss", log)
             summary = self.backend.summarize(sums) if sums else {}
             improved = budget.record_validation(s, self.backend.validation_score(summary) if summary else None)

@@ -159,11 +159,13 @@ def normalise(audio: np.ndarray) -> np.ndarray:
 def write_wav(audio: np.ndarray, path: Path, sample_rate: int = SAMPLE_RATE) -> None:
     """16-bit PCM WAV (stereo when ``audio`` has two columns)."""
     pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype("<i2")
-    with wave.open(str(path), "wb") as f:
+    buffer = io.BytesIO()  # built in memory, then written at once: a failed write leaves no Wave_write to close
+    with wave.open(buffer, "wb") as f:
         f.setnchannels(1 if pcm.ndim == 1 else pcm.shape[1])
         f.setsampwidth(2)
         f.setframerate(sample_rate)
         f.writeframes(pcm.tobytes())
+    Path(path).write_bytes(buffer.getvalue())
 
 
 def render_audio(sample: Any, path: Path, soundfont: str | Path | None = None) -> None:
