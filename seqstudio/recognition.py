@@ -87,17 +87,25 @@ def train(run, data_dir=None, *, max_minutes: float = 10.0, max_steps: int = 0, 
         if progress:
             log.info("recogniser step %d: loss %.3f, valid CER %.3f", step, figures["loss"], figures["valid_cer"])
 
-    figures = model.fit(lines["train"], lines["valid"], max_minutes=max_minutes, max_steps=max_steps, seed=seed,
-                        progress=report)
-    test = lines["test"]
+    from . import runlock
+
+    folder = Path(run.path) / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    with runlock.hold(folder, "train-recogniser"):  # one writer of RUN/recogniser (training may still run)
+        figures = model.fit(lines["train"], lines["valid"], max_minutes=max_minutes, max_steps=max_steps,
+                            seed=seed, progress=report)
+        _measure_and_save(model, figures, lines["test"], folder)
+    return figures
+
+
+def _measure_and_save(model, figures: dict, test: list, folder: Path) -> None:
     if test:
         figures["test_cer"] = round(model.cer(test), 4)
         shifted = [(s, test[(i + 1) % len(test)][1]) for i, (s, _) in enumerate(test)]
         figures["test_cer_other_text"] = round(model.cer(shifted), 4)
         figures["test_lines"] = len(test)
     model.figures = figures
-    model.save(Path(run.path) / FOLDER)
-    return figures
+    model.save(folder)
 
 
 def load(run):
@@ -106,6 +114,10 @@ def load(run):
     if not folder.is_dir():
         raise RunDirError(f"{run.path} has no recogniser yet: `seqstudio train-recogniser {run.path}` trains one "
                           f"on the run's data (about 10 CPU minutes)")
+    from .runcheck import refuse_link
+
+    for entry in (folder, *sorted(folder.iterdir())):  # as everywhere in a run directory: no reading through links
+        refuse_link(entry)
     return run.domain.load_text_recogniser(folder)
 
 

@@ -145,3 +145,14 @@ def test_evaluate_without_a_recogniser_says_how_to_train_one(text_run, tmp_path)
 
 def test_train_recogniser_on_a_run_without_text_is_one_clear_line(trained_run):
     assert_clean_error(invoke("train-recogniser", trained_run, "--max-steps", 2), "not conditioned on text")
+
+
+def test_a_linked_recogniser_is_refused(text_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(text_run, copy, ignore=shutil.ignore_patterns("recogniser", ".seqstudio-lock"))
+    (copy / "recogniser").mkdir()
+    (tmp_path / "secret.json").write_text("{}")
+    (copy / "recogniser" / "recogniser.json").symlink_to(tmp_path / "secret.json")
+    assert_clean_error(invoke("evaluate", copy, "--samples", 2), "symbolic link")
