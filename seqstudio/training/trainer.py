@@ -15,6 +15,7 @@ re-seeded from (seed, step), so a run stopped and resumed follows the same path 
 
 from __future__ import annotations
 
+import logging
 import shlex
 import signal
 from pathlib import Path
@@ -28,6 +29,7 @@ from ..distributed import DistInfo, add_stats, reduce_stats
 from ..domain import Codec
 from ..rundir import trim_metrics
 from ..errors import ConfigError, DataError, TrainingDiverged, TrainingInterrupted
+from . import length_groups
 from .budget import Budget
 from .checkpoints import Checkpoints
 from .device import autocast, resolve_device
@@ -137,6 +139,7 @@ class Trainer:
             raise DataError("the training windows hold NaN or infinite values: the data (or the codec's scaling "
                             "of it) is not finite; nothing was trained")
         self._saved_step = self.state.step if self._resumed else None
+        self._say_grouping()
         with StopSignals() as signals:
             budget = self._budget(signals)
             log = TrainLog(self.run_dir, self.dist, self.backend, budget.sync_every, budget.per_epoch,
@@ -222,7 +225,25 @@ class Trainer:
         self.checkpoints.save(self.backend, self.optimizers, self.state, improved)
         self._saved_step = self.state.step
 
+    def _grouped(self) -> bool:
+        grouping = self.config.length_grouping
+        return grouping == "on" or (grouping == "auto" and length_groups.varies(self.train_set.length))
+
+    def _say_grouping(self) -> None:
+        """One line on what grouping by length saves (the first epoch's batches against the random order's)."""
+        if not (self._grouped() and self.dist.is_main):
+            return
+        lengths, c = self.train_set.length, self.config
+        grouped = length_groups.padding_ratio(lengths, self._batches(0))
+        shuffled = length_groups.padding_ratio(lengths, batch_indices(len(lengths), c.batch_size, 0, c.seed))
+        logging.getLogger("seqstudio").info(
+            "batches grouped by length: %.2fx the real steps computed (random batches: %.2fx; "
+            "--set train.length_grouping=off for random batches)", grouped, shuffled)
+
     def _batches(self, epoch: int) -> list[torch.Tensor]:
+        if self._grouped():
+            return length_groups.length_grouped_batches(self.train_set.length, self.config.batch_size, epoch,
+                                                        self.config.seed, rank=self.dist.rank, world=self.dist.world)
         return batch_indices(len(self.train_set), self.config.batch_size, epoch, self.config.seed,
                              rank=self.dist.rank, world=self.dist.world)
 
