@@ -218,10 +218,10 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def info(run_dir, as_json):
     """What RUN_DIR is: domain, codec, backend, and the conditions `generate --condition` accepts."""
-    from . import api
+    from .run_summary import summary  # the run's files as written: no torch, no plugin import
 
     _setup_logging(quiet=as_json)
-    result = api.run_info(run_dir)
+    result = summary(run_dir)
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -471,7 +471,7 @@ def cache_info(as_json):
     import time
 
     from . import cache as cache_mod
-    from .data import cache_dir
+    from .cache import cache_dir
 
     report = cache_mod.info(cache_dir())
     if as_json:
@@ -494,7 +494,7 @@ def cache_info(as_json):
 def cache_clear(older_than):
     """Remove the encoding cache (only its own files); the next run encodes its files again."""
     from . import cache as cache_mod
-    from .data import cache_dir
+    from .cache import cache_dir
 
     age = cache_mod.parse_age(older_than) if older_than is not None else None
     removed = cache_mod.clear(cache_dir(), age)

@@ -29,6 +29,7 @@ import torch
 
 from . import registry, safe_io
 from .atomic import atomic_write
+from .cache import cache_dir
 from .domain import Codec, Domain
 from .errors import DataError
 from .errors import SeqStudioError as SeqStudioErrorBase
@@ -64,10 +65,6 @@ def gc_paused_call(fn):
         with gc_paused():
             return fn(*args, **kwargs)
     return run
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("SEQSTUDIO_CACHE", Path.home() / ".cache" / "seqstudio"))
 
 
 FOLDER_INFO = "seqstudio.yaml"

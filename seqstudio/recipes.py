@@ -27,7 +27,6 @@ from typing import Any
 import yaml
 
 from . import registry
-from .data import make_codec, write_folder_info
 from .errors import ConfigError, DataError, SeqStudioError
 from .recipe_sources import RecipeSource, load_source
 
@@ -136,6 +135,8 @@ def _recorded_codec(recipe: Recipe, domain) -> dict[str, Any]:
     values = dict(recipe.codec)
     name = values.pop("name", domain.default_codec)
     try:
+        from .data import make_codec  # imports torch: only where a recipe is checked or built
+
         make_codec(domain, name, values)
     except SeqStudioError as exc:
         raise ConfigError(f"{recipe.path}: codec: {exc}") from None
@@ -186,6 +187,8 @@ def build(name: str, dest: str | Path, source: str | Path | None = None, limit: 
             raise DataError(f"recipe {recipe.name!r}: the source gave no pieces")
     else:
         written, skipped = _convert_all(recipe, source_type, domain, dest, user, limit, workers, progress)
+    from .data import write_folder_info
+
     write_folder_info(dest, domain=recipe.domain, recipe=recipe.name, **({"codec": codec} if codec else {}),
                       **({"attributes": attributes} if attributes else {}))
     return {"recipe": recipe.name, "dest": str(dest), "written": written, "skipped": skipped}

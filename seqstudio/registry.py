@@ -15,14 +15,28 @@ from collections import Counter
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
-from .backends.base import Backend
-from .domain import Domain
+from typing import TYPE_CHECKING
+
 from .errors import PluginError
-from .recipe_sources import RecipeSource
+
+if TYPE_CHECKING:
+    from .backends.base import Backend
+    from .domain import Domain
 
 log = logging.getLogger("seqstudio")
-GROUPS = {"domain": ("seqstudio.domains", Domain), "backend": ("seqstudio.backends", Backend),
-          "recipe source": ("seqstudio.recipe_sources", RecipeSource)}
+# kind -> (entry-point group, "module:base class"); the base classes are imported only when a plugin is loaded,
+# so listing names (`data list`, `--help`) never pays for torch's import
+GROUPS = {"domain": ("seqstudio.domains", "seqstudio.domain:Domain"),
+          "backend": ("seqstudio.backends", "seqstudio.backends.base:Backend"),
+          "recipe source": ("seqstudio.recipe_sources", "seqstudio.recipe_sources:RecipeSource")}
+
+
+def base_class(kind: str) -> type:
+    """The class every ``kind`` plugin must derive from."""
+    import importlib
+
+    module, name = GROUPS[kind][1].split(":")
+    return getattr(importlib.import_module(module), name)
 RECIPE_FOLDERS = "seqstudio.recipes"
 
 
@@ -62,7 +76,7 @@ def names(kind: str) -> list[str]:
 
 def load(kind: str, name: str) -> type:
     """The plugin class registered as ``name``; PluginError (listing valid names) if unknown or broken."""
-    group, base = GROUPS[kind]
+    group = GROUPS[kind][0]
     candidates = _entry_points(kind)
     if name not in candidates:
         valid = ", ".join(sorted(candidates)) or "none installed"
@@ -72,6 +86,7 @@ def load(kind: str, name: str) -> type:
         raise DuplicatePlugin(kind, name, eps)
     ep = eps[0]
     cls = _import(ep, f"{kind} plugin {name!r} ({ep.value})")
+    base = base_class(kind)
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise PluginError(f"{kind} plugin {name!r} ({ep.value}) is not a subclass of {base.__module__}."
                           f"{base.__name__}")
@@ -189,6 +204,8 @@ def _accepted_count(domain, files: list[str], by_suffix: Counter) -> int:
     """How many of ``files`` ``domain.accepts``: by extension alone, from the per-extension counts, except for the
     extensions its ``accepts`` must look into (``Domain.sniffed_extensions``), whose files it is asked about one
     by one; a domain that overrides ``accepts`` without declaring them is asked about every file."""
+    from .domain import Domain
+
     sniffed = () if type(domain).accepts is Domain.accepts else type(domain).sniffed_extensions
     if sniffed is None:
         return sum(1 for f in files if domain.accepts(Path(f)))

@@ -1,0 +1,55 @@
+"""Start-up: commands that only read (help, recipes, the cache, a run's description) never import torch, whose
+import is most of a command's start-up (2-3 s, 15 s on a busy machine)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import invoke
+
+from seqstudio import api
+
+PROBE = """
+import sys
+from seqstudio.cli import main
+sys.argv = ["seqstudio", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+print("TORCH" if "torch" in sys.modules else "NO-TORCH", code)
+"""
+
+
+def _run(*args) -> str:
+    proc = subprocess.run([sys.executable, "-c", PROBE, *map(str, args)], capture_output=True, text=True, timeout=120)
+    return proc.stdout + proc.stderr
+
+
+def test_importing_the_cli_does_not_import_torch():
+    code = "import sys, seqstudio, seqstudio.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["data", "list"], ["cache", "info"], ["cache", "--help"],
+                                  ["train", "--help"], ["generate", "--help"]])
+def test_commands_that_only_read_do_not_import_torch(args):
+    output = _run(*args)
+    assert output.strip().endswith("NO-TORCH 0"), output
+
+
+def test_info_reads_the_run_without_torch_and_says_what_the_full_load_says(trained_run):
+    output = _run("info", trained_run, "--json")
+    assert output.strip().endswith("NO-TORCH 0"), output
+    light = json.loads(invoke("info", trained_run, "--json").output)
+    assert light == json.loads(json.dumps(api.run_info(trained_run)))
+    assert light["conditions"] and light["conditions"]["attributes"]  # the chorales' run is conditioned
+
+
+def test_info_on_a_folder_that_is_not_a_run_is_one_line(tmp_path):
+    result = invoke("info", tmp_path)
+    assert result.exit_code == 1 and "not a seqstudio run directory" in result.output
