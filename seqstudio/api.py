@@ -51,6 +51,10 @@ def resolve_config(data_dir: Path | None, backend: str | None = None, domain: st
     domain_name = (domain or cfg.get("domain") or data.folder_info(Path(cfg["data"]["path"])).get("domain")
                    or registry.domain_for_path(Path(cfg["data"]["path"])))
     if domain_name is None:
+        folder = Path(cfg["data"]["path"])
+        if folder.is_dir() and not any(p.is_file() for p in folder.rglob("*")):
+            raise DataError(f"the folder {folder} is empty: put the files to train on in it (or build a dataset "
+                            f"into it: `seqstudio data list`)")
         raise DataError(f"no installed domain reads the files in {cfg['data']['path']} "
                         f"(installed: {', '.join(registry.names('domain')) or 'none'})")
     cfg["domain"] = domain_name

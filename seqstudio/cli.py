@@ -131,7 +131,10 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
         click.echo(str(exc))
         return
     except TrainingInterrupted as exc:  # last.pt saved; exit 128 + the signal's number, like the shell's
-        click.echo(f"Error: {exc}", err=True)
+        import signal
+
+        # a Ctrl-C is the user's own wish, not an error; SIGTERM/SIGHUP came from elsewhere and are reported as one
+        click.echo(str(exc) if exc.signum == signal.SIGINT else f"Error: {exc}", err=True)
         sys.exit(exc.exit_code)
     click.echo(f"run directory: {path}")
 
@@ -183,6 +186,10 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
     if soundfont and not audio:
         raise click.UsageError("--soundfont is for --audio")
     run = api.load(run_dir, device=device, which=checkpoint)
+    if not quiet:
+        from .run_summary import checkpoint_note
+
+        click.echo(checkpoint_note(run_dir, checkpoint, run.checkpoint.get("state", {})), err=True)
     if texts or style or style_text:  # text: handwriting from text (seqstudio.text_generate)
         from . import text_generate
 

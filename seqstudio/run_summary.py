@@ -65,3 +65,21 @@ def summary(run_dir: str | Path) -> dict[str, Any]:
     return {"run_dir": str(run_dir), "domain": names[0], "codec": names[1], "backend": names[2],
             "conditions": _conditions(state.get(CONDITIONS_KEY), where), "text": _text(state.get(TEXT_KEY), where),
             "decoding": decoding}
+
+
+def checkpoint_note(run_dir: str | Path, which: str, state: dict) -> str:
+    """Which step ``generate`` or ``evaluate`` uses, and whether the run is still going: a run that is still
+    training (or was stopped before its end) has a ``last.pt`` whose state gives no reason for stopping."""
+    step = int(state.get("step", 0))
+    last = Path(run_dir) / "last.pt"
+    last_state = state
+    if which != "last" and last.exists():
+        try:
+            last_state = runcheck.load_checkpoint(last).get("state", {})
+        except RunDirError:  # a damaged last.pt says nothing about the best one in use
+            last_state = {}
+    last_step = int(last_state.get("step", step))
+    if last_state.get("stopped_because"):
+        return f"using {which}.pt (step {step} of {last_step}; training finished: {last_state['stopped_because']})"
+    return (f"using {which}.pt from step {step}: the run is still training, or stopped before its end "
+            f"(last.pt is at step {last_step}); generate again later for a later checkpoint")

@@ -25,6 +25,13 @@ def test_empty_folder(tmp_path):
     assert_clean_error(invoke("train", tmp_path / "empty", "--domain", "midi"), "empty")
 
 
+def test_an_empty_folder_is_said_to_be_empty_not_unreadable(tmp_path):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)  # folders alone hold nothing to train on
+    result = invoke("train", tmp_path / "empty")
+    assert_clean_error(result, f"the folder {tmp_path / 'empty'} is empty")
+    assert "no installed domain" not in result.output
+
+
 def test_folder_without_readable_files(tmp_path):
     folder = tmp_path / "notes"
     folder.mkdir()

@@ -194,8 +194,9 @@ class Trainer:
             self._save(log, improved=False)
         log.stopped(s, s.stopped_because)
         signum = int(getattr(signal, s.stopped_because))
+        what = "interrupted (Ctrl-C)" if signum == signal.SIGINT else f"stopped by {s.stopped_because}"
         raise TrainingInterrupted(
-            f"stopped by {s.stopped_because} at step {s.step}; last.pt saved. Resume with: "
+            f"{what} at step {s.step}; last.pt saved. Resume with: "
             f"seqstudio train --resume --run-dir {shlex.quote(str(self.run_dir))}", signum)
 
     def _check(self, sums: dict[str, float], what: str, log: TrainLog, at_start: bool = False) -> None:
