@@ -452,7 +452,7 @@ def data_list():
 @click.argument("name")
 @click.argument("dest", type=click.Path(path_type=Path))
 @click.option("--source", type=click.Path(path_type=Path), help="Your copy of the data, for recipes that need one.")
-@click.option("--limit", type=click.IntRange(min=0), default=0, help="Build only the first N pieces (0 = all).")
+@click.option("--limit", type=click.IntRange(min=0), default=0, help="Build N files in all, shared among the splits as in the whole set (0 = all).")
 @click.option("--workers", type=click.IntRange(min=0), default=0, help="Parallel processes (0 = one per core).")
 @click.option("--quiet", "-q", is_flag=True)
 def data_build(name, dest, source, limit, workers, quiet):
