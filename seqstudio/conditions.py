@@ -295,8 +295,10 @@ def fit_for_run(codec, domain, train_attrs: list[dict], train_config, backend_cl
         how = ("generate --condition primes with them" if spec.mode == "prime" else
                f"condition dropout {spec.dropout:g}")
         log.info("conditions: on %s (%s); --set train.conditions=none turns them off", spec.describe(), how)
-        for name, counts in spec.notes:
-            log.info("conditions: %s: %s", name, ", ".join(f"{k} {v}" for k, v in counts))
+        words = getattr(domain, "provenance_words", {}) or {}
+        for name, counts in spec.notes:  # internal keys (``_key_source``) only as the domain words them
+            if name in words:
+                log.info("conditions: %s: %s", words[name], ", ".join(f"{k} {v}" for k, v in counts))
     elif any(train_attrs):
         log.info("conditions: none (train.conditions=%s)", train_config.conditions)
     return spec

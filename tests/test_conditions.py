@@ -14,7 +14,7 @@ import pretty_midi
 import pytest
 import torch
 
-from conftest import invoke, read_metrics, tiny_backend_args
+from conftest import TINY, invoke, read_metrics, tiny_backend_args
 from seqstudio import conditions, registry
 from seqstudio.backends.base import SamplingOptions, StepContext
 from seqstudio.conditions import Attribute, ConditionEmbedding, ConditionSpec
@@ -357,3 +357,12 @@ def test_transposition_leaves_the_key_out_but_keeps_the_mode(tmp_path):
     with pytest.raises(ConfigError, match="augmentation changes key"):
         conditions.fit_for_run(SimpleNamespace(config=SimpleNamespace(transpose=3)), domain, attrs,
                                TrainConfig(conditions="key"))
+
+
+def test_the_train_log_says_the_provenance_counts_in_words_not_internal_keys(chorales, tmp_path):
+    args = [a for a in TINY if a != "--quiet"]
+    result = invoke("train", chorales, "--run-dir", tmp_path / "run", "--max-steps", 1, *args)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("conditions:")]
+    assert lines and not any(": _" in line or "_key_source" in line or "_program" in line for line in lines), lines
+    assert any("key signature (meta)" in line for line in lines), lines

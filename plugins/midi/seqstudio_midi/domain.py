@@ -39,6 +39,11 @@ class MidiDomain(Domain):
     can_render = True
     can_render_audio = True  # seqstudio_midi.audio: General MIDI soundfont, sample-based, pip-only
     attributes_version = 2  # 2: pieces are cached with their provenance too (tempo, program: ``provenance``)
+    provenance_words = {"_key_source": "pieces whose key is their key signature (meta) or estimated from the "
+                                       "notes (analysis)",
+                        "_tempo": "pieces by tempo (bpm; generated files get the most common)",
+                        "_program": "pieces by instrument (General MIDI program; generated files get the most "
+                                    "common)"}
 
     sniffed_extensions = (".xml",)  # only .xml files are looked into; the other extensions decide alone
 
