@@ -25,7 +25,7 @@ from .distributed import add_stats, init_distributed, leave
 from .errors import (ConfigError, DataError, NothingToDo, RunDirError, SeqStudioError, TrainingDiverged,
                      TrainingInterrupted)
 from .rundir import Run, check_resumable, load_codec, load_run, load_spec, write_run_files
-from .runspec import RunSpec
+from .runspec import RunSpec, model_changes
 from .spec import check_informative
 
 log = logging.getLogger("seqstudio")
@@ -159,6 +159,11 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
                               f"omit DATA_DIR or start a new run")
     spec = resolve_config(Path(data_dir) if data_dir else None, backend, domain, codec, config, overrides,
                           train_options, base)
+    changed = model_changes(base, spec) if base is not None else []
+    if changed:  # before any data is read: the saved weights belong to the saved model
+        raise ConfigError(f"cannot resume {run_dir}: it does not match this configuration, which changes the model "
+                          f"({'; '.join(changed)}); change only budgets when resuming (--max-steps, --epochs, "
+                          f"--max-minutes, --threads, --lr), or start a new run with another --run-dir")
     run_dir = Path(run_dir) if run_dir else _default_run_dir(spec)
     if not resume and run_dir.exists() and any(run_dir.iterdir()):
         hint = ("it holds a run that stopped before its first checkpoint: `seqstudio train --resume --run-dir "
