@@ -48,11 +48,26 @@ def _regular_file(ctx, param, value):
     return value
 
 
+class _AboveTheBars(logging.StreamHandler):
+    """Log lines go above any progress bar (``tqdm.write`` clears the bars, prints, redraws them): written
+    plainly they landed on the bar's own line, and the bar's next refresh or its close erased them, so "see the
+    warnings above" pointed at nothing."""
+
+    def emit(self, record):
+        try:
+            from tqdm import tqdm
+
+            # sys.stderr as it is now, the very stream the bars draw on (tqdm clears only bars on the same stream)
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # as logging.StreamHandler does: a broken stream is logging's own report, not a crash
+            self.handleError(record)
+
+
 def _setup_logging(quiet: bool = False) -> None:
     log = logging.getLogger("seqstudio")
     for handler in list(log.handlers):
         log.removeHandler(handler)
-    handler = logging.StreamHandler(click.get_text_stream("stderr"))
+    handler = _AboveTheBars(click.get_text_stream("stderr"))
     handler.setFormatter(_Formatter())
     log.addHandler(handler)
     log.setLevel(logging.WARNING if quiet else logging.INFO)
