@@ -341,7 +341,7 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
             if prime_x is not None:
                 raise ConfigError("--condition on this run primes the generator with the asked header; "
                                   "it cannot be combined with --prime")
-            prime_x = prime_tensor(run, run.domain.condition_prime(values))
+            prime_x = prime_tensor(run, run.domain.condition_prime({**cs.usual_notes(), **values}))
             labels = [dict(values) for _ in range(n)]
         elif prime_x is None:  # condition-less: each sample's header drawn from the training distribution
             rows = cs.sample(n, torch.Generator().manual_seed(seed if seed is not None else torch.seed()))
@@ -385,7 +385,8 @@ def _condition_primes(run: Run, labels: list[dict]) -> list[tuple[list[int], tor
     groups: dict[tuple, list[int]] = {}
     for i, values in enumerate(labels):
         groups.setdefault(tuple(sorted(values.items())), []).append(i)
-    return [(positions, prime_tensor(run, run.domain.condition_prime(dict(key))))
+    usual = conditions_mod.of(run.codec).usual_notes()  # the training pieces' header layout and the like
+    return [(positions, prime_tensor(run, run.domain.condition_prime({**usual, **dict(key)})))
             for key, positions in groups.items()]
 
 

@@ -197,6 +197,16 @@ class ConditionSpec:
         pick = torch.multinomial(weights, n, replacement=True, generator=generator)
         return table[pick]
 
+    def usual_notes(self) -> dict[str, str]:
+        """The training pieces' most common value of each provenance note (``_unit``: ``1/8``): what a prime
+        written for the asked values should otherwise look like (``Domain.condition_prime``)."""
+        usual = {}
+        for name, counts in self.notes:
+            values = [item for item in counts if not item[0].endswith(" other values")]  # ``_capped``'s rest
+            if values:
+                usual[name] = max(values, key=lambda item: item[1])[0]
+        return usual
+
     def describe(self) -> str:
         return ", ".join(f"{a.name} ({len(a.values)} values)" for a in self.attributes)
 
