@@ -67,3 +67,14 @@ def test_the_train_log_says_what_grouping_saves_and_off_turns_it_off(chorales, t
     assert off.exit_code == 0 and "grouped by length" not in off.output
     bad = invoke("train", chorales, "--run-dir", tmp_path / "bad", *args, "--set", "train.length_grouping=maybe")
     assert bad.exit_code != 0 and "length_grouping must be auto, on or off" in bad.output
+
+
+def test_the_token_weights_of_an_epoch_average_one_so_every_real_step_weighs_alike():
+    from seqstudio.training.length_groups import token_weight
+
+    batches = length_grouped_batches(LENGTHS, 16, 0, seed=0)
+    mean = LENGTHS.sum() / len(batches)
+    weights = [token_weight(LENGTHS, b, mean) for b in batches]
+    assert np.mean(weights) == pytest.approx(1.0) and max(weights) > 1.5 * min(weights)
+    for b, w in zip(batches, weights):  # a batch's mean loss x its weight = its summed loss / the mean per batch
+        assert w / LENGTHS[b.numpy()].sum() == pytest.approx(1 / mean)

@@ -10,6 +10,10 @@ different combinations every epoch (shuffled within a bucket of similar lengths)
 random (shuffled across buckets). Everything is drawn from one generator seeded by (seed, epoch), exactly as the
 random order was, so ``--resume`` reproduces the uninterrupted run; every window is in exactly one batch per
 epoch, and the number of batches per epoch is the random order's (the budget counts epochs in batches).
+
+A backend's loss is its batch's mean per real step. Grouped, a batch of short pieces would weigh each of its steps
+several times as much as a batch of long ones; the trainer multiplies each grouped batch's loss by its real steps
+over the epoch's mean per batch (``token_weight``), so every real step weighs alike, as in random batches.
 """
 
 from __future__ import annotations
@@ -43,6 +47,26 @@ def length_grouped_batches(lengths: np.ndarray, batch_size: int, epoch: int, see
     groups = [order[i : i + group] for i in range(0, len(order), group)]
     shuffled = torch.randperm(len(groups), generator=g).tolist()
     return [torch.from_numpy(np.ascontiguousarray(groups[k][rank::world])).long() for k in shuffled]
+
+
+def token_weight(lengths: np.ndarray, index: torch.Tensor, mean_steps: float) -> float:
+    """The factor that makes a grouped batch's mean loss count every real step alike: its real steps over the
+    epoch's mean per batch. A backend's loss is the batch's mean per real step; in random batches every batch
+    holds about as many real steps, but a batch of short pieces would otherwise weigh each of its steps 4x as
+    much as a batch of long ones (at JSB's 25-129 steps), and training would fit another objective."""
+    return float(np.asarray(lengths)[index.numpy()].sum()) / max(mean_steps, 1e-9)
+
+
+def weighted_forward(forward, weight: float):
+    """``forward`` whose returned loss is multiplied by ``weight`` (the statistics, sums, are left as they are)."""
+
+    def weighted(*args, **kwargs):
+        out = forward(*args, **kwargs)
+        if isinstance(out, tuple) and out and isinstance(out[0], torch.Tensor):
+            return (out[0] * weight, *out[1:])
+        return out
+
+    return weighted
 
 
 def padding_ratio(lengths: np.ndarray, batches: list[torch.Tensor]) -> float:

@@ -241,6 +241,12 @@ class Trainer:
             "batches grouped by length: %.2fx the real steps computed (random batches: %.2fx; "
             "--set train.length_grouping=off for random batches)", grouped, shuffled)
 
+    def _mean_batch_steps(self) -> float:
+        """Real steps per batch, averaged over an epoch (the same every epoch: every window once)."""
+        if getattr(self, "_mean_steps", None) is None:
+            self._mean_steps = float(self.train_set.length.sum()) / max(1, len(self._batches(0)) * self.dist.world)
+        return self._mean_steps
+
     def _batches(self, epoch: int) -> list[torch.Tensor]:
         if self._grouped():
             return length_groups.length_grouped_batches(self.train_set.length, self.config.batch_size, epoch,
@@ -256,7 +262,11 @@ class Trainer:
         aug.manual_seed(step_seed)
         batch = make_batch(self.train_set, index, self.device, self.codec, aug)
         warm_up_lr(self.optimizers, s.step, c.lr_warmup_steps)
-        ctx = StepContext(self._forward, c.clip_grad_norm, step=s.step, dist=self.dist)
+        forward = self._forward
+        if self._grouped():  # each real step weighs the same, as in random batches (length_groups.token_weight)
+            weight = length_groups.token_weight(self.train_set.length, index, self._mean_batch_steps())
+            forward = length_groups.weighted_forward(self._forward, weight)
+        ctx = StepContext(forward, c.clip_grad_norm, step=s.step, dist=self.dist)
         return self.backend.training_step(batch, self.optimizers, ctx)
 
     def _validate_and_checkpoint(self, budget: Budget, log: TrainLog) -> None:
