@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import PluginError
+from .errors import SeqStudioError as SeqStudioErrorBase
 
 if TYPE_CHECKING:
     from .backends.base import Backend
@@ -124,21 +125,79 @@ def load_backend(name: str) -> type[Backend]:
     return load("backend", name)
 
 
-def describe(kind: str) -> list[PluginInfo]:
-    """Every registered plugin of ``kind`` with its origin; broken ones carry their error instead."""
+def describe(kind: str, memo: dict | None = None) -> list[PluginInfo]:
+    """Every registered plugin of ``kind`` with its origin; broken ones carry their error instead.
+
+    ``memo`` (``plugin_memo``): descriptions of plugins that loaded before, by ``_fingerprint``; a plugin found
+    there is not imported again (importing the backends means importing torch, 2-3 s), and one that loads is
+    added. Errors are never remembered: a broken plugin is imported, and reported, every time."""
     infos = []
     for name, eps in sorted(_entry_points(kind).items()):
         for ep in eps:
             dist, version = _dist(ep)
             info = PluginInfo(kind, name, ep.value, dist, version)
+            key = _fingerprint(kind, ep) if memo is not None and len(eps) == 1 else None
+            if key is not None and key in memo:
+                info.description = memo[key]
+                infos.append(info)
+                continue
             try:
                 cls = load(kind, name)
                 doc = (cls.__doc__ or "").strip().splitlines()
                 info.description = getattr(cls, "description", "") or (doc[0].replace("``", "") if doc else "")
+                if key is not None:
+                    memo[key] = info.description
             except PluginError as exc:
                 info.error = str(exc)
             infos.append(info)
     return infos
+
+
+def _fingerprint(kind: str, ep: EntryPoint) -> str | None:
+    """What a remembered description depends on: the entry point, its distribution's version, and the size and
+    time of the file that defines the class (found without running it); None when that file cannot be found."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(ep.module)
+        st = os.stat(spec.origin) if spec is not None and spec.origin else None
+    except Exception:  # a package whose __init__ fails: load() will say so
+        return None
+    if st is None:
+        return None
+    dist, version = _dist(ep)
+    return f"{kind}|{ep.name}|{ep.value}|{dist}|{version}|{spec.origin}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def plugin_memo_path() -> Path:
+    from .cache import cache_dir
+
+    return cache_dir() / "plugins.json"
+
+
+def read_plugin_memo() -> dict:
+    """The remembered descriptions (``describe``); an unreadable file is an empty memo, never an error."""
+    import json
+
+    try:
+        memo = json.loads(plugin_memo_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in memo.items()} if isinstance(memo, dict) else {}
+
+
+def write_plugin_memo(memo: dict) -> None:
+    """Best effort: a cache folder that cannot be written only means the next listing imports again."""
+    import json
+
+    from .atomic import atomic_write
+
+    try:
+        path = plugin_memo_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(memo, sort_keys=True), encoding="utf-8"))
+    except (OSError, SeqStudioErrorBase):
+        pass
 
 
 def recipe_folders() -> list[Path]:

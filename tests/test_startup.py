@@ -53,3 +53,30 @@ def test_info_reads_the_run_without_torch_and_says_what_the_full_load_says(train
 def test_info_on_a_folder_that_is_not_a_run_is_one_line(tmp_path):
     result = invoke("info", tmp_path)
     assert result.exit_code == 1 and "not a seqstudio run directory" in result.output
+
+
+def test_plugins_lists_from_memory_the_second_time_without_torch_and_says_the_same(tmp_path):
+    env_cache = {"SEQSTUDIO_CACHE": str(tmp_path / "cache")}
+    first = subprocess.run([sys.executable, "-c", PROBE, "plugins"], capture_output=True, text=True, timeout=120,
+                           env={**__import__("os").environ, **env_cache})
+    second = subprocess.run([sys.executable, "-c", PROBE, "plugins"], capture_output=True, text=True, timeout=120,
+                            env={**__import__("os").environ, **env_cache})
+    assert first.stdout.strip().endswith("TORCH 0") and "NO-TORCH" not in first.stdout  # the first run imports
+    assert second.stdout.strip().endswith("NO-TORCH 0"), second.stdout + second.stderr
+    assert first.stdout.rsplit("\n", 2)[0] == second.stdout.rsplit("\n", 2)[0]  # the same listing
+    assert "seqvae" in second.stdout and "midi" in second.stdout
+    checked = invoke("plugins", "--check", env=env_cache)
+    assert checked.exit_code == 0 and "seqvae" in checked.output
+
+
+def test_a_plugin_that_breaks_after_it_was_remembered_is_reported_broken(tmp_path, monkeypatch):
+    from seqstudio import registry
+
+    memo = {}
+    registry.describe("backend", memo)
+    assert any("|seqvae|" in key for key in memo)
+    (key,) = [k for k in memo if "|seqvae|" in k]
+    changed = {key.rsplit("|", 1)[0] + "|0": memo[key]}  # another file time: the memo does not apply
+    monkeypatch.setattr(registry, "load", lambda kind, name: (_ for _ in ()).throw(registry.PluginError("broken")))
+    infos = {i.name: i for i in registry.describe("backend", changed)}
+    assert infos["seqvae"].error == "broken"
