@@ -76,6 +76,7 @@ class Trainer:
         self.state = TrainState()
         self._resumed = False
         self._saved_step: int | None = None  # the step of the checkpoints on disk (None: none written yet)
+        self._mean_steps: float | None = None  # real steps per batch over an epoch (grouped batches' weights)
 
     def resume(self) -> None:
         """Continue from ``last.pt``: weights, optimizer moments and counters.
@@ -243,7 +244,7 @@ class Trainer:
 
     def _mean_batch_steps(self) -> float:
         """Real steps per batch, averaged over an epoch (the same every epoch: every window once)."""
-        if getattr(self, "_mean_steps", None) is None:
+        if self._mean_steps is None:
             self._mean_steps = float(self.train_set.length.sum()) / max(1, len(self._batches(0)) * self.dist.world)
         return self._mean_steps
 
