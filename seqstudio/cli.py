@@ -201,16 +201,17 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
     if soundfont and not audio:
         raise click.UsageError("--soundfont is for --audio")
     run = api.load(run_dir, device=device, which=checkpoint)
-    if not quiet:
-        from .run_summary import checkpoint_note
+    from .run_summary import checkpoint_note
 
-        click.echo(checkpoint_note(run_dir, checkpoint, run.checkpoint.get("state", {})), err=True)
+    note = checkpoint_note(run_dir, checkpoint, run.checkpoint.get("state", {}))  # said once the files are written
     if texts or style or style_text:  # text: handwriting from text (seqstudio.text_generate)
         from . import text_generate
 
         lines = text_generate.generate_lines(run, list(texts), style=style, style_text=style_text,
                                              temperature=temperature, bias=bias, seed=seed, length=length)
         paths = text_generate.write_lines(run, lines, list(texts), out_dir, height_mm)
+        if not quiet:
+            click.echo(note, err=True)
         click.echo(f"wrote {len(paths)} files for {len(texts)} line(s) to {out_dir}")
         return
     if interpolate:
@@ -226,6 +227,7 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
         click.echo(f"each file starts with {prime.name} and continues with {length or run.codec.window_length} "
                    f"generated steps")
     if not quiet:
+        click.echo(note, err=True)
         click.echo(f"wrote {len(paths)} files to {out_dir}")
     if report:
         from .report import write_gallery
