@@ -74,6 +74,8 @@ for r in "${ROWS[@]}"; do
     vrnn_lw) row vrnn_lw --set backend.kl_warmup_steps=500 --set train.lr_warmup_steps=500 --max-minutes 12 ;;
     # heads keep PyTorch's default initialisation (train.init_output_bias=false), as before init_from_data existed
     rnn_z)    row rnn_z    --backend rnn --set train.init_output_bias=false ;;
+    # issue 32: rnn_z with random batches, as every row was trained before batches were grouped by length
+    rnn_z_random) row rnn_z_random --backend rnn --set train.init_output_bias=false --set train.length_grouping=off ;;
     vrnn_z)   row vrnn_z   --set backend.kl_warmup_steps=500 --set train.init_output_bias=false --max-minutes 12 ;;
     vrnn_i_z) row vrnn_i_z --set backend.prior=independent --set backend.kl_warmup_steps=500 \
                 --set train.init_output_bias=false --max-minutes 12 ;;

@@ -25,7 +25,7 @@ from .distributed import add_stats, init_distributed, leave
 from .errors import (ConfigError, DataError, NothingToDo, RunDirError, SeqStudioError, TrainingDiverged,
                      TrainingInterrupted)
 from .rundir import Run, check_resumable, load_codec, load_run, load_spec, write_run_files
-from .runspec import RunSpec
+from .runspec import RunSpec, model_changes
 from .spec import check_informative
 
 log = logging.getLogger("seqstudio")
@@ -51,6 +51,10 @@ def resolve_config(data_dir: Path | None, backend: str | None = None, domain: st
     domain_name = (domain or cfg.get("domain") or data.folder_info(Path(cfg["data"]["path"])).get("domain")
                    or registry.domain_for_path(Path(cfg["data"]["path"])))
     if domain_name is None:
+        folder = Path(cfg["data"]["path"])
+        if folder.is_dir() and not any(p.is_file() for p in folder.rglob("*")):
+            raise DataError(f"the folder {folder} is empty: put the files to train on in it (or build a dataset "
+                            f"into it: `seqstudio data list`)")
         raise DataError(f"no installed domain reads the files in {cfg['data']['path']} "
                         f"(installed: {', '.join(registry.names('domain')) or 'none'})")
     cfg["domain"] = domain_name
@@ -164,6 +168,11 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
                               f"omit DATA_DIR or start a new run")
     spec = resolve_config(Path(data_dir) if data_dir else None, backend, domain, codec, config, overrides,
                           train_options, base)
+    changed = model_changes(base, spec) if base is not None else []
+    if changed:  # before any data is read: the saved weights belong to the saved model
+        raise ConfigError(f"cannot resume {run_dir}: it does not match this configuration, which changes the model "
+                          f"({'; '.join(changed)}); change only budgets when resuming (--max-steps, --epochs, "
+                          f"--max-minutes, --threads, --lr), or start a new run with another --run-dir")
     run_dir = Path(run_dir) if run_dir else _default_run_dir(spec)
     if not resume:
         _lock_run_dir(run_dir)
@@ -359,7 +368,7 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
             if prime_x is not None:
                 raise ConfigError("--condition on this run primes the generator with the asked header; "
                                   "it cannot be combined with --prime")
-            prime_x = prime_tensor(run, run.domain.condition_prime(values))
+            prime_x = prime_tensor(run, run.domain.condition_prime({**cs.usual_notes(), **values}))
             labels = [dict(values) for _ in range(n)]
         elif prime_x is None:  # condition-less: each sample's header drawn from the training distribution
             rows = cs.sample(n, torch.Generator().manual_seed(seed if seed is not None else torch.seed()))
@@ -403,7 +412,8 @@ def _condition_primes(run: Run, labels: list[dict]) -> list[tuple[list[int], tor
     groups: dict[tuple, list[int]] = {}
     for i, values in enumerate(labels):
         groups.setdefault(tuple(sorted(values.items())), []).append(i)
-    return [(positions, prime_tensor(run, run.domain.condition_prime(dict(key))))
+    usual = conditions_mod.of(run.codec).usual_notes()  # the training pieces' header layout and the like
+    return [(positions, prime_tensor(run, run.domain.condition_prime({**usual, **dict(key)})))
             for key, positions in groups.items()]
 
 

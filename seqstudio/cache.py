@@ -21,6 +21,11 @@ from .errors import ConfigError
 from .shards import SHARD_PREFIX, read_index, remove_shard, stamp_path
 
 KEY = re.compile(r"^[0-9a-f]{16}$")
+def cache_dir() -> Path:
+    """Where encoded data is kept: ``$SEQSTUDIO_CACHE``, default ``~/.cache/seqstudio``."""
+    return Path(os.environ.get("SEQSTUDIO_CACHE", Path.home() / ".cache" / "seqstudio"))
+
+
 PREPARED = re.compile(r"^[0-9a-f]{32}(\.json|-[0-9a-f]{16}\.npz)$")  # prepared.Snapshot's files
 LEGACY = re.compile(r"^[0-9a-f]{64}\.pt$")  # CACHE_VERSION 2: one torch file per source file
 TEMPORARY = re.compile(r"^\.(shard-|[0-9a-f]{64}\.pt).*\.tmp$")  # atomic_write's temporaries

@@ -62,11 +62,26 @@ def _regular_file(ctx, param, value):
     return value
 
 
+class _AboveTheBars(logging.StreamHandler):
+    """Log lines go above any progress bar (``tqdm.write`` clears the bars, prints, redraws them): written
+    plainly they landed on the bar's own line, and the bar's next refresh or its close erased them, so "see the
+    warnings above" pointed at nothing."""
+
+    def emit(self, record):
+        try:
+            from tqdm import tqdm
+
+            # sys.stderr as it is now, the very stream the bars draw on (tqdm clears only bars on the same stream)
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # as logging.StreamHandler does: a broken stream is logging's own report, not a crash
+            self.handleError(record)
+
+
 def _setup_logging(quiet: bool = False) -> None:
     log = logging.getLogger("seqstudio")
     for handler in list(log.handlers):
         log.removeHandler(handler)
-    handler = logging.StreamHandler(click.get_text_stream("stderr"))
+    handler = _AboveTheBars(click.get_text_stream("stderr"))
     handler.setFormatter(_Formatter())
     log.addHandler(handler)
     log.setLevel(logging.WARNING if quiet else logging.INFO)
@@ -174,7 +189,10 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
         click.echo(str(exc))
         return
     except TrainingInterrupted as exc:  # last.pt saved; exit 128 + the signal's number, like the shell's
-        click.echo(f"Error: {exc}", err=True)
+        import signal
+
+        # a Ctrl-C is the user's own wish, not an error; SIGTERM/SIGHUP came from elsewhere and are reported as one
+        click.echo(str(exc) if exc.signum == signal.SIGINT else f"Error: {exc}", err=True)
         sys.exit(exc.exit_code)
     click.echo(f"run directory: {path}")
 
@@ -227,12 +245,17 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
     if soundfont and not audio:
         raise click.UsageError("--soundfont is for --audio")
     run = api.load(run_dir, device=device, which=checkpoint)
+    from .run_summary import checkpoint_note
+
+    note = checkpoint_note(run_dir, checkpoint, run.checkpoint.get("state", {}))  # said once the files are written
     if texts or style or style_text:  # text: handwriting from text (seqstudio.text_generate)
         from . import text_generate
 
         lines = text_generate.generate_lines(run, list(texts), style=style, style_text=style_text,
                                              temperature=temperature, bias=bias, seed=seed, length=length)
         paths = text_generate.write_lines(run, lines, list(texts), out_dir, height_mm)
+        if not quiet:
+            click.echo(note, err=True)
         click.echo(f"wrote {len(paths)} files for {len(texts)} line(s) to {out_dir}")
         return
     if interpolate:
@@ -251,6 +274,7 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
         click.echo(f"each file starts with {prime.name} and continues with {length or run.codec.window_length} "
                    f"generated steps")
     if not quiet:
+        click.echo(note, err=True)
         click.echo(f"wrote {len(paths)} files to {out_dir}")
     if report:
         from .report import write_gallery
@@ -289,10 +313,10 @@ def _generate_in_batches(run, num, out_dir, prefix, render, audio, soundfont, qu
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def info(run_dir, as_json):
     """What RUN_DIR is: domain, codec, backend, and the conditions `generate --condition` accepts."""
-    from . import api
+    from .run_summary import summary  # the run's files as written: no torch, no plugin import
 
     _setup_logging(quiet=as_json)
-    result = api.run_info(run_dir)
+    result = summary(run_dir)
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -553,15 +577,24 @@ def plot(run_dir, out):
 # -- plugins -------------------------------------------------------------------------------------------------------------
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def plugins(as_json):
+@click.option("--check", is_flag=True, help="Import every plugin now, even those that loaded before and whose file "
+                                            "has not changed since (their description is remembered).")
+def plugins(as_json, check):
     """List installed domains, backends and data-recipe source types, where they come from, and any that fail
-    to load."""
+    to load.
+
+    A plugin that loaded before, and whose file and version are unchanged, is listed from memory (in the cache
+    folder) instead of being imported again: importing the backends imports torch, which takes seconds."""
     from dataclasses import asdict
 
     from . import registry
 
     kinds = ("domain", "backend", "recipe source")
-    infos = [info for kind in kinds for info in registry.describe(kind)]
+    memo = {} if check else registry.read_plugin_memo()
+    before = dict(memo)
+    infos = [info for kind in kinds for info in registry.describe(kind, memo)]
+    if memo != before:
+        registry.write_plugin_memo(memo)
     if as_json:
         click.echo(json.dumps([asdict(i) for i in infos], indent=2))
         return
@@ -599,7 +632,7 @@ def data_list():
 @click.argument("name")
 @click.argument("dest", type=click.Path(path_type=Path))
 @click.option("--source", type=click.Path(path_type=Path), help="Your copy of the data, for recipes that need one.")
-@click.option("--limit", type=click.IntRange(min=0), default=0, help="Build only the first N pieces (0 = all).")
+@click.option("--limit", type=click.IntRange(min=0), default=0, help="Build N files in all, shared among the splits as in the whole set (0 = all).")
 @click.option("--workers", type=click.IntRange(min=0), default=0, help="Parallel processes (0 = one per core).")
 @click.option("--quiet", "-q", is_flag=True)
 def data_build(name, dest, source, limit, workers, quiet):
@@ -625,7 +658,7 @@ def cache_info(as_json):
     import time
 
     from . import cache as cache_mod
-    from .data import cache_dir
+    from .cache import cache_dir
 
     report = cache_mod.info(cache_dir())
     if as_json:
@@ -648,7 +681,7 @@ def cache_info(as_json):
 def cache_clear(older_than):
     """Remove the encoding cache (only its own files); the next run encodes its files again."""
     from . import cache as cache_mod
-    from .data import cache_dir
+    from .cache import cache_dir
 
     age = cache_mod.parse_age(older_than) if older_than is not None else None
     removed = cache_mod.clear(cache_dir(), age)

@@ -197,6 +197,16 @@ class ConditionSpec:
         pick = torch.multinomial(weights, n, replacement=True, generator=generator)
         return table[pick]
 
+    def usual_notes(self) -> dict[str, str]:
+        """The training pieces' most common value of each provenance note (``_unit``: ``1/8``): what a prime
+        written for the asked values should otherwise look like (``Domain.condition_prime``)."""
+        usual = {}
+        for name, counts in self.notes:
+            values = [item for item in counts if not item[0].endswith(" other values")]  # ``_capped``'s rest
+            if values:
+                usual[name] = max(values, key=lambda item: item[1])[0]
+        return usual
+
     def describe(self) -> str:
         return ", ".join(f"{a.name} ({len(a.values)} values)" for a in self.attributes)
 
@@ -295,8 +305,10 @@ def fit_for_run(codec, domain, train_attrs: list[dict], train_config, backend_cl
         how = ("generate --condition primes with them" if spec.mode == "prime" else
                f"condition dropout {spec.dropout:g}")
         log.info("conditions: on %s (%s); --set train.conditions=none turns them off", spec.describe(), how)
-        for name, counts in spec.notes:
-            log.info("conditions: %s: %s", name, ", ".join(f"{k} {v}" for k, v in counts))
+        words = getattr(domain, "provenance_words", {}) or {}
+        for name, counts in spec.notes:  # internal keys (``_key_source``) only as the domain words them
+            if name in words:
+                log.info("conditions: %s: %s", words[name], ", ".join(f"{k} {v}" for k, v in counts))
     elif any(train_attrs):
         log.info("conditions: none (train.conditions=%s)", train_config.conditions)
     return spec

@@ -48,6 +48,9 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
     samples: int = 4  # samples written into the run directory at the end
     workers: int = 0  # processes for reading files (0 = one per core)
+    # Batches of windows of similar length (seqstudio.training.length_groups): auto = on when the training windows
+    # differ in length (whole pieces), where random batches spent 42-50% of their steps on padding; on | off.
+    length_grouping: str = "auto"
     valid_fraction: float = 0.1  # used only when the data folder has no train/valid/test subfolders
     test_fraction: float = 0.1
     # PyTorch CPU threads in this process for training, evaluation and generation; 0 = auto: $OMP_NUM_THREADS
@@ -78,6 +81,8 @@ class TrainConfig:
             raise ConfigError(f"unknown train.budget_clock {self.budget_clock!r}; valid: wall, cpu")
         if self.threads < 0:
             raise ConfigError(f"train.threads must be >= 0 (0 = auto), got {self.threads}")
+        if self.length_grouping not in ("auto", "on", "off"):
+            raise ConfigError(f"train.length_grouping must be auto, on or off, got {self.length_grouping!r}")
 
 
 def _field_types(cls) -> dict[str, Any]:

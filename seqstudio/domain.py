@@ -211,6 +211,9 @@ class Domain:
     sequence_attributes: ClassVar[tuple[str, ...]] = ()
     # True when ``write_text_lines`` is implemented (``generate --text``: plotter SVG, PNG, npz and a sheet).
     can_write_text_lines: ClassVar[bool] = False
+    # Provenance notes (attribute keys starting with ``_``, counted beside the conditions) said in words for the train
+    # log: key -> what the counts are of. Notes a domain does not describe here are not printed at all.
+    provenance_words: ClassVar[dict[str, str]] = {}
     # Bump when ``attributes`` or ``provenance`` changes what it returns: encoded pieces are cached with them.
     attributes_version: ClassVar[int] = 1
 

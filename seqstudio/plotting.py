@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import ConfigError, RunDirError
 
-NOT_CURVES = {"step", "epoch", "elapsed_s", "tokens_per_s"}
+NOT_CURVES = {"step", "epoch", "elapsed_s", "tokens_per_s", "eta_s"}  # counters and forecasts, not figures of the model
 PREFERRED = ("loss", "nll", "kl", "elbo", "iwae", "lr", "accuracy")
 COLOURS = {"train": "#1f77b4", "valid": "#d62728"}
 

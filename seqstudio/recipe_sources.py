@@ -165,3 +165,24 @@ def load_source(recipe: Recipe) -> RecipeSource:
         raise ConfigError(f"{recipe.path}: unknown source type {kind!r}; installed: {', '.join(installed) or 'none'}"
                           f" (a plugin adds more through the seqstudio.recipe_sources entry point)")
     return registry.load("recipe source", kind)(recipe)
+
+
+def split_quotas(available: dict[str, int], limit: int) -> dict[str, int]:
+    """How many of each split's pieces a ``--limit`` build writes: ``limit`` in all (``data build --limit 2000``
+    writes 2000 files), shared in proportion to what each split holds (largest remainders), every split that holds
+    pieces keeping at least one while the limit allows; 0 = everything."""
+    total = sum(available.values())
+    if not limit or limit >= total:
+        return dict(available)
+    nonempty = [k for k, n in available.items() if n > 0]
+    floor = {k: (1 if k in nonempty and limit >= len(nonempty) else 0) for k in available}
+    rest = limit - sum(floor.values())
+    share = {k: rest * max(0, available[k] - floor[k]) / max(1, total - sum(floor.values())) for k in available}
+    quota = {k: floor[k] + int(share[k]) for k in available}
+    for k in sorted(available, key=lambda k: share[k] - int(share[k]), reverse=True):
+        if sum(quota.values()) >= limit:
+            break
+        if quota[k] < available[k]:
+            quota[k] += 1
+    return quota
+

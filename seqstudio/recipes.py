@@ -27,7 +27,6 @@ import yaml
 
 from . import registry, runlock, safe_yaml, staging
 from .atomic import write_error
-from .data import make_codec, write_folder_info
 from .errors import ConfigError, DataError, DiskFullError, SeqStudioError, WriteError
 from .recipe_sources import RecipeSource, load_source
 
@@ -140,6 +139,8 @@ def _recorded_codec(recipe: Recipe, domain) -> dict[str, Any]:
     values = dict(recipe.codec)
     name = values.pop("name", domain.default_codec)
     try:
+        from .data import make_codec  # imports torch: only where a recipe is checked or built
+
         make_codec(domain, name, values)
     except SeqStudioError as exc:
         raise ConfigError(f"{recipe.path}: codec: {exc}") from None
@@ -204,6 +205,8 @@ def _build_into(recipe: Recipe, source_type: RecipeSource, domain, codec: dict, 
             raise DataError(f"recipe {recipe.name!r}: the source gave no pieces")
     else:
         written, skipped = _convert_all(recipe, source_type, domain, dest, user, limit, workers, progress)
+    from .data import write_folder_info
+
     write_folder_info(dest, domain=recipe.domain, recipe=recipe.name, **({"codec": codec} if codec else {}),
                       **({"attributes": attributes} if attributes else {}))
     return {"recipe": recipe.name, "dest": str(dest), "written": written, "skipped": skipped}

@@ -15,14 +15,29 @@ from collections import Counter
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
-from .backends.base import Backend
-from .domain import Domain
+from typing import TYPE_CHECKING
+
 from .errors import PluginError
-from .recipe_sources import RecipeSource
+from .errors import SeqStudioError as SeqStudioErrorBase
+
+if TYPE_CHECKING:
+    from .backends.base import Backend
+    from .domain import Domain
 
 log = logging.getLogger("seqstudio")
-GROUPS = {"domain": ("seqstudio.domains", Domain), "backend": ("seqstudio.backends", Backend),
-          "recipe source": ("seqstudio.recipe_sources", RecipeSource)}
+# kind -> (entry-point group, "module:base class"); the base classes are imported only when a plugin is loaded,
+# so listing names (`data list`, `--help`) never pays for torch's import
+GROUPS = {"domain": ("seqstudio.domains", "seqstudio.domain:Domain"),
+          "backend": ("seqstudio.backends", "seqstudio.backends.base:Backend"),
+          "recipe source": ("seqstudio.recipe_sources", "seqstudio.recipe_sources:RecipeSource")}
+
+
+def base_class(kind: str) -> type:
+    """The class every ``kind`` plugin must derive from."""
+    import importlib
+
+    module, name = GROUPS[kind][1].split(":")
+    return getattr(importlib.import_module(module), name)
 RECIPE_FOLDERS = "seqstudio.recipes"
 
 
@@ -62,7 +77,7 @@ def names(kind: str) -> list[str]:
 
 def load(kind: str, name: str) -> type:
     """The plugin class registered as ``name``; PluginError (listing valid names) if unknown or broken."""
-    group, base = GROUPS[kind]
+    group = GROUPS[kind][0]
     candidates = _entry_points(kind)
     if name not in candidates:
         valid = ", ".join(sorted(candidates)) or "none installed"
@@ -72,6 +87,7 @@ def load(kind: str, name: str) -> type:
         raise DuplicatePlugin(kind, name, eps)
     ep = eps[0]
     cls = _import(ep, f"{kind} plugin {name!r} ({ep.value})")
+    base = base_class(kind)
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise PluginError(f"{kind} plugin {name!r} ({ep.value}) is not a subclass of {base.__module__}."
                           f"{base.__name__}")
@@ -109,21 +125,79 @@ def load_backend(name: str) -> type[Backend]:
     return load("backend", name)
 
 
-def describe(kind: str) -> list[PluginInfo]:
-    """Every registered plugin of ``kind`` with its origin; broken ones carry their error instead."""
+def describe(kind: str, memo: dict | None = None) -> list[PluginInfo]:
+    """Every registered plugin of ``kind`` with its origin; broken ones carry their error instead.
+
+    ``memo`` (``plugin_memo``): descriptions of plugins that loaded before, by ``_fingerprint``; a plugin found
+    there is not imported again (importing the backends means importing torch, 2-3 s), and one that loads is
+    added. Errors are never remembered: a broken plugin is imported, and reported, every time."""
     infos = []
     for name, eps in sorted(_entry_points(kind).items()):
         for ep in eps:
             dist, version = _dist(ep)
             info = PluginInfo(kind, name, ep.value, dist, version)
+            key = _fingerprint(kind, ep) if memo is not None and len(eps) == 1 else None
+            if key is not None and key in memo:
+                info.description = memo[key]
+                infos.append(info)
+                continue
             try:
                 cls = load(kind, name)
                 doc = (cls.__doc__ or "").strip().splitlines()
                 info.description = getattr(cls, "description", "") or (doc[0].replace("``", "") if doc else "")
+                if key is not None:
+                    memo[key] = info.description
             except PluginError as exc:
                 info.error = str(exc)
             infos.append(info)
     return infos
+
+
+def _fingerprint(kind: str, ep: EntryPoint) -> str | None:
+    """What a remembered description depends on: the entry point, its distribution's version, and the size and
+    time of the file that defines the class (found without running it); None when that file cannot be found."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(ep.module)
+        st = os.stat(spec.origin) if spec is not None and spec.origin else None
+    except Exception:  # a package whose __init__ fails: load() will say so
+        return None
+    if st is None:
+        return None
+    dist, version = _dist(ep)
+    return f"{kind}|{ep.name}|{ep.value}|{dist}|{version}|{spec.origin}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def plugin_memo_path() -> Path:
+    from .cache import cache_dir
+
+    return cache_dir() / "plugins.json"
+
+
+def read_plugin_memo() -> dict:
+    """The remembered descriptions (``describe``); an unreadable file is an empty memo, never an error."""
+    import json
+
+    try:
+        memo = json.loads(plugin_memo_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in memo.items()} if isinstance(memo, dict) else {}
+
+
+def write_plugin_memo(memo: dict) -> None:
+    """Best effort: a cache folder that cannot be written only means the next listing imports again."""
+    import json
+
+    from .atomic import atomic_write
+
+    try:
+        path = plugin_memo_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(memo, sort_keys=True), encoding="utf-8"))
+    except (OSError, SeqStudioErrorBase):
+        pass
 
 
 def recipe_folders() -> list[Path]:
@@ -189,6 +263,8 @@ def _accepted_count(domain, files: list[str], by_suffix: Counter) -> int:
     """How many of ``files`` ``domain.accepts``: by extension alone, from the per-extension counts, except for the
     extensions its ``accepts`` must look into (``Domain.sniffed_extensions``), whose files it is asked about one
     by one; a domain that overrides ``accepts`` without declaring them is asked about every file."""
+    from .domain import Domain
+
     sniffed = () if type(domain).accepts is Domain.accepts else type(domain).sniffed_extensions
     if sniffed is None:
         return sum(1 for f in files if domain.accepts(Path(f)))

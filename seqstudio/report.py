@@ -118,6 +118,18 @@ def _gallery_html(groups: list[Group], stage: Path) -> str:
     return "".join(out)
 
 
+def duration_text(seconds: float) -> str:
+    """Seconds as a person reads a duration: 7.4 s, 3 min 05 s, 1 h 02 min."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return str(seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
 def _table(rows: list[tuple[str, object]]) -> str:
     cells = []
     for key, value in rows:
@@ -142,7 +154,7 @@ def _curves_html(run_dir: Path) -> str:
     stops = [r for r in records if r.get("split") == "stop"]
     rows = [("steps", max((r.get("step", 0) for r in train + valid), default=0))]
     if valid and "elapsed_s" in valid[-1]:
-        rows.append(("training time (s, validation excluded)", float(valid[-1]["elapsed_s"])))
+        rows.append(("training time (validation excluded)", duration_text(float(valid[-1]["elapsed_s"]))))
     if train and "tokens_per_s" in train[-1]:
         rows.append(("time steps per second (last train record)", int(train[-1]["tokens_per_s"])))
     if stops:

@@ -123,3 +123,17 @@ class RunSpec:
                                   f"accepts_conditions) but the data carries {conditions.describe()}; train it "
                                   f"unconditionally with --set train.conditions=none")
             return cls(feature_spec, copy.deepcopy(self.backend_config), conditions=conditions, **extra)
+
+
+def model_changes(saved: RunSpec, asked: RunSpec) -> list[str]:
+    """The model's options (``backend:``, ``heads:``) that ``asked`` changes from the run's ``saved`` spec, as
+    ``section.key: saved -> asked``: ``--resume`` refuses them before any data is read (the saved weights belong to
+    the saved model), instead of failing on the checkpoint after minutes of loading."""
+    before, after = saved.to_dict(), asked.to_dict()
+    changes = []
+    for section in ("backend", "heads"):
+        for key in sorted(set(before[section]) | set(after[section])):
+            old, new = before[section].get(key), after[section].get(key)
+            if old != new:
+                changes.append(f"{section}.{key}: {old} -> {new}")
+    return changes

@@ -28,7 +28,6 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .atomic import atomic_write
 from .errors import SeqStudioError
@@ -69,7 +68,7 @@ class RowFormat:
 
     def pack(self, x) -> np.ndarray:
         """``[T, width]`` values -> ``[T, row_bytes]`` uint8; ``PackError`` when a part cannot hold them."""
-        x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+        x = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)  # a torch tensor, or numpy
         if x.ndim != 2 or x.shape[1] != self.width:
             raise PackError(f"shape {tuple(x.shape)}, expected [T, {self.width}]")
         out = np.empty((x.shape[0], self.row_bytes), dtype=np.uint8)
@@ -169,7 +168,8 @@ class FloatPieces:
     def from_tensors(cls, tensors: list[torch.Tensor], width: int) -> "FloatPieces":
         lengths = np.array([t.shape[0] for t in tensors], dtype=np.int64)
         rows = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(tensors) else lengths
-        array = (np.concatenate([t.detach().cpu().to(torch.float32).reshape(-1, width).numpy() for t in tensors])
+        array = (np.concatenate([np.asarray(t.detach().cpu().float().numpy() if hasattr(t, "detach") else t, dtype=np.float32)
+                                 .reshape(-1, width) for t in tensors])
                  if len(tensors) else np.zeros((0, width), np.float32))
         return cls(array, rows, lengths)
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Union
 
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported where features are built: reading a spec (the cache, `info`) needs no torch
+    import torch
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class PartType:
 
     def to_features(self, values: torch.Tensor) -> torch.Tensor:
         """This part's storage columns ``[..., storage_width]`` -> feature layout ``[..., feature_width]``."""
+        import torch
+
         return values.to(torch.float32)
 
 
@@ -58,6 +62,9 @@ class Categorical(PartType):
         return 1
 
     def to_features(self, values: torch.Tensor) -> torch.Tensor:
+        import torch
+        import torch.nn.functional as F
+
         index = values[..., 0].long().clamp(0, self.size - 1)
         return F.one_hot(index, self.size).to(torch.float32)
 
@@ -103,6 +110,8 @@ class FeatureSpec:
 
     def to_features(self, x: torch.Tensor) -> torch.Tensor:
         """Storage layout ``[..., storage_width]`` -> feature layout ``[..., feature_width]`` (float)."""
+        import torch
+
         pieces = [part.to_features(x[..., cols]) for part, cols in self.storage_slices()]
         return torch.cat(pieces, dim=-1) if len(pieces) > 1 else pieces[0]
 

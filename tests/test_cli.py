@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import music21
 import pretty_midi
@@ -254,3 +255,18 @@ def test_early_stopping_when_validation_stops_improving(chorales, tmp_path):
     state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)["state"]
     assert state["stopped_because"] == "early_stopping"
     assert state["step"] == 3
+
+
+def test_generate_says_which_step_it_used_and_whether_the_run_is_still_training(trained_run, tmp_path):
+    done = invoke("generate", trained_run, "-n", 1, "-o", tmp_path / "a", "--no-pictures")
+    assert done.exit_code == 0, done.output
+    assert "using best.pt (step" in done.output and "training finished: max_steps" in done.output
+    running = tmp_path / "running"  # a run whose last.pt gives no reason for stopping: it is still going
+    shutil.copytree(trained_run, running)
+    last = torch.load(running / "last.pt", weights_only=True)
+    last["state"]["stopped_because"] = ""
+    torch.save(last, running / "last.pt")
+    result = invoke("generate", running, "-n", 1, "-o", tmp_path / "b", "--no-pictures")
+    assert result.exit_code == 0, result.output
+    assert "using best.pt from step" in result.output and "still training" in result.output
+    assert f"last.pt is at step {last['state']['step']}" in result.output

@@ -14,7 +14,7 @@ import pretty_midi
 import pytest
 import torch
 
-from conftest import invoke, read_metrics, tiny_backend_args
+from conftest import TINY, invoke, read_metrics, tiny_backend_args
 from seqstudio import conditions, registry
 from seqstudio.backends.base import SamplingOptions, StepContext
 from seqstudio.conditions import Attribute, ConditionEmbedding, ConditionSpec
@@ -96,8 +96,9 @@ def test_abc_header_gives_meter_and_key_and_they_map_back_to_a_prime(tmp_path):
     path.write_text("X:1\nT:A jig\nM:6/8\nL:1/8\nK:Dm\nDFA dAF|GBd gdB|\n")
     domain = TextDomain()
     attrs = domain.attributes(domain.read(path), path)
-    assert attrs == {"meter": "6/8", "key": "D:minor"}
-    assert str(domain.condition_prime(attrs)) == "X:1\nM:6/8\nK:Dm\n"
+    assert attrs == {"meter": "6/8", "key": "D:minor", "_header": "MLK", "_unit": "1/8"}
+    assert str(domain.condition_prime(attrs)) == "X:1\nM:6/8\nL:1/8\nK:Dm\n"  # the training tunes' shape
+    assert str(domain.condition_prime({"meter": "2/4", "key": "G:major"})) == "X:1\nM:2/4\nL:1/16\nK:G\n"
     assert domain.attributes(domain.example_samples()[0], tmp_path / "a.txt") == {}  # plain text: none
 
 
@@ -298,7 +299,8 @@ def test_text_conditions_become_an_abc_header_prime(tmp_path):
     tunes = tmp_path / "tunes"
     tunes.mkdir()
     for i, (meter, key) in enumerate([("6/8", "Dm"), ("3/4", "G"), ("6/8", "G"), ("3/4", "Dm")] * 2):
-        (tunes / f"t{i}.abc").write_text(f"X:1\nM:{meter}\nL:1/8\nK:{key}\nDFA dAF|GBd gdB|ABc dcB|\n")
+        # the unit length first, and 1/16 where ABC's default for 6/8 and 3/4 is 1/8: primes must follow the tunes
+        (tunes / f"t{i}.abc").write_text(f"X:1\nL:1/16\nM:{meter}\nK:{key}\nDFA dAF|GBd gdB|ABc dcB|\n")
     run = tmp_path / "abc"
     result = invoke("train", tunes, "--domain", "text", "--backend", "rnn", "--run-dir", run, "--max-steps", 2,
                     *tiny_backend_args("rnn"), *COMMON)
@@ -309,7 +311,7 @@ def test_text_conditions_become_an_abc_header_prime(tmp_path):
                     "-o", tmp_path / "g")
     assert result.exit_code == 0, result.output
     outputs = sorted((tmp_path / "g").glob("*.abc"))
-    assert len(outputs) == 2 and all(p.read_text().startswith("X:1\nM:6/8\nK:Dm\n") for p in outputs)
+    assert len(outputs) == 2 and all(p.read_text().startswith("X:1\nL:1/16\nM:6/8\nK:Dm\n") for p in outputs)
     # without --condition, each tune's header is drawn from the training tunes' (meter, key) pairs, written
     # as its prime and recorded in conditions.json, as a conditional run of another domain does
     result = invoke("generate", run, "-n", 12, "--length", 5, "--seed", 3, "-o", tmp_path / "u")
@@ -323,8 +325,8 @@ def test_text_conditions_become_an_abc_header_prime(tmp_path):
     from seqstudio_text.attributes import attributes, prime_text
 
     for path in outputs:
-        assert path.read_text().startswith(prime_text(asked[path.name]))
-        assert attributes(path.read_text()) == asked[path.name]
+        assert path.read_text().startswith(prime_text({"_header": "LMK", "_unit": "1/16", **asked[path.name]}))
+        assert {k: v for k, v in attributes(path.read_text()).items() if not k.startswith("_")} == asked[path.name]
 
 
 def test_evaluate_samples_measures_whether_the_model_listened(shapes_run):
@@ -357,3 +359,12 @@ def test_transposition_leaves_the_key_out_but_keeps_the_mode(tmp_path):
     with pytest.raises(ConfigError, match="augmentation changes key"):
         conditions.fit_for_run(SimpleNamespace(config=SimpleNamespace(transpose=3)), domain, attrs,
                                TrainConfig(conditions="key"))
+
+
+def test_the_train_log_says_the_provenance_counts_in_words_not_internal_keys(chorales, tmp_path):
+    args = [a for a in TINY if a != "--quiet"]
+    result = invoke("train", chorales, "--run-dir", tmp_path / "run", "--max-steps", 1, *args)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("conditions:")]
+    assert lines and not any(": _" in line or "_key_source" in line or "_program" in line for line in lines), lines
+    assert any("key signature (meta)" in line for line in lines), lines

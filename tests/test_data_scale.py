@@ -21,7 +21,7 @@ from seqstudio.cli import main
 from seqstudio.shards import FloatPieces, PackedPieces, PackError, RowFormat
 from seqstudio.spec import Binary, Categorical, FeatureSpec, Real
 
-from conftest import TINY
+from conftest import TINY, invoke
 
 
 def _padded(tensors: list[torch.Tensor], codec) -> tuple[torch.Tensor, torch.Tensor]:
@@ -416,3 +416,26 @@ def test_train_never_pads_every_window(chorales, tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["train", str(chorales), "--run-dir", str(run), "--max-steps", "1", *TINY])
     assert result.exit_code == 0, result.output
     assert json.loads((run / "data.json").read_text())["steps per window"] > 1
+
+
+def test_a_small_folder_is_encoded_in_process_without_starting_workers(chorales, tmp_path, monkeypatch):
+    def no_workers(workers):
+        raise AssertionError("worker processes were started for a small folder")
+
+    monkeypatch.setattr(data, "_pool", no_workers)
+    monkeypatch.setenv("SEQSTUDIO_CACHE", str(tmp_path / "cache"))  # nothing encoded before: every file is new
+    result = invoke("train", chorales, "--run-dir", tmp_path / "run", "--max-steps", 1, *TINY,
+                    "--set", "train.workers=2")
+    assert result.exit_code == 0, result.output
+
+
+def test_what_is_left_after_the_in_process_seconds_goes_to_the_workers(chorales, tmp_path, monkeypatch):
+    started = []
+    real_pool = data._pool
+    monkeypatch.setattr(data, "IN_PROCESS_SECONDS", 0.0)
+    monkeypatch.setattr(data, "_pool", lambda workers: started.append(workers) or real_pool(workers))
+    domain = registry.load_domain("midi")()
+    codec = data.make_codec(domain, "pianoroll")
+    files = sorted(chorales.glob("*.mid"))
+    encoded = data.encode_files(files, "midi", codec, workers=2, progress=False, use_cache=False)
+    assert started == [2] and len(encoded) == len(files) == 8

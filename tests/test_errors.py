@@ -25,6 +25,13 @@ def test_empty_folder(tmp_path):
     assert_clean_error(invoke("train", tmp_path / "empty", "--domain", "midi"), "empty")
 
 
+def test_an_empty_folder_is_said_to_be_empty_not_unreadable(tmp_path):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)  # folders alone hold nothing to train on
+    result = invoke("train", tmp_path / "empty")
+    assert_clean_error(result, f"the folder {tmp_path / 'empty'} is empty")
+    assert "no installed domain" not in result.output
+
+
 def test_folder_without_readable_files(tmp_path):
     folder = tmp_path / "notes"
     folder.mkdir()
@@ -149,3 +156,35 @@ def test_bad_train_values_are_refused_before_any_file_is_read(chorales, tmp_path
     monkeypatch.setattr(data, "split_files", lambda *a, **k: pytest.fail("data read before the options were checked"))
     assert_clean_error(invoke("train", chorales, "--set", "train.precision=fp16"), "unknown precision", "bf16")
     assert_clean_error(invoke("train", chorales, "--set", "train.lr_warmup_steps=-2"), "lr_warmup_steps must be >= 0")
+
+
+def _screen(text: str) -> list[str]:
+    """What a terminal shows after ``text``: a carriage return goes back to the line's start, later characters
+    overwrite earlier ones (how a progress bar redraws, and how it erases what was printed onto its line)."""
+    lines, line, col = [], [], 0
+    for ch in text:
+        if ch == "\n":
+            lines.append("".join(line).rstrip())
+            line, col = [], 0
+        elif ch == "\r":
+            col = 0
+        else:
+            if col < len(line):
+                line[col] = ch
+            else:
+                line.append(ch)
+            col += 1
+    lines.append("".join(line).rstrip())
+    return lines
+
+
+def test_skipped_file_warnings_stand_on_their_own_lines_above_the_progress_bar(chorale_copy, tmp_path):
+    (chorale_copy / "broken.mid").write_bytes(b"MThd this is not midi at all")
+    args = [a for a in TINY if a != "--quiet"]
+    result = invoke("train", chorale_copy, "--run-dir", tmp_path / "run", "--max-steps", 1, *args,
+                    "--set", "train.workers=1")
+    assert result.exit_code == 0, result.output
+    assert "encoding" in result.stderr  # the bar was drawn
+    shown = _screen(result.stderr)
+    warned = [line for line in shown if "broken.mid" in line]
+    assert warned and all(line.startswith("warning:") for line in warned), shown

@@ -32,15 +32,16 @@ OTHER_BACKENDS = [n for n in registry.names("backend") if not registry.load_back
 
 @pytest.fixture(scope="module")
 def lines(tmp_path_factory) -> Path:
-    """Short Hershey lines (4-10 characters), 6 per split."""
+    """Short Hershey lines (4-10 characters): 8 in all (--limit), 6 of them in train."""
     root = tmp_path_factory.mktemp("hw")
     recipe = yaml.safe_load((Path(hershey.__file__).parent / "data_recipes/hershey-script.yaml").read_text())
     recipe["name"] = "hershey-tiny"
     recipe["source"].update(min_chars=4, max_chars=10)
     path = root / "tiny.yaml"
     path.write_text(yaml.safe_dump(recipe))
-    result = invoke("data", "build", path, root / "lines", "--limit", "6", "--quiet")
+    result = invoke("data", "build", path, root / "lines", "--limit", "8", "--quiet")
     assert result.exit_code == 0, result.output
+    assert len(list((root / "lines").rglob("*.svg"))) == 8 and len(list((root / "lines/train").glob("*.svg"))) == 6
     return root / "lines"
 
 

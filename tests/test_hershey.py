@@ -27,7 +27,7 @@ def build(dest: Path, *args) -> Path:
 
 @pytest.fixture(scope="module")
 def lines(tmp_path_factory) -> Path:
-    return build(tmp_path_factory.mktemp("hershey") / "lines", "--limit", "8")
+    return build(tmp_path_factory.mktemp("hershey") / "lines", "--limit", "24")
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -35,18 +35,20 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 def test_the_recipe_is_deterministic_and_every_line_reads_back_with_its_text(lines, tmp_path):
-    again = build(tmp_path / "again", "--limit", "8")
+    again = build(tmp_path / "again", "--limit", "24")
     assert _files(again) == _files(lines)  # the same seed writes the same bytes
     domain = StrokesDomain()
     texts = {split: [] for split in SPLITS}
     for split in SPLITS:
         files = sorted((lines / split).glob("*.svg"))
-        assert len(files) == 8
+        assert len(files) >= 1
         for path in files:
             ink = domain.read(path)
-            assert 12 <= len(ink.label) <= 32 and ink.num_points > 5 * len(ink.label.replace(" ", "")) // 2
+            assert 12 <= len(ink.label) <= 32 and ink.num_points >= 2 * len(ink.label.replace(" ", ""))
             assert hershey.split_of(ink.label) == split  # a text is in one split only
             texts[split].append(ink.label)
+    assert sum(map(len, texts.values())) == 24  # --limit counts files in all, not per split
+    assert len(texts["train"]) > len(texts["valid"])  # shared as the whole set is (90/5/5)
     assert not set(texts["train"]) & (set(texts["valid"]) | set(texts["test"]))
     assert {p.name.split("-")[0] for p in lines.rglob("*.svg")} == set(hershey.FONTS)  # every font used
     assert yaml.safe_load((lines / "seqstudio.yaml").read_text())["domain"] == "strokes"
@@ -117,7 +119,7 @@ def test_the_written_lines_train(lines, tmp_path):
     assert (tmp_path / "run" / "best.pt").is_file()
     # a limit no line fits under is one clear line, not an empty training set
     result = invoke("train", lines, "--backend", "rnn", *tiny_backend_args("rnn"), "--max-steps", 3,
-                    "--run-dir", tmp_path / "run2", "--quiet", "--set", "codec.window=100")
+                    "--run-dir", tmp_path / "run2", "--quiet", "--set", "codec.window=20")
     assert_clean_error(result, "line-length limit", "train.text=none")
     result = invoke("train", lines, "--backend", "rnn", *tiny_backend_args("rnn"), "--max-steps", 3,
                     "--batch-size", 4, "--run-dir", tmp_path / "run3", "--quiet", "--set", "codec.window=100",

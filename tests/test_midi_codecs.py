@@ -319,10 +319,26 @@ def test_file_without_notes_is_a_data_error(domain, tmp_path):
         domain.read(path)
 
 
-def test_render_writes_png(pieces, domain, tmp_path):
+def test_render_writes_a_piano_roll_png_without_matplotlib(pieces, domain, tmp_path, monkeypatch):
+    import sys
+
+    import matplotlib.image
+
+    from seqstudio.png import read_png_size
+
+    image_reader = matplotlib.image.imread
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # the picture must not need it
     path = tmp_path / "chorale.png"
-    domain.render(pieces[PIECE_NAMES[1]], path)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+    piece = pieces[PIECE_NAMES[1]]
+    domain.render(piece, path)
+    monkeypatch.delitem(sys.modules, "matplotlib")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    notes = [n for inst in piece.instruments if not inst.is_drum for n in inst.notes]
+    low, high = min(n.pitch for n in notes), max(n.pitch for n in notes)
+    width, height = read_png_size(path)
+    assert height == 4 * (high - low + 1 + 4) and 600 <= width <= 2400  # 4 pixels a semitone, 2 above and below
+    pixels = image_reader(path)  # a reader that knows PNG: the file is well formed
+    assert pixels.shape[:2] == (height, width) and pixels.min() < 0.5 and pixels.max() == 1.0  # notes, silence
 
 
 def test_domain_metadata(pieces, domain):

@@ -210,3 +210,21 @@ def test_plugin_recipes_ship_in_their_wheels_and_are_found_when_installed(tmp_pa
     found = subprocess.run([sys.executable, "-c", script, str(target)], check=True, capture_output=True,
                            text=True, cwd=tmp_path).stdout.strip()
     assert Path(found) == target / "seqstudio_midi" / "data_recipes" / "bach-chorales.yaml"
+
+
+def test_the_demo_builds_its_data_with_progress_shown(tmp_path):
+    import re
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    root = Path(__file__).resolve().parents[1]
+    dry = subprocess.run([make, "-n", "-C", str(root), f"DEMO_DIR={tmp_path}/demo", f"{tmp_path}/demo/data/.built"],
+                         capture_output=True, text=True, timeout=60)
+    builds = [line for line in dry.stdout.splitlines() if "data build bach-chorales" in line]
+    assert len(builds) == 1 and not re.search(r"\s(--quiet|-q)\b", builds[0]), dry.stdout + dry.stderr
+    shown = invoke("data", "build", "bach-chorales", tmp_path / "three", "--limit", 3)  # what that line shows
+    assert shown.exit_code == 0 and re.search(r"\d+/3", shown.stderr), shown.stderr

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from browser import check_page, why_unavailable
-from conftest import TINY, invoke
+from conftest import TINY, invoke, read_metrics
 from seqstudio import registry
 from seqstudio.cli import main
 from seqstudio.report import write_gallery
@@ -80,6 +80,10 @@ def test_run_report_shows_config_data_curves_evaluation_and_every_sample(run_rep
     for panel in ("nll", "kl", "elbo", "lr"):
         assert f'aria-label="{panel}"' in text  # one inline SVG chart per curve
     assert "overlap with held-out data" in text  # evaluate --samples's figure
+    assert any("eta_s" in r for r in read_metrics(evaluated_run))
+    assert 'aria-label="eta_s"' not in text  # a forecast of the time left is not a curve of the model
+    seconds = [r["elapsed_s"] for r in read_metrics(evaluated_run) if r["split"] == "valid"][-1]
+    assert re.search(r"training time \(validation excluded\)</th><td>\d+\.\d s</td>", text), seconds
     n_run = len(list((evaluated_run / "samples").glob("*.mid")))
     assert text.count("<audio") == n_run + 2 and text.count("<img") == n_run + 2
 

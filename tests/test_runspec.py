@@ -176,6 +176,18 @@ def test_resume_refuses_a_changed_model_and_leaves_the_run_as_it_was(chorales, t
     assert invoke("generate", run_dir, "-n", 1, "-o", tmp_path / "out", "--no-pictures").exit_code == 0
 
 
+def test_a_refused_model_change_on_resume_is_one_clean_line_before_any_data_is_read(chorales, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(chorales, data)
+    run_dir = tmp_path / "run"
+    assert invoke("train", data, "--run-dir", run_dir, "--max-steps", 2, *TINY).exit_code == 0
+    shutil.rmtree(data)  # a resume that read the data first would fail on the missing folder instead
+    result = invoke("train", "--resume", "--run-dir", run_dir, "--max-steps", 4, "--set", "backend.latent_size=9")
+    assert_clean_error(result, "does not match this configuration", "backend.latent_size: ", "-> 9",
+                       "change only budgets")
+    assert "encoding" not in result.output and "size mismatch" not in result.output
+
+
 # -- train.threads ------------------------------------------------------------------------------------------------------
 def test_train_threads_applies_to_training_generation_and_evaluation(chorales, tmp_path, monkeypatch,
                                                                      torch_threads):

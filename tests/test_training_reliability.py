@@ -122,6 +122,17 @@ def test_sigint_and_sighup_save_last_pt_at_the_step_reached(chorales, tmp_path, 
     assert state["stopped_because"] == signame and "--resume" in err
 
 
+def test_ctrl_c_is_said_as_an_interruption_not_an_error(chorales, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = _start(chorales, run_dir, "seqvae")
+    _wait_for_first_checkpoint(proc, run_dir)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGINT, err
+    assert "interrupted (Ctrl-C) at step" in err and "last.pt saved" in err and "--resume" in err, err
+    assert "Error" not in err and "SIGINT" not in err and "Traceback" not in err, err
+
+
 # -- kill -9 --------------------------------------------------------------------------------------------------------
 BACKENDS = [pytest.param(name, marks=() if name == "seqvae" else pytest.mark.slow)
             for name in registry.names("backend")]

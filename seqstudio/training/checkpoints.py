@@ -52,6 +52,8 @@ class Checkpoints:
             for opt, state in zip(optimizers, ckpt["optimizers"]):
                 opt.load_state_dict(state)
         except (RuntimeError, KeyError, ValueError) as exc:
-            raise RunDirError(f"cannot resume from {path}: it does not match this configuration "
-                              f"({str(exc).splitlines()[0][:200]}); change only budgets when resuming") from None
+            what = ("its weights have other names or shapes than this model's" if isinstance(exc, RuntimeError)
+                    else f"{type(exc).__name__} {str(exc).splitlines()[0][:80] if str(exc) else ''}".strip())
+            raise RunDirError(f"cannot resume from {path}: it does not match this configuration ({what}); "
+                              f"change only budgets when resuming") from None
         return dataclasses.replace(TrainState(**ckpt["state"]), stopped_because="")

@@ -15,6 +15,7 @@ re-seeded from (seed, step), so a run stopped and resumed follows the same path 
 
 from __future__ import annotations
 
+import logging
 import shlex
 import signal
 from pathlib import Path
@@ -28,6 +29,7 @@ from ..distributed import DistInfo, add_stats, reduce_stats
 from ..domain import Codec
 from ..rundir import trim_metrics
 from ..errors import ConfigError, DataError, TrainingDiverged, TrainingInterrupted
+from . import length_groups
 from .budget import Budget
 from .checkpoints import Checkpoints
 from .device import autocast, resolve_device
@@ -78,6 +80,7 @@ class Trainer:
         self.state = TrainState()
         self._resumed = False
         self._saved_step: int | None = None  # the step of the checkpoints on disk (None: none written yet)
+        self._mean_steps: float | None = None  # real steps per batch over an epoch (grouped batches' weights)
 
     def resume(self) -> None:
         """Continue from ``last.pt``: weights, optimizer moments and counters.
@@ -147,6 +150,7 @@ class Trainer:
             raise DataError("the training windows hold NaN or infinite values: the data (or the codec's scaling "
                             "of it) is not finite; nothing was trained")
         self._saved_step = self.state.step if self._resumed else None
+        self._say_grouping()
         with StopSignals() as signals:
             self._signals = signals  # validation looks at it between batches
             budget = self._budget(signals)
@@ -202,8 +206,9 @@ class Trainer:
             self._save(log, improved=False)
         log.stopped(s, s.stopped_because)
         signum = int(getattr(signal, s.stopped_because))
+        what = "interrupted (Ctrl-C)" if signum == signal.SIGINT else f"stopped by {s.stopped_because}"
         raise TrainingInterrupted(
-            f"stopped by {s.stopped_because} at step {s.step}; last.pt saved. Resume with: "
+            f"{what} at step {s.step}; last.pt saved. Resume with: "
             f"seqstudio train --resume --run-dir {shlex.quote(str(self.run_dir))}", signum)
 
     def _check(self, sums: dict[str, float], what: str, log: TrainLog, at_start: bool = False) -> None:
@@ -233,7 +238,31 @@ class Trainer:
         self.checkpoints.save(self.backend, self.optimizers, self.state, improved)
         self._saved_step = self.state.step
 
+    def _grouped(self) -> bool:
+        grouping = self.config.length_grouping
+        return grouping == "on" or (grouping == "auto" and length_groups.varies(self.train_set.length))
+
+    def _say_grouping(self) -> None:
+        """One line on what grouping by length saves (the first epoch's batches against the random order's)."""
+        if not (self._grouped() and self.dist.is_main):
+            return
+        lengths, c = self.train_set.length, self.config
+        grouped = length_groups.padding_ratio(lengths, self._batches(0))
+        shuffled = length_groups.padding_ratio(lengths, batch_indices(len(lengths), c.batch_size, 0, c.seed))
+        logging.getLogger("seqstudio").info(
+            "batches grouped by length: %.2fx the real steps computed (random batches: %.2fx; "
+            "--set train.length_grouping=off for random batches)", grouped, shuffled)
+
+    def _mean_batch_steps(self) -> float:
+        """Real steps per batch, averaged over an epoch (the same every epoch: every window once)."""
+        if self._mean_steps is None:
+            self._mean_steps = float(self.train_set.length.sum()) / max(1, len(self._batches(0)) * self.dist.world)
+        return self._mean_steps
+
     def _batches(self, epoch: int) -> list[torch.Tensor]:
+        if self._grouped():
+            return length_groups.length_grouped_batches(self.train_set.length, self.config.batch_size, epoch,
+                                                        self.config.seed, rank=self.dist.rank, world=self.dist.world)
         return batch_indices(len(self.train_set), self.config.batch_size, epoch, self.config.seed,
                              rank=self.dist.rank, world=self.dist.world)
 
@@ -245,7 +274,11 @@ class Trainer:
         aug.manual_seed(step_seed)
         batch = make_batch(self.train_set, index, self.device, self.codec, aug)
         warm_up_lr(self.optimizers, s.step, c.lr_warmup_steps)
-        ctx = StepContext(self._forward, c.clip_grad_norm, step=s.step, dist=self.dist)
+        forward = self._forward
+        if self._grouped():  # each real step weighs the same, as in random batches (length_groups.token_weight)
+            weight = length_groups.token_weight(self.train_set.length, index, self._mean_batch_steps())
+            forward = length_groups.weighted_forward(self._forward, weight)
+        ctx = StepContext(forward, c.clip_grad_norm, step=s.step, dist=self.dist)
         return self.backend.training_step(batch, self.optimizers, ctx)
 
     def _validate_and_checkpoint(self, budget: Budget, log: TrainLog) -> None:

@@ -39,6 +39,11 @@ class MidiDomain(Domain):
     can_render = True
     can_render_audio = True  # seqstudio_midi.audio: General MIDI soundfont, sample-based, pip-only
     attributes_version = 2  # 2: pieces are cached with their provenance too (tempo, program: ``provenance``)
+    provenance_words = {"_key_source": "pieces whose key is their key signature (meta) or estimated from the "
+                                       "notes (analysis)",
+                        "_tempo": "pieces by tempo (bpm; generated files get the most common)",
+                        "_program": "pieces by instrument (General MIDI program; generated files get the most "
+                                    "common)"}
 
     sniffed_extensions = (".xml",)  # only .xml files are looked into; the other extensions decide alone
 
@@ -106,16 +111,14 @@ class MidiDomain(Domain):
         sample.write(str(path))
 
     def render(self, sample: pretty_midi.PrettyMIDI, path: Path) -> None:
-        """Piano-roll picture: pitch on y, seconds on x, loudness as darkness.
+        """Piano-roll picture: pitch upward (4 pixels a semitone, a grey line at every C), time to the right,
+        loudness as darkness.
 
-        Drawn as one image (not a patch per note), so even a dense, untrained model's output renders fast.
+        Written as pixels straight to a PNG (``seqstudio.png``), without matplotlib: eight pictures cost
+        ``generate`` 2.7 s through matplotlib, mostly its import; this way they cost milliseconds.
         """
-        import matplotlib
+        from seqstudio.png import write_png
 
-        matplotlib.use("Agg")  # headless: workers and CI have no display
-        import matplotlib.pyplot as plt
-
-        path = Path(path)
         end = max(sample.get_end_time(), 1.0)
         fs = min(20.0, RENDER_COLUMNS / end)  # columns per second; bounded, so an hour-long note costs no more
         roll = np.zeros((128, int(np.ceil(end * fs)) + 1), dtype=np.float32)
@@ -128,18 +131,14 @@ class MidiDomain(Domain):
                 np.maximum(cells, note.velocity, out=cells)
         pitches = np.flatnonzero(roll.any(axis=1))
         low, high = (int(pitches.min()), int(pitches.max())) if pitches.size else (48, 72)
-        fig, ax = plt.subplots(figsize=(min(max(6.0, end / 2), 24.0), 5.0))
-        ax.imshow(roll[low : high + 1], origin="lower", aspect="auto", cmap="Greys", interpolation="nearest",
-                  extent=(0, roll.shape[1] / fs, low - 0.5, high + 0.5), vmin=0, vmax=127)
-        octaves = [p for p in range(low - low % 12, high + 1, 12) if p >= low]
-        ax.set_yticks(octaves, [pretty_midi.note_number_to_name(p) for p in octaves])
-        ax.set_xlabel("time (s)")
-        ax.set_ylabel("pitch")
-        ax.grid(axis="y", alpha=0.3)
-        ax.set_title(path.stem)
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        low, high = max(0, low - 2), min(127, high + 2)  # a margin above and below the notes
+        width = int(min(max(600.0, end * 40.0), 2400.0))  # pixels: about 40 a second, 600 to 2400
+        columns = np.minimum((np.arange(width) * roll.shape[1] / width).astype(np.int64), roll.shape[1] - 1)
+        cells = roll[low : high + 1][::-1][:, columns]  # highest pitch on top
+        image = 255.0 - cells * (215.0 / 127.0)  # silence white, velocity 127 near black
+        octave = np.array([(p % 12 == 0) for p in range(high, low - 1, -1)])
+        image = np.where(octave[:, None] & (cells == 0), 225.0, image)  # a grey line at every C
+        write_png(path, np.repeat(image, 4, axis=0))
 
     def render_audio(self, sample: pretty_midi.PrettyMIDI, path: Path, soundfont: Path | None = None) -> None:
         """The sample as a WAV file, played by a General MIDI soundfont (``seqstudio_midi.audio``)."""

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 
 from seqstudio.errors import DataError
-from seqstudio.recipe_sources import RecipeSource, glob_files, user_file
+from seqstudio.recipe_sources import RecipeSource, glob_files, split_quotas, user_file
 
 
 def music21_corpus_dir() -> Path:
@@ -85,7 +85,8 @@ class PitchFramesJson(RecipeSource):
             raise DataError(f"--source {path}: expected a JSON object with keys {', '.join(splits.values())}")
         steps_per_quarter = int(self.options.get("steps_per_quarter", 1))
         tempo = float(self.options.get("tempo", 120.0))
-        jobs = [(split, i, piece) for split, key in splits.items() for i, piece in enumerate(raw[key][: limit or None])]
+        quota = split_quotas({split: len(raw[key]) for split, key in splits.items()}, limit)  # limit: files in all
+        jobs = [(split, i, piece) for split, key in splits.items() for i, piece in enumerate(raw[key][: quota[split]])]
         for split in splits:
             (dest / split).mkdir(parents=True, exist_ok=True)
         for split, i, piece in tqdm(jobs, desc=f"building {self.recipe.name}", unit="file", disable=not progress):

@@ -22,7 +22,7 @@ from typing import Iterable
 import numpy as np
 
 from seqstudio.errors import ConfigError, DataError
-from seqstudio.recipe_sources import RecipeSource
+from seqstudio.recipe_sources import RecipeSource, split_quotas
 
 from .ink import Ink
 
@@ -208,12 +208,12 @@ class HersheyTextSource(RecipeSource):
         count = int(o.get("lines", 0)) or len(lines)
         rng = np.random.default_rng(int(o.get("seed", 0)))
         order = rng.permutation(len(lines))[:count]
+        candidates = [(split_of(lines[index]), lines[index]) for index in order]
+        quota = split_quotas({s: sum(1 for split, _ in candidates if split == s) for s in SPLITS}, limit)
         per_split = {s: 0 for s in SPLITS}
         jobs = []
-        for index in order:
-            line = lines[index]
-            split = split_of(line)
-            if limit and per_split[split] >= limit:
+        for split, line in candidates:  # limit: files in all (data build --limit), shared by the splits
+            if per_split[split] >= quota[split]:
                 continue
             per_split[split] += 1
             jobs.append((split, line, fonts[len(jobs) % len(fonts)]))

@@ -40,6 +40,9 @@ class TextDomain(Domain):
     can_render_audio = True  # ABC tunes only (``has_audio``), through their MIDI and the midi domain's synthesizer
     GALLERY_TEXT_CHARS = 4000  # the report shows at most this much of one text
     conditions_as_prime = True  # ABC headers state meter and key in-band: --condition becomes a prime
+    attributes_version = 2  # 2: the header's layout and unit length as provenance (``_header``, ``_unit``)
+    provenance_words = {"_header": "tunes by header layout (field letters after X:; primes use the most common)",
+                        "_unit": "tunes by unit note length (L:; primes use the most common)"}
 
     def attributes(self, sample: Document, path: Path) -> dict[str, str]:
         """``meter`` and ``key`` of an ABC tune's header (``attributes.py``); plain text has none."""
