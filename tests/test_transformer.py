@@ -157,3 +157,26 @@ def test_train_then_generate_with_a_prime_through_the_cli(chorales, tmp_path):
         assert notes and min(n.start for n in notes) == pytest.approx(first_prime_note, abs=0.3)
     result = invoke("evaluate", run, chorales, "--split", "valid", "--json", "--iw-samples", 2)
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.slow  # two torchrun processes (make test-all)
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not built")
+def test_two_process_ddp_training_with_the_nade_head_and_a_schedule(chorales, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    run = tmp_path / "ddp"
+    env = {**os.environ, "SEQSTUDIO_DIST_BACKEND": "gloo", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "seqstudio",
+           "train", str(chorales), "--backend", "transformer", "--run-dir", str(run), "--max-steps", "4",
+           "--device", "cpu", "--seed", "0", "--quiet", "--batch-size", "4", *map(str, tiny_backend_args("transformer")),
+           "--set", "heads.binary=nade", "--set", "train.schedule=cosine", "--set", "train.valid_every=2",
+           "--set", "train.samples=1"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["split"] == "valid"] == [2, 4]
+    assert all(math.isfinite(r["nll"]) for r in records)
+    assert len(list((run / "samples").glob("*.mid"))) == 1

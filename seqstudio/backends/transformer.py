@@ -167,9 +167,10 @@ class Transformer(ImportanceWeighted, AutoregressiveBackend):
         if self.config.positions == "sinusoidal":
             return sinusoid(positions, self.config.d_model)
         if start + length > self.config.max_positions:
-            raise ConfigError(f"this transformer learned {self.config.max_positions} positions "
-                              f"(backend.max_positions) and was asked for {start + length}: generate fewer steps, "
-                              f"or train with a larger backend.max_positions or backend.positions=sinusoidal")
+            raise ConfigError(f"this transformer has {self.config.max_positions} learned positions "
+                              f"(backend.max_positions) and was given a sequence of {start + length} steps: "
+                              f"generate fewer steps (prime included), or train with a larger "
+                              f"backend.max_positions or backend.positions=sinusoidal")
         return self.position_table(positions)
 
     def hidden(self, inputs: torch.Tensor, e: torch.Tensor | None, cache: KVCache | None = None) -> torch.Tensor:
