@@ -94,6 +94,12 @@ class SamplingOptions:
         if not 0.0 < self.top_p <= 1.0:
             raise ConfigError(f"--top-p must be in (0, 1] (1 = off), got {self.top_p!r}")
 
+    @property
+    def truncation(self) -> dict:
+        """``top_k`` / ``top_p`` as keywords for ``OutputHead.sample``; none when both are off, so plain sampling
+        makes the very call it made before they existed."""
+        return {} if (self.top_k, self.top_p) == (0, 1.0) else {"top_k": self.top_k, "top_p": self.top_p}
+
 
 def check_positive(config, names) -> None:
     """Config validation shared by the families: each of ``names`` must be a count of at least 1."""
