@@ -350,6 +350,11 @@ def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samp
                                            temperature=temperature, progress=not quiet)
         if listened:  # conditions: did the model do as asked?
             result["conditions"] = listened
+        from . import recognition
+
+        if run.backend.text_spec is not None:  # text: does it write what it is asked? (needs a recogniser)
+            result["text"] = recognition.evaluate_text(run, data_dir, split=split, n=n_samples, seed=seed,
+                                                       temperature=temperature, progress=not quiet)
     api.record_json(Path(run_dir) / f"evaluation-{split}.json", {**result, "checkpoint": checkpoint})
     if as_json:
         click.echo(json.dumps(result))
@@ -371,6 +376,50 @@ def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samp
     for name, row in result.get("conditions", {}).items():
         click.echo(f"  condition {name}: as asked {row['asked']:.3f} (unconditional {row['unconditional']:.3f}, "
                    f"held-out real {row['held_out']:.3f}; {row['samples']} samples)")
+    if "text" in result:
+        _echo_text_figures(result["text"])
+
+
+def _echo_text_figures(text: dict) -> None:
+    click.echo(f"  text, {text['lines']} {text['split']} lines read back by the run's recogniser (character "
+               f"error rate; lower is better): real lines {text['real_cer']:.3f}")
+    for key, row in text.items():
+        if key.startswith("bias_"):
+            extra = "".join(f", {k} {v:.3f}" for k, v in row.items() if k.startswith("dtw"))
+            click.echo(f"    generated, bias {key[5:]}: {row['cer']:.3f} (against another line's text "
+                       f"{row['cer_other_text']:.3f}{extra})")
+    if "style_primed" in text:
+        row = text["style_primed"]
+        click.echo(f"    style-primed ({row['style_file']}), bias {row['bias']:g}: {row['cer']:.3f}")
+
+
+@main.command("train-recogniser")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("data_dir", type=click.Path(path_type=Path), required=False)
+@click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="Training budget in CPU minutes of this process.")
+@click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many steps (instead of the time).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+def train_recogniser(run_dir, data_dir, max_minutes, max_steps, seed, quiet):
+    """Train a recogniser that reads RUN_DIR's samples back into text, on the lines of its data folder (or
+    DATA_DIR), and store it in RUN_DIR/recogniser/.
+
+    For text-conditioned runs (handwriting from text): `evaluate RUN_DIR --samples N` then reports the
+    character error rate of generated lines against the asked text, beside the real lines' (the ceiling) and
+    that against another line's text (chance). The best validation checkpoint is kept; the test lines'
+    CER is printed at the end.
+    """
+    from . import api, recognition
+
+    _setup_logging(quiet=quiet)
+    run = api.load(run_dir)
+    figures = recognition.train(run, data_dir, max_minutes=0 if max_steps else max_minutes,
+                                max_steps=max_steps or 0, seed=seed, progress=not quiet)
+    click.echo(f"recogniser stored in {Path(run_dir) / recognition.FOLDER}: {figures['steps']} steps, "
+               f"{figures['cpu_minutes']:.1f} CPU minutes, valid CER {figures['valid_cer']:.3f}"
+               + (f", test CER {figures['test_cer']:.3f} (against another line's text "
+                  f"{figures['test_cer_other_text']:.3f})" if "test_cer" in figures else ""))
 
 
 # -- report, plot -----------------------------------------------------------------------------------------------------

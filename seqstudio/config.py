@@ -44,7 +44,10 @@ class TrainConfig:
     init_output_bias: bool = True
     max_steps: int = 0  # 0 = no limit
     epochs: float = 0.0  # 0 = no limit; when no limit at all is given, 20 epochs
-    max_minutes: float = 0.0  # wall-time budget, so models can be compared at equal time
+    max_minutes: float = 0.0  # time budget, so models can be compared at equal time (see budget_clock)
+    # What max_minutes counts: wall = elapsed time; cpu = this process's CPU time (all its threads), so a budget
+    # means the same work whatever else shares the machine (comparisons at "5 minutes on one core" on a busy host).
+    budget_clock: str = "wall"
     valid_every: int = 200  # steps between validations (and checkpoints)
     patience: int = 10  # validations without improvement before stopping; 0 = never stop early
     seed: int = 0
@@ -92,6 +95,8 @@ class TrainConfig:
                               "train.schedule_steps, the steps to decay over (or give --max-steps)")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"unknown precision {self.precision!r}; valid: auto, fp32, bf16")
+        if self.budget_clock not in ("wall", "cpu"):
+            raise ConfigError(f"unknown train.budget_clock {self.budget_clock!r}; valid: wall, cpu")
         if self.threads < 0:
             raise ConfigError(f"train.threads must be >= 0 (0 = auto), got {self.threads}")
 

@@ -337,6 +337,24 @@ class Domain:
         value})]``; call it only when needed). Default: none."""
         return {}
 
+    def text_recogniser(self, alphabet: str) -> Any | None:
+        """For judging text-conditioned runs by reading their samples back (``seqstudio train-recogniser``, the
+        character error rate of ``evaluate --samples``): a new, untrained recogniser of ``alphabet`` with
+        ``fit(train, valid, max_steps=, max_minutes=, seed=, progress=) -> figures`` (``train``/``valid``:
+        ``[(sample, text)]``), ``read(samples) -> [text]``, ``cer(pairs) -> float`` and ``save(folder)``.
+        Default: None (this domain cannot read text from its samples)."""
+        return None
+
+    def load_text_recogniser(self, folder: Path) -> Any:
+        """The recogniser a ``text_recogniser(...).save(folder)`` stored. It must load tensors and JSON only,
+        never code (a run directory may come from elsewhere)."""
+        raise NotImplementedError(f"domain {self.name!r} has no text recogniser")
+
+    def content_figures(self, samples: list[Any], asked: list[str], pool: list[str]) -> dict[str, float]:
+        """Figures of whether text-conditioned ``samples`` say their ``asked`` texts that need no recogniser
+        (strokes: DTW to typeset renderings), ``pool``: texts to draw wrong answers from. Default: none."""
+        return {}
+
     def sample_steps(self, sample: Any) -> int:
         """A rough size, used only for reporting."""
         return 0

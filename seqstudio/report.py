@@ -167,7 +167,32 @@ def _evaluation_html(run_dir: Path) -> str:
         if isinstance(metrics, dict) and metrics:
             overlaps = {k: v.get("overlap") for k, v in metrics.items() if isinstance(v, dict)}
             out.append(plotting.svg_bars("overlap with held-out data (1 = same distribution)", overlaps))
+        if isinstance(result.get("text"), dict):
+            out.append(_text_html(result["text"]))
     return "".join(out)
+
+
+def _text_html(text: dict) -> str:
+    """``evaluate --samples`` on a text-conditioned run: character error rates read back by its recogniser."""
+    def num(value):
+        return float(value) if isinstance(value, (int, float)) else float("nan")
+
+    rows = [("real lines (ceiling)", num(text.get("real_cer")))]
+    examples = []
+    for key, row in text.items():
+        if key.startswith("bias_") and isinstance(row, dict):
+            rows.append((f"generated, bias {key[5:]}", num(row.get("cer"))))
+            rows.append((f"generated, bias {key[5:]}, against another line's text (chance)",
+                         num(row.get("cer_other_text"))))
+            for example in row.get("examples", [])[:3] if isinstance(row.get("examples"), list) else []:
+                if isinstance(example, dict):
+                    examples.append((f"bias {key[5:]}: asked {example.get('asked', '')!s}",
+                                     f"read {example.get('read', '')!s}"))
+    if isinstance(text.get("style_primed"), dict):
+        rows.append(("style-primed", num(text["style_primed"].get("cer"))))
+    return (f"<h4>Does it write what it is asked? Character error rate of {html.escape(str(text.get('lines', '?')))}"
+            f" lines read back by the run's recogniser (lower is better)</h4>{_table(rows)}"
+            + (_table(examples) if examples else ""))
 
 
 def _data_html(run_dir: Path, config: dict) -> str:

@@ -1,7 +1,7 @@
 """What stops training: the step, epoch and wall-time budgets, and early stopping on the validation score.
 
 Every decision reads only the ``TrainState`` (and, for time, ``state.elapsed``, whose clock pauses during
-validation), so a resumed run stops exactly where an uninterrupted one would. Under DDP every process must stop
+validation and counts wall or CPU seconds as ``train.budget_clock`` says), so a resumed run stops exactly where an uninterrupted one would. Under DDP every process must stop
 at the same step: steps and epochs agree by construction, and the processes' clocks and stop signals
 (``signals.StopSignals``) are reconciled every ``sync_every`` steps (steps where the log reduces statistics
 anyway, so no extra host sync per step).
@@ -37,7 +37,9 @@ class Budget:
         self.signals = signals  # a StopSignals (or None): its ``received`` signal number stops the run
         no_limit = not (config.max_steps or config.max_minutes)
         self.epochs = config.epochs or (DEFAULT_EPOCHS if no_limit else math.inf)
-        self._clock = time.perf_counter()
+        # train.budget_clock: wall time, or this process's CPU time (equal work on a shared machine)
+        self._now = time.process_time if config.budget_clock == "cpu" else time.perf_counter
+        self._clock = self._now()
 
     @property
     def total_steps(self) -> int | None:
@@ -88,7 +90,7 @@ class Budget:
 
     def tick(self, s: TrainState) -> None:
         """Move the time since the last tick into ``state.elapsed`` (which survives resumes)."""
-        now = time.perf_counter()
+        now = self._now()
         s.elapsed += now - self._clock
         self._clock = now
 
@@ -97,7 +99,7 @@ class Budget:
         """Time spent inside (validation, checkpoints) is not training time."""
         self.tick(s)
         yield
-        self._clock = time.perf_counter()
+        self._clock = self._now()
 
     def record_validation(self, s: TrainState, score: float | None) -> bool:
         """Note a validation score (lower is better; None: no validation data); whether it is a new best.

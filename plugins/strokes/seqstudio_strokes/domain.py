@@ -166,6 +166,27 @@ class StrokesDomain(Domain):
 
         return {"label": DrawingClassifier(pairs).predict}
 
+    def text_recogniser(self, alphabet: str):
+        """A CTC recogniser of online handwriting (``recogniser.py``) for judging text-conditioned runs."""
+        from .recogniser import InkRecogniser
+
+        return InkRecogniser(alphabet)
+
+    def load_text_recogniser(self, folder: Path):
+        from .recogniser import InkRecogniser
+
+        return InkRecogniser.load(Path(folder))
+
+    def content_figures(self, samples, asked, pool):
+        """The DTW content score (``content.py``): the share of lines closer to typeset renderings of their own
+        text than to those of other texts of the same length (chance 0.5)."""
+        from . import hershey
+        from .content import content_score
+
+        fonts = [hershey.load_font(name) for name in hershey.FONTS]
+        score = content_score(list(samples), list(asked), list(pool), fonts)
+        return {"dtw_closer_to_own_text": score["closer_to_own_text"]}
+
     # -- reporting -----------------------------------------------------------------------------------------------------
     def sample_steps(self, sample: Ink) -> int:
         return sample.num_points
