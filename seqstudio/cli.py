@@ -218,6 +218,10 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--bias", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Graves' sampling bias for pen offsets: higher = neater, less varied strokes (0 = as trained).")
+@click.option("--top-k", type=int, default=0, show_default=True,
+              help="Sample only among the K likeliest values of each token / each key (NADE, piano-roll); 0 = off.")
+@click.option("--top-p", type=float, default=1.0, show_default=True,
+              help="Nucleus sampling: only among the likeliest values holding P of the probability; 1 = off.")
 @click.option("--no-pictures", is_flag=True, help="Do not draw a picture of each sample.")
 @click.option("--audio", is_flag=True, help="Also write a WAV beside each sample the domain can play (MIDI; ABC "
                                             "tunes through their MIDI).")
@@ -237,7 +241,8 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
 @click.option("--height-mm", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="With --text: height of each line's plotter SVG, in millimetres.")
 def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolate, steps, checkpoint, device,
-             bias, no_pictures, audio, soundfont, report, quiet, conditions, texts, style, style_text, height_mm):
+             bias, top_k, top_p, no_pictures, audio, soundfont, report, quiet, conditions, texts, style, style_text,
+             height_mm):
     """Generate new files from a trained RUN_DIR into --out."""
     from . import api
 
@@ -252,7 +257,8 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
         from . import text_generate
 
         lines = text_generate.generate_lines(run, list(texts), style=style, style_text=style_text,
-                                             temperature=temperature, bias=bias, seed=seed, length=length)
+                                             temperature=temperature, bias=bias, seed=seed, length=length,
+                                             top_k=top_k, top_p=top_p)
         paths = text_generate.write_lines(run, lines, list(texts), out_dir, height_mm)
         if not quiet:
             click.echo(note, err=True)
@@ -265,7 +271,7 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
         prefix = "primed" if prime else "sample"
         paths = _generate_in_batches(run, num, out_dir, prefix, not no_pictures, audio, soundfont, quiet,
                                      length=length, temperature=temperature, seed=seed, prime=prime, bias=bias,
-                                     conditions=list(conditions))
+                                     conditions=list(conditions), top_k=top_k, top_p=top_p)
         samples = None
     if samples is not None:
         paths = api.write_samples(run, samples, out_dir, prefix=prefix, render=not no_pictures, audio=audio,

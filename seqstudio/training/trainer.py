@@ -9,8 +9,10 @@ never asks which backend it is driving: a backend with unusual updates (a GAN) o
 Abnormal ends (``signals``, ``divergence``): a signal saves ``last.pt`` and raises ``TrainingInterrupted``; a
 NaN/inf loss raises ``TrainingDiverged`` and leaves the checkpoints at the last finite weights.
 
-Exact resume: the data order of an epoch depends only on (seed, epoch), and the random state of every step is
-re-seeded from (seed, step), so a run stopped and resumed follows the same path as one that never stopped.
+Exact resume: the data order of an epoch depends only on (seed, epoch), the random state of every step is
+re-seeded from (seed, step), and the learning rate of every step is the schedule's (``schedule``: warm-up, then
+constant, cosine or plateau) from the step and the saved counters, so a run stopped and resumed follows the same
+path as one that never stopped.
 """
 
 from __future__ import annotations
@@ -34,18 +36,10 @@ from .budget import Budget
 from .checkpoints import Checkpoints
 from .device import autocast, resolve_device
 from .divergence import non_finite, weights_finite
+from .schedule import after_validation, lr_factor, schedule_horizon, set_lr
 from .signals import StopSignals
 from .state import TrainState
 from .train_log import TrainLog, log_every
-
-
-def warm_up_lr(optimizers: list[torch.optim.Optimizer], step: int, warmup_steps: int) -> None:
-    """Linear learning-rate warm-up, from the step count alone (so a resumed run continues it exactly)."""
-    if warmup_steps <= 0 or step > warmup_steps:
-        return
-    for optimizer in optimizers:
-        for group in optimizer.param_groups:
-            group["lr"] = group.setdefault("initial_lr", group["lr"]) * min(1.0, (step + 1) / warmup_steps)
 
 
 class ValidationInterrupted(Exception):
@@ -94,7 +88,7 @@ class Trainer:
         for optimizer, rates in zip(self.optimizers, configured):
             for group, lr in zip(optimizer.param_groups, rates):
                 group["lr"] = lr
-                if "initial_lr" in group:  # the warm-up's target (``warm_up_lr``)
+                if "initial_lr" in group:  # the schedule's base rate (``schedule.set_lr``)
                     group["initial_lr"] = lr
         if self.dist.is_main:
             trim_metrics(self.run_dir, self.state.step)
@@ -154,6 +148,7 @@ class Trainer:
         with StopSignals() as signals:
             self._signals = signals  # validation looks at it between batches
             budget = self._budget(signals)
+            self._horizon = schedule_horizon(self.config, budget.total_steps)
             log = TrainLog(self.run_dir, self.dist, self.backend, budget.sync_every, budget.per_epoch,
                            self.progress, total=budget.total_steps, initial=self.state.step,
                            tensorboard=self.config.tensorboard,
@@ -273,7 +268,7 @@ class Trainer:
         torch.manual_seed(step_seed)
         aug.manual_seed(step_seed)
         batch = make_batch(self.train_set, index, self.device, self.codec, aug)
-        warm_up_lr(self.optimizers, s.step, c.lr_warmup_steps)
+        set_lr(self.optimizers, lr_factor(c, s.step, self._horizon, s.lr_scale))  # the schedule (schedule.py)
         forward = self._forward
         if self._grouped():  # each real step weighs the same, as in random batches (length_groups.token_weight)
             weight = length_groups.token_weight(self.train_set.length, index, self._mean_batch_steps())
@@ -292,5 +287,6 @@ class Trainer:
             self._check(sums, "validation loss", log)
             summary = self.backend.summarize(sums) if sums else {}
             improved = budget.record_validation(s, self.backend.validation_score(summary) if summary else None)
+            after_validation(self.config, s, improved)  # the plateau schedule's counters
             log.validation(summary, s)
             self._save(log, improved)
