@@ -249,6 +249,9 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
     _setup_logging(quiet)
     if soundfont and not audio:
         raise click.UsageError("--soundfont is for --audio")
+    from .backends.base import SamplingOptions
+
+    SamplingOptions(top_k=top_k, top_p=top_p)  # bad values are refused before any output folder is made
     run = api.load(run_dir, device=device, which=checkpoint)
     from .run_summary import checkpoint_note
 
