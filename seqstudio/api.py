@@ -794,8 +794,7 @@ def evaluate_samples(run: Run, data_dir: str | Path | None = None, split: str = 
     result = (compare_samples(run.domain, samples, reference) if has_metrics
               else {"metrics": {}, "mean_overlap": float("nan")})
     return {"mean_overlap": result["mean_overlap"], "sample_metrics": result["metrics"], "judge": verdict,
-            "samples": n,
-            "reference_windows": len(reference), "temperature": temperature, "split": split,
+            "samples": n, "reference_windows": len(reference), "temperature": temperature, "split": split,
             "backend": run.spec.backend_name, "run_dir": str(run.path),
             "data": str(Path(data_dir).resolve()) if data_dir is not None else run.spec.data["path"]}
 
