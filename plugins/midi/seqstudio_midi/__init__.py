@@ -5,6 +5,7 @@ The core finds this package through the ``seqstudio.domains`` entry point; nothi
 
 from .domain import MidiDomain
 from .events import EventCodec
+from .notes import NoteCodec
 from .pianoroll import PianoRollCodec
 
-__all__ = ["MidiDomain", "PianoRollCodec", "EventCodec"]
+__all__ = ["MidiDomain", "PianoRollCodec", "EventCodec", "NoteCodec"]

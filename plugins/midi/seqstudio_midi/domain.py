@@ -19,6 +19,7 @@ from seqstudio.domain import Domain
 from seqstudio.errors import DataError
 
 from .events import EventCodec
+from .notes import NoteCodec
 from .pianoroll import PianoRollCodec
 
 MIDI_EXTENSIONS = (".mid", ".midi")
@@ -34,7 +35,7 @@ class MidiDomain(Domain):
     description = "MIDI, MusicXML, ABC and Humdrum files as piano rolls or performance events"
     extensions = MIDI_EXTENSIONS + NOTATION_EXTENSIONS
     output_extension = ".mid"
-    codecs = {"pianoroll": PianoRollCodec, "events": EventCodec}
+    codecs = {"pianoroll": PianoRollCodec, "events": EventCodec, "notes": NoteCodec}
     default_codec = "pianoroll"
     can_render = True
     can_render_audio = True  # seqstudio_midi.audio: General MIDI soundfont, sample-based, pip-only
