@@ -182,6 +182,15 @@ def test_pianoroll_without_onsets_merges_repeated_notes(pieces):
     assert c4 == [(60, 0, 16)]
 
 
+def test_pianoroll_joint_onsets_is_one_part_over_the_same_bits(pieces):
+    separate, joint = PianoRollCodec(), PianoRollCodec(PianoRollCodec.Config(joint_onsets=True))
+    assert [p.size for p in separate.spec.parts] == [88, 88]
+    assert [p.size for p in joint.spec.parts] == [176]  # a NADE head then draws onsets given keys
+    x = joint.encode(pieces["synthetic"])
+    assert torch.equal(x, separate.encode(pieces["synthetic"]))
+    assert _notes_of(joint.decode(x)) == _notes_of(separate.decode(x))
+
+
 def test_pianoroll_decode_reads_onset_bits():
     codec = PianoRollCodec()
     x = torch.zeros(6, 176)
