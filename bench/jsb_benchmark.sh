@@ -139,6 +139,19 @@ for r in "${ROWS[@]}"; do
                    --set backend.posterior=smoothing ;;
     vrnn_sm_nade) row vrnn_sm_nade --set backend.kl_warmup_steps=500 --set train.init_output_bias=false \
                    --set backend.posterior=smoothing --set heads.binary=nade ;;
+    # issue 25: the transformer (d_model 128, 4 layers, 4 heads) + NADE beside rnn_nade_tr, the same
+    # regularisation; *_cos: the cosine schedule (warm-up 200 steps, floor 0.1 x lr) decaying over SCHEDULE_STEPS
+    # steps (a time budget has no step count of its own: bench/jsb_transformer.sh passes the constant row's steps)
+    tf_nade_tr)  row tf_nade_tr  --backend transformer --set backend.d_model=128 --set backend.layers=4 \
+                   --set backend.heads=4 --set train.init_output_bias=false --set heads.binary=nade \
+                   --set codec.transpose=6 --set backend.dropout=0.3 ;;
+    tf_nade_tr_cos) row tf_nade_tr_cos --backend transformer --set backend.d_model=128 --set backend.layers=4 \
+                   --set backend.heads=4 --set train.init_output_bias=false --set heads.binary=nade \
+                   --set codec.transpose=6 --set backend.dropout=0.3 --set train.schedule=cosine \
+                   --set train.lr_warmup_steps=200 --set train.schedule_steps="${SCHEDULE_STEPS:?set SCHEDULE_STEPS}" ;;
+    rnn_nade_tr_cos) row rnn_nade_tr_cos --backend rnn --set train.init_output_bias=false --set heads.binary=nade \
+                   --set codec.transpose=6 --set backend.dropout=0.3 --set train.schedule=cosine \
+                   --set train.lr_warmup_steps=200 --set train.schedule_steps="${SCHEDULE_STEPS:?set SCHEDULE_STEPS}" ;;
     *) echo "unknown row $r" >&2; exit 2 ;;
   esac
 done

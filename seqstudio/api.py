@@ -298,11 +298,14 @@ class Samples(list):
 def generate(run: Run, n: int = 4, length: int | None = None, temperature: float = 1.0, seed: int | None = None,
              prime: str | Path | None = None, batch_size: int = 64, bias: float = 0.0,
              progress: bool = False, conditions: list[str] | dict | None = None,
-             condition_index: torch.Tensor | None = None) -> Samples:
+             condition_index: torch.Tensor | None = None, top_k: int = 0, top_p: float = 1.0) -> Samples:
     """``n`` new samples (domain objects). ``prime``: a file whose encoding starts every sample.
 
     ``bias``: Graves' (2013) sampling bias for mixture outputs (pen offsets): 0 samples the model as trained,
     larger values give likelier, neater strokes. No effect on Bernoulli / categorical outputs.
+
+    ``top_k`` / ``top_p``: top-k and nucleus (top-p) sampling of categorical values and binary keys (NADE or
+    factorized); 0 and 1 = off (plain sampling, the same draws for the same seed). Mixture outputs ignore them.
 
     ``conditions`` (``["key=G:minor"]`` or ``{"key": "G:minor"}``): what to ask a conditional run for; without
     them a conditional run samples each sample's conditions from the training pieces' joint distribution.
@@ -310,6 +313,7 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
     """
     if n < 1:
         raise ConfigError("-n must be at least 1")
+    SamplingOptions(top_k=top_k, top_p=top_p)  # bad values are refused before any file is read
     length = generation_length(run, length)
     _use_threads(run)
     if prime:
@@ -346,7 +350,8 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
         else:
             index = cs.sample(n, torch.Generator().manual_seed(seed if seed is not None else torch.seed()))
         labels = [cs.labels(row.tolist()) for row in index]
-    options = SamplingOptions(length=length, temperature=temperature, bias=bias, prime=prime_x)
+    options = SamplingOptions(length=length, temperature=temperature, bias=bias, prime=prime_x, top_k=top_k,
+                              top_p=top_p)
     g = _generator(run, seed)
     out = Samples()
     from tqdm.auto import tqdm

@@ -156,6 +156,10 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--bias", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Graves' sampling bias for pen offsets: higher = neater, less varied strokes (0 = as trained).")
+@click.option("--top-k", type=int, default=0, show_default=True,
+              help="Sample only among the K likeliest values of each token / each key (NADE, piano-roll); 0 = off.")
+@click.option("--top-p", type=float, default=1.0, show_default=True,
+              help="Nucleus sampling: only among the likeliest values holding P of the probability; 1 = off.")
 @click.option("--no-pictures", is_flag=True, help="Do not draw a picture of each sample.")
 @click.option("--audio", is_flag=True, help="Also write a WAV beside each sample the domain can play (MIDI; ABC "
                                             "tunes through their MIDI).")
@@ -175,7 +179,8 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
 @click.option("--height-mm", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="With --text: height of each line's plotter SVG, in millimetres.")
 def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolate, steps, checkpoint, device,
-             bias, no_pictures, audio, soundfont, report, quiet, conditions, texts, style, style_text, height_mm):
+             bias, top_k, top_p, no_pictures, audio, soundfont, report, quiet, conditions, texts, style, style_text,
+             height_mm):
     """Generate new files from a trained RUN_DIR into --out."""
     from . import api
 
@@ -187,7 +192,8 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
         from . import text_generate
 
         lines = text_generate.generate_lines(run, list(texts), style=style, style_text=style_text,
-                                             temperature=temperature, bias=bias, seed=seed, length=length)
+                                             temperature=temperature, bias=bias, seed=seed, length=length,
+                                             top_k=top_k, top_p=top_p)
         paths = text_generate.write_lines(run, lines, list(texts), out_dir, height_mm)
         click.echo(f"wrote {len(paths)} files for {len(texts)} line(s) to {out_dir}")
         return
@@ -196,7 +202,7 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
         prefix = "interp"
     else:
         samples = api.generate(run, n=num, length=length, temperature=temperature, seed=seed, prime=prime,
-                               bias=bias, progress=not quiet, conditions=list(conditions))
+                               bias=bias, progress=not quiet, conditions=list(conditions), top_k=top_k, top_p=top_p)
         prefix = "primed" if prime else "sample"
     paths = api.write_samples(run, samples, out_dir, prefix=prefix, render=not no_pictures, audio=audio,
                               soundfont=soundfont, progress=not quiet)

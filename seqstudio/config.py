@@ -18,6 +18,7 @@ import yaml
 from .errors import ConfigError
 
 SECTIONS = ("codec", "backend", "train", "heads")
+SCHEDULES = ("constant", "cosine", "plateau")  # train.schedule (seqstudio/training/schedule.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +29,14 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     lr_warmup_steps: int = 0  # the learning rate rises linearly from lr/N to lr over the first N steps
+    # The learning-rate schedule after the warm-up (seqstudio/training/schedule.py): constant | cosine (down to
+    # lr_floor x lr over schedule_steps, 0 = the step budget) | plateau (x plateau_factor after plateau_patience
+    # validations without a new best, down to lr_floor x lr).
+    schedule: str = "constant"
+    lr_floor: float = 0.1  # the lowest rate of cosine and plateau, as a fraction of lr
+    schedule_steps: int = 0  # cosine's horizon in steps; 0 = --max-steps (or the epochs' steps)
+    plateau_factor: float = 0.5
+    plateau_patience: int = 2  # validations (train.valid_every steps apart)
     clip_grad_norm: float = 1.0
     # Start every output head at the training data's marginals: a much faster start (the demo, the GAN's
     # pre-training). false = heads keep PyTorch's default initialisation (logits near 0), which on JSB Chorales
@@ -70,6 +79,20 @@ class TrainConfig:
             raise ConfigError(f"train.condition_size must be >= 1, got {self.condition_size}")
         if self.lr_warmup_steps < 0:
             raise ConfigError(f"train.lr_warmup_steps must be >= 0, got {self.lr_warmup_steps}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"train.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if not 0.0 <= self.lr_floor <= 1.0:
+            raise ConfigError(f"train.lr_floor is a fraction of train.lr in [0, 1], got {self.lr_floor}")
+        if self.schedule_steps < 0:
+            raise ConfigError(f"train.schedule_steps must be >= 0 (0 = the step budget), got {self.schedule_steps}")
+        if not 0.0 < self.plateau_factor < 1.0:
+            raise ConfigError(f"train.plateau_factor must be in (0, 1), got {self.plateau_factor}")
+        if self.plateau_patience < 1:
+            raise ConfigError(f"train.plateau_patience must be >= 1, got {self.plateau_patience}")
+        if (self.schedule == "cosine" and not self.schedule_steps and self.max_minutes and not self.max_steps
+                and not self.epochs):
+            raise ConfigError("train.schedule=cosine with only a time budget (--max-minutes) needs "
+                              "train.schedule_steps, the steps to decay over (or give --max-steps)")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"unknown precision {self.precision!r}; valid: auto, fp32, bf16")
         if self.budget_clock not in ("wall", "cpu"):

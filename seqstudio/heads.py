@@ -71,6 +71,35 @@ def current_head_options() -> HeadsConfig:
     return _HEAD_OPTIONS.get() or HeadsConfig()
 
 
+def truncate_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """Categorical logits with the values outside the top ``top_k`` (Fan et al. 2018) and then outside the nucleus
+    (the fewest likeliest values holding ``top_p`` of the mass, Holtzman et al. 2020) set to -inf. ``top_k`` 0 and
+    ``top_p`` 1 return ``logits`` itself, so the draw is plain sampling's, bit for bit."""
+    if 0 < top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, -math.inf)
+    if top_p < 1.0:
+        ordered, order = logits.sort(dim=-1, descending=True)
+        probs = torch.softmax(ordered, dim=-1)
+        outside = probs.cumsum(-1) - probs >= top_p  # the likelier values before it already hold top_p
+        outside[..., 0] = False  # the likeliest value always stays
+        logits = logits.masked_fill(torch.zeros_like(outside).scatter(-1, order, outside), -math.inf)
+    return logits
+
+
+def truncate_binary(probs: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """Top-k and nucleus truncation of binary keys' "on" probabilities, each key's two values as a categorical:
+    ``top_k`` = 1, or a likelier value holding at least ``top_p`` of the mass, makes that value certain (0/1);
+    other keys keep their probability. ``top_k`` 0 (or >= 2) and ``top_p`` 1 return ``probs`` itself."""
+    if top_k == 1:
+        certain = torch.ones_like(probs, dtype=torch.bool)
+    elif top_p < 1.0:
+        certain = torch.maximum(probs, 1.0 - probs) >= top_p
+    else:
+        return probs
+    return torch.where(certain, (probs > 0.5).to(probs.dtype), probs)
+
+
 class PartHead:
     """Distribution logic for one part; holds no weights (the shared Linear lives in OutputHead).
 
@@ -92,6 +121,10 @@ class PartHead:
     def log_prob(self, params, target):
         """Log-likelihood per step, summed over the part's columns: shape ``params.shape[:-1]``."""
         raise NotImplementedError
+
+    # True when ``sample`` takes ``top_k`` and ``top_p`` (top-k and nucleus truncation, 0 and 1 = off) after
+    # ``bias``; other parts (real values, third-party heads written before them) are sampled without them.
+    truncates = False
 
     def sample(self, params, temperature: float, generator, bias: float = 0.0):
         """Storage-layout draws; ``temperature`` > 0 (0 is ``mode``), ``bias``: Graves' sampling bias."""
@@ -127,6 +160,8 @@ def part_head(part_type: type):
 
 @part_head(Binary)
 class BernoulliPart(PartHead):
+    truncates = True
+
     @property
     def n_params(self) -> int:
         return self.part.size
@@ -134,8 +169,8 @@ class BernoulliPart(PartHead):
     def log_prob(self, logits, target):
         return -F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
 
-    def sample(self, logits, temperature, generator, bias=0.0):
-        probs = torch.sigmoid(logits / max(temperature, 1e-4))
+    def sample(self, logits, temperature, generator, bias=0.0, top_k=0, top_p=1.0):
+        probs = truncate_binary(torch.sigmoid(logits / max(temperature, 1e-4)), top_k, top_p)
         return torch.bernoulli(probs, generator=generator)
 
     def mode(self, logits):
@@ -168,6 +203,8 @@ class BernoulliPart(PartHead):
 
 @part_head(Categorical)
 class CategoricalPart(PartHead):
+    truncates = True
+
     @property
     def n_params(self) -> int:
         return self.part.size
@@ -177,8 +214,8 @@ class CategoricalPart(PartHead):
         flat = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), index.reshape(-1), reduction="none")
         return -flat.reshape(index.shape)
 
-    def sample(self, logits, temperature, generator, bias=0.0):
-        probs = torch.softmax(logits.float() / max(temperature, 1e-4), dim=-1)
+    def sample(self, logits, temperature, generator, bias=0.0, top_k=0, top_p=1.0):
+        probs = torch.softmax(truncate_logits(logits.float() / max(temperature, 1e-4), top_k, top_p), dim=-1)
         flat = probs.reshape(-1, probs.shape[-1])
         index = torch.multinomial(flat, 1, generator=generator).reshape(*probs.shape[:-1], 1)
         return index.to(logits.dtype)
@@ -259,7 +296,8 @@ class MixturePart(PartHead):
 
     def sample(self, params, temperature, generator, bias: float = 0.0):
         # sketch-rnn's temperature: sharper mixture weights and sigma * sqrt(T); Graves' bias b: mixture
-        # logits * (1 + b) and sigma * exp(-b), i.e. likelier, neater strokes as b grows.
+        # logits * (1 + b) and sigma * exp(-b), i.e. likelier, neater strokes as b grows. (No top-k / top-p:
+        # the bias is a mixture's control.)
         logits, mu, log_sigma, rho = self._unpack(params, bias)
         t = max(temperature, 1e-4)
         probs = torch.softmax(logits * (1.0 + bias) / t, dim=-1)
@@ -353,6 +391,7 @@ class NADEPart(PartHead, nn.Module):
     the next.
     """
 
+    truncates = True
     EVAL_FRAMES = 16384  # frames per pass without gradients (evaluation): bounds the [N, S, D + H] activations
 
     def __init__(self, part, hidden: int = 128):
@@ -410,9 +449,10 @@ class NADEPart(PartHead, nn.Module):
             a = a + v.unsqueeze(-1) * self.W[d]
         return torch.stack(keys, dim=-1)
 
-    def sample(self, params, temperature, generator, bias=0.0):
+    def sample(self, params, temperature, generator, bias=0.0, top_k=0, top_p=1.0):
         t = max(temperature, 1e-4)
-        return self._key_by_key(params, lambda d, logit: torch.bernoulli(torch.sigmoid(logit / t), generator=generator))
+        return self._key_by_key(params, lambda d, logit: torch.bernoulli(
+            truncate_binary(torch.sigmoid(logit / t), top_k, top_p), generator=generator))
 
     def mode(self, params):
         """Greedy: each key at its likelier value given the keys already chosen (not the exact joint mode)."""
@@ -485,12 +525,14 @@ class OutputHead(nn.Module):
         return sum(part.log_prob(p, t.float()) for part, p, t in self._split(params, x))
 
     def sample(self, params, temperature: float = 1.0, generator: torch.Generator | None = None,
-               bias: float = 0.0):
+               bias: float = 0.0, top_k: int = 0, top_p: float = 1.0):
         """Draw storage-layout values; ``temperature`` -> 0 approaches the most likely value. ``bias``: Graves'
-        sampling bias (mixture parts use it; Bernoulli and categorical parts have none)."""
+        sampling bias (mixture parts use it; Bernoulli and categorical parts have none). ``top_k`` / ``top_p``:
+        top-k and nucleus truncation of categorical values and of each binary key (NADE or factorized)."""
         if temperature <= 0:
             return self.mode(params)
-        return torch.cat([part.sample(p, temperature, generator, bias) for part, p in self._split(params)], dim=-1)
+        return torch.cat([part.sample(p, temperature, generator, bias, *((top_k, top_p) if part.truncates else ()))
+                          for part, p in self._split(params)], dim=-1)
 
     def mode(self, params):
         return torch.cat([part.mode(p) for part, p in self._split(params)], dim=-1)

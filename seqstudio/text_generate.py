@@ -67,7 +67,8 @@ def default_wait(spec: text_mod.TextSpec) -> int:
 
 def generate_lines(run, texts: list[str], *, style: str | Path | None = None, style_text: str | None = None,
                    temperature: float = 1.0, bias: float = 0.0, seed: int | None = None,
-                   length: int | None = None, batch_size: int = 16, wait: int | None = None) -> list:
+                   length: int | None = None, batch_size: int = 16, wait: int | None = None, top_k: int = 0,
+                   top_p: float = 1.0) -> list:
     """One domain sample per text (the generated line only, without the style prime). ``wait``: the cap on the
     points after the window has passed the text, waiting for a pen lift (default ``default_wait``; 0 = Graves'
     rule alone)."""
@@ -102,7 +103,7 @@ def generate_lines(run, texts: list[str], *, style: str | Path | None = None, st
     for start in range(0, len(full), batch_size):
         chunk = full[start : start + batch_size]
         options = SamplingOptions(length=length, temperature=temperature, bias=bias, prime=prime_x,
-                                  text=spec.tensor(chunk))
+                                  text=spec.tensor(chunk), top_k=top_k, top_p=top_p)
         x, lengths = run.backend.sample_lines(len(chunk), options, g, segment_ends=run.codec.segment_ends, wait=wait,
                                               without_end=run.codec.without_end)
         t0 = prime_x.shape[1] if prime_x is not None else 0

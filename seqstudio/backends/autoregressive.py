@@ -84,7 +84,7 @@ def sample_loop(spec: FeatureSpec, head: OutputHead, step: Step, state: Any, pen
     outputs = [prime] if prime is not None else []
     for _ in range(options.length):
         params, state = step(state, pending)
-        x_t = head.sample(params, options.temperature, generator, options.bias)
+        x_t = head.sample(params, options.temperature, generator, options.bias, options.top_k, options.top_p)
         outputs.append(x_t.unsqueeze(1))
         pending = spec.to_features(x_t)
     return torch.cat(outputs, dim=1)

@@ -77,6 +77,10 @@ class SamplingOptions:
     prime: torch.Tensor | None = None  # [1 or n, T0, storage_width]: kept verbatim, generation continues it
     condition: torch.Tensor | None = None  # [1 or n, A] attribute indices (seqstudio.conditions); None = unknown
     text: torch.Tensor | None = None  # [1 or n, U] symbol ids, 0 = padding (seqstudio.text_condition)
+    # Truncated sampling of categorical values and binary keys (NADE or factorized; heads.truncate_logits): keep the
+    # top_k likeliest values (0 = all), then the nucleus holding top_p of the mass (1 = all). Off by default.
+    top_k: int = 0
+    top_p: float = 1.0
 
     def __post_init__(self):
         if self.length < 1:
@@ -85,6 +89,10 @@ class SamplingOptions:
             raise ConfigError(f"--temperature must be >= 0, got {self.temperature}")
         if self.bias < 0:
             raise ConfigError(f"--bias must be >= 0, got {self.bias}")
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 0:
+            raise ConfigError(f"--top-k must be a whole number >= 0 (0 = off), got {self.top_k!r}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ConfigError(f"--top-p must be in (0, 1] (1 = off), got {self.top_p!r}")
 
 
 def check_positive(config, names) -> None:

@@ -179,7 +179,7 @@ class TextSampling:
         end = LineEnd(n, options.length, wait, self.device)
         for t in range(options.length):
             params, state = self.step(state, pending, options, generator)
-            x_t = self.head.sample(params, options.temperature, generator, options.bias)
+            x_t = self.head.sample(params, options.temperature, generator, options.bias, options.top_k, options.top_p)
             if without_end is not None:
                 x_t = without_end(x_t)
             outputs.append(x_t.unsqueeze(1))

@@ -15,3 +15,5 @@ class TrainState:
     bad_validations: int = 0
     elapsed: float = 0.0  # seconds of training so far, across resumes
     stopped_because: str = ""
+    lr_scale: float = 1.0  # the plateau schedule's multiplier of train.lr (schedule.py)
+    plateau_wait: int = 0  # validations without a new best since the plateau schedule's last drop

@@ -9,8 +9,10 @@ never asks which backend it is driving: a backend with unusual updates (a GAN) o
 Abnormal ends (``signals``, ``divergence``): a signal saves ``last.pt`` and raises ``TrainingInterrupted``; a
 NaN/inf loss raises ``TrainingDiverged`` and leaves the checkpoints at the last finite weights.
 
-Exact resume: the data order of an epoch depends only on (seed, epoch), and the random state of every step is
-re-seeded from (seed, step), so a run stopped and resumed follows the same path as one that never stopped.
+Exact resume: the data order of an epoch depends only on (seed, epoch), the random state of every step is
+re-seeded from (seed, step), and the learning rate of every step is the schedule's (``schedule``: warm-up, then
+constant, cosine or plateau) from the step and the saved counters, so a run stopped and resumed follows the same
+path as one that never stopped.
 """
 
 from __future__ import annotations
@@ -32,18 +34,10 @@ from .budget import Budget
 from .checkpoints import Checkpoints
 from .device import autocast, resolve_device
 from .divergence import non_finite, weights_finite
+from .schedule import after_validation, lr_factor, schedule_horizon, set_lr
 from .signals import StopSignals
 from .state import TrainState
 from .train_log import TrainLog, log_every
-
-
-def warm_up_lr(optimizers: list[torch.optim.Optimizer], step: int, warmup_steps: int) -> None:
-    """Linear learning-rate warm-up, from the step count alone (so a resumed run continues it exactly)."""
-    if warmup_steps <= 0 or step > warmup_steps:
-        return
-    for optimizer in optimizers:
-        for group in optimizer.param_groups:
-            group["lr"] = group.setdefault("initial_lr", group["lr"]) * min(1.0, (step + 1) / warmup_steps)
 
 
 class Trainer:
@@ -139,6 +133,7 @@ class Trainer:
         self._saved_step = self.state.step if self._resumed else None
         with StopSignals() as signals:
             budget = self._budget(signals)
+            self._horizon = schedule_horizon(self.config, budget.total_steps)
             log = TrainLog(self.run_dir, self.dist, self.backend, budget.sync_every, budget.per_epoch,
                            self.progress, total=budget.total_steps, initial=self.state.step,
                            tensorboard=self.config.tensorboard,
@@ -233,7 +228,7 @@ class Trainer:
         torch.manual_seed(step_seed)
         aug.manual_seed(step_seed)
         batch = make_batch(self.train_set, index, self.device, self.codec, aug)
-        warm_up_lr(self.optimizers, s.step, c.lr_warmup_steps)
+        set_lr(self.optimizers, lr_factor(c, s.step, self._horizon, s.lr_scale))  # the schedule (schedule.py)
         ctx = StepContext(self._forward, c.clip_grad_norm, step=s.step, dist=self.dist)
         return self.backend.training_step(batch, self.optimizers, ctx)
 
@@ -244,5 +239,6 @@ class Trainer:
             self._check(sums, "validation loss", log)
             summary = self.backend.summarize(sums) if sums else {}
             improved = budget.record_validation(s, self.backend.validation_score(summary) if summary else None)
+            after_validation(self.config, s, improved)  # the plateau schedule's counters
             log.validation(summary, s)
             self._save(log, improved)
