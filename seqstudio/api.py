@@ -621,6 +621,50 @@ def evaluate(run: Run, data_dir: str | Path | None = None, split: str = "test", 
     return result
 
 
+def distinct_windows(windows) -> list[int]:
+    """Indices of the windows of a WindowSet that overlap no other kept one (the first of each run of overlapping
+    windows of a piece, in order): a window cut every bar overlaps its neighbours by three bars, and the sample
+    judge must not see near-copies on both sides of a fold."""
+    import numpy as np
+
+    keep, last_src, last_end = [], None, -1
+    for i in np.lexsort((windows.row, windows.src)):
+        src, row = int(windows.src[i]), int(windows.row[i])
+        if src != last_src:
+            last_src, last_end = src, -1
+        if row >= last_end:
+            keep.append(int(i))
+            last_end = row + int(windows.length[i])
+    return sorted(keep)
+
+
+def window_pieces(windows, index: list[int]) -> list[tuple[int, int]]:
+    """The piece each of the windows ``index`` was cut from, as ``(source, piece)``; a window the codec built
+    rather than sliced (kept apart from its piece's rows) counts as a piece of its own."""
+    import numpy as np
+
+    out = []
+    for i in index:
+        src = int(windows.src[i])
+        rows = getattr(windows.sources[src], "piece_row", None)
+        piece = int(np.searchsorted(rows, windows.row[i], side="right")) - 1 if rows is not None else -1 - i
+        out.append((src, piece))
+    return out
+
+
+def judge_reference(run: Run, data_dir: str | Path | None = None, split: str = "test", limit: int = 1000,
+                    seed: int = 0, progress: bool = True) -> tuple[list, list[tuple[int, int]]]:
+    """The sample judge's real side: ``split``'s windows that overlap no other (``distinct_windows``; at most
+    ``limit``, a seeded subset), decoded like generated samples, and the piece each came from (the judge's
+    real-vs-real floor splits by piece)."""
+    _, _, windows = _held_out_windows(run, data_dir, split, progress)
+    index = distinct_windows(windows)
+    if limit and len(index) > limit:
+        order = torch.randperm(len(index), generator=torch.Generator().manual_seed(seed))
+        index = sorted(index[i] for i in order[:limit].tolist())
+    return [run.codec.decode(windows.window(i)) for i in index], window_pieces(windows, index)
+
+
 def reference_samples(run: Run, data_dir: str | Path | None = None, split: str = "test", limit: int = 1000,
                       seed: int = 0, progress: bool = True) -> list:
     """Held-out pieces as a generator of this run would produce them: ``split``'s windows, decoded by the codec.
@@ -649,18 +693,39 @@ def compare_samples(domain, samples: list, reference: list) -> dict[str, Any]:
     return compare(generated, [domain.metrics(s) for s in reference])
 
 
+def judge_samples(domain, samples: list, reference: list, seed: int = 0,
+                  reference_pieces: list | None = None) -> dict[str, Any]:
+    """The sample judge (``seqstudio.judge``): can a classifier tell ``samples`` from the held-out ``reference``
+    (the domain's excerpts and features), with the real-vs-real floor (its halves split by
+    ``reference_pieces``, one per reference sample, where given) and per-feature overlaps."""
+    from . import judge
+
+    return judge.judge(domain, samples, reference, seed=seed, real_groups=reference_pieces)
+
+
 def evaluate_samples(run: Run, data_dir: str | Path | None = None, split: str = "test", n: int = 100,
                      seed: int = 0, temperature: float = 1.0, length: int | None = None,
                      max_reference: int = 1000, progress: bool = True) -> dict[str, Any]:
-    """Judge a generator by its samples: ``n`` samples vs ``split``'s held-out windows, metric by metric.
+    """Judge a generator by its samples: ``n`` samples vs ``split``'s held-out windows, metric by metric, and by
+    the sample judge.
 
     For every domain metric, the overlapping area of the two distributions (MGEval); ``mean_overlap`` (in
-    [0, 1], higher is better) averages them. Works for every backend, likelihood or not.
+    [0, 1], higher is better) averages them. ``judge``: a classifier two-sample test on the domain's excerpt
+    features (``seqstudio.judge``; 0.5 = indistinguishable from real), against the windows of ``split`` that
+    do not overlap each other, with the real-vs-real floor; ``{"available": false, "reason": ...}`` for a domain
+    without features. Works for every backend, likelihood or not.
     """
     samples = generate(run, n=n, length=length, temperature=temperature, seed=seed, progress=progress)
     reference = reference_samples(run, data_dir, split, limit=max_reference, seed=seed, progress=progress)
-    result = compare_samples(run.domain, samples, reference)
-    return {"mean_overlap": result["mean_overlap"], "sample_metrics": result["metrics"], "samples": n,
+    real, pieces = judge_reference(run, data_dir, split, limit=max_reference, seed=seed, progress=False)
+    verdict = judge_samples(run.domain, samples, real, seed=seed, reference_pieces=pieces)
+    has_metrics = bool(samples) and bool(run.domain.metrics(samples[0]))
+    # A domain without metrics still gets its judge's figures, or the judge's "no judge" and why: never an error
+    # that would also throw away the likelihood figures evaluated before.
+    result = (compare_samples(run.domain, samples, reference) if has_metrics
+              else {"metrics": {}, "mean_overlap": float("nan")})
+    return {"mean_overlap": result["mean_overlap"], "sample_metrics": result["metrics"], "judge": verdict,
+            "samples": n,
             "reference_windows": len(reference), "temperature": temperature, "split": split,
             "backend": run.spec.backend_name, "run_dir": str(run.path),
             "data": str(Path(data_dir).resolve()) if data_dir is not None else run.spec.data["path"]}
@@ -712,5 +777,5 @@ def evaluate_conditions(run: Run, data_dir: str | Path | None = None, split: str
 
 
 __all__ = ["train", "load", "generate", "interpolate", "write_samples", "render_file", "convert_file", "evaluate",
-           "evaluate_samples", "reference_samples", "compare_samples", "encode_file", "decode_tensor",
+           "evaluate_samples", "reference_samples", "compare_samples", "judge_samples", "judge_reference", "encode_file", "decode_tensor",
            "resolve_config", "Run", "RunSpec", "RunDirError", "run_info", "evaluate_conditions", "Samples"]

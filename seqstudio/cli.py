@@ -325,7 +325,11 @@ def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samp
     N generated samples and the split's windows are measured with the domain's metrics (for MIDI: pitch
     range, pitch classes, polyphony, empty beats, groove, repetitions, note density...), and each metric's two
     distributions are compared by their overlapping area (1 = indistinguishable, 0 = disjoint; MGEval).
-    `mean_overlap` averages them.
+    `mean_overlap` averages them. Then the sample judge: a classifier trained to tell generated excerpts from
+    held-out real ones on the domain's features (for MIDI: 16-beat excerpts, their texture, note lengths,
+    onsets in the beat, pitch classes, voice motion, dissonance), its held-out balanced accuracy over 5 folds
+    (0.5 = indistinguishable, 1 = every sample gives itself away) beside the same figure for two halves of the
+    real data (the floor), and each feature's overlap.
 
     The figures are also stored in RUN_DIR/evaluation-SPLIT.json (for `seqstudio report`).
     """
@@ -373,6 +377,7 @@ def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samp
             click.echo(f"  {name:<22} {row['overlap']:>7.3f}   {row['generated_mean']:>7.3f} "
                        f"±{row['generated_std']:<6.3f}   {row['reference_mean']:>7.3f} ±{row['reference_std']:<6.3f}")
         click.echo(f"  {'mean_overlap':<22} {result['mean_overlap']:>7.3f}")
+        _echo_judge(result.get("judge") or {})
     for name, row in result.get("conditions", {}).items():
         click.echo(f"  condition {name}: as asked {row['asked']:.3f} (unconditional {row['unconditional']:.3f}, "
                    f"held-out real {row['held_out']:.3f}; {row['samples']} samples)")
@@ -420,6 +425,35 @@ def train_recogniser(run_dir, data_dir, max_minutes, max_steps, seed, quiet):
                f"{figures['cpu_minutes']:.1f} CPU minutes, valid CER {figures['valid_cer']:.3f}"
                + (f", test CER {figures['test_cer']:.3f} (against another line's text "
                   f"{figures['test_cer_other_text']:.3f})" if "test_cer" in figures else ""))
+
+
+JUDGE_ROWS = 10  # features shown by `evaluate`: the domain's highlights, then the lowest overlaps (--json: all)
+
+
+def _echo_judge(verdict: dict) -> None:
+    """The sample judge's verdict (``seqstudio.judge``) as a few lines under the metrics table."""
+    if not verdict.get("available"):
+        click.echo(f"  judge: {verdict.get('reason', 'no judge')}")
+        return
+    floor = verdict["floor"]
+    click.echo(f"  judge ({verdict['unit']}, {verdict['per_side']} generated vs {verdict['per_side']} real, "
+               f"{verdict['folds']} folds): a classifier tells them apart with balanced accuracy "
+               f"{verdict['accuracy']:.3f} ±{verdict['accuracy_spread']:.3f} (0.5 = indistinguishable; "
+               f"real vs real {floor['accuracy']:.3f} ±{floor['accuracy_spread']:.3f})")
+    if verdict.get("reason"):
+        click.echo(f"  judge: {verdict['reason']}")
+    features = verdict["features"]
+    shown = list(verdict.get("highlights", []))
+    shown += sorted((n for n in features if n not in shown), key=lambda n: features[n].get("overlap", 1.0))
+    shown = shown[:max(JUDGE_ROWS, len(verdict.get("highlights", [])))]
+    click.echo(f"  {'judge feature':<22} {'overlap':>7} {'floor':>6}   {'generated':>15}   {'real':>15}")
+    for name in shown:
+        row = features[name]
+        click.echo(f"  {name:<22} {row['overlap']:>7.3f} {row['floor_overlap']:>6.3f}   "
+                   f"{row['generated_mean']:>7.3f} ±{row['generated_std']:<6.3f}   "
+                   f"{row['reference_mean']:>7.3f} ±{row['reference_std']:<6.3f}")
+    if len(features) > len(shown):
+        click.echo(f"  ({len(features) - len(shown)} more judge features with --json)")
 
 
 # -- report, plot -----------------------------------------------------------------------------------------------------

@@ -367,6 +367,28 @@ class Domain:
         """
         return {}
 
+    # -- the sample judge (``seqstudio.judge``: can a classifier tell generated excerpts from real ones?) --------
+    judge_unit: ClassVar[str] = "samples"  # what one excerpt is, as a report says it ("16-beat excerpts")
+    judge_highlights: ClassVar[tuple[str, ...]] = ()  # the features a reader should see first (reports, bench)
+
+    def judge_excerpts(self, samples: list) -> list:
+        """Cut samples (generated or real) into the excerpts the judge compares, all of one size in the domain's
+        own units (music: 16 beats of the score, whatever the grid), so that no feature tells the sets apart by
+        length alone. Default: the samples as they are."""
+        return list(samples)
+
+    def judge_features(self, excerpt: Any) -> dict[str, float]:
+        """Numbers that describe one excerpt for the sample judge (name -> value; ``nan`` where undefined). The
+        core standardises them, so their scales do not matter. Default: the domain's ``metrics``, so a domain
+        with metrics has a judge; an empty dict means "no judge" (reported as such, never an error)."""
+        return self.metrics(excerpt)
+
+    def judge_controls(self, excerpts: list, seed: int = 0) -> dict[str, list]:
+        """Negative controls for calibrating the judge (``seqstudio.judge.calibrate``): ``{name: excerpts}``
+        made from real ``excerpts`` that a good judge must tell from real ones (shuffled in time, random).
+        Default: none."""
+        return {}
+
     def convert(self, src: Path, dest: Path) -> None:
         """Convert file ``src`` (one this domain reads) into ``dest``, whose type its extension gives
         (``seqstudio convert SRC DEST``; e.g. the text domain turns an ABC tune into MIDI). Optional: the default

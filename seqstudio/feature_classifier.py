@@ -1,6 +1,7 @@
 """A small judge for "did the model do as asked": multinomial logistic regression on standardised feature
 vectors, fitted on real training samples' labels (a drawing's class, a tune's metre) and checked on held-out
-real ones, then applied to generated samples (``evaluate --samples``'s adherence figures).
+real ones, then applied to generated samples (``evaluate --samples``'s adherence figures). The sample judge
+(``seqstudio.judge``) fits the same model to tell generated excerpts from real ones.
 
 Domains supply the features and how the weights start; the fit is shared: standardisation, Adam with weight
 decay (a few hundred real samples must not be memorised) and the prediction.
@@ -43,3 +44,9 @@ class FeatureClassifier:
     def predict_vector(self, vector: np.ndarray) -> str:
         x = (torch.tensor(vector).reshape(1, -1) - self.mean) / self.std
         return self.labels[int(self.net(x).argmax())]
+
+    @torch.no_grad()
+    def predict(self, vectors: np.ndarray) -> list[str]:
+        """One label per row of ``vectors`` ``[N, F]`` (one forward pass: the sample judge predicts whole folds)."""
+        x = (torch.tensor(np.asarray(vectors, dtype=np.float32)).reshape(len(vectors), -1) - self.mean) / self.std
+        return [self.labels[i] for i in self.net(x).argmax(1).tolist()]

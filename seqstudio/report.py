@@ -169,6 +169,8 @@ def _evaluation_html(run_dir: Path) -> str:
             out.append(plotting.svg_bars("overlap with held-out data (1 = same distribution)", overlaps))
         if isinstance(result.get("text"), dict):
             out.append(_text_html(result["text"]))
+        if isinstance(result.get("judge"), dict):
+            out.append(_judge_html(result["judge"]))
     return "".join(out)
 
 
@@ -193,6 +195,40 @@ def _text_html(text: dict) -> str:
     return (f"<h4>Does it write what it is asked? Character error rate of {html.escape(str(text.get('lines', '?')))}"
             f" lines read back by the run's recogniser (lower is better)</h4>{_table(rows)}"
             + (_table(examples) if examples else ""))
+
+
+def _number(value, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) and math.isfinite(value) else "–"
+
+
+def _judge_html(verdict: dict) -> str:
+    """The sample judge's verdict (``seqstudio.judge``): accuracy with its spread, the real-vs-real floor, the
+    counts, and every feature's overlap beside the floor's and both sets' means."""
+    if not verdict.get("available"):
+        return f"<h4>Sample judge</h4><p class='muted'>{html.escape(str(verdict.get('reason', 'no judge')))}</p>"
+    floor = verdict.get("floor") or {}
+    rows = [("judge accuracy (balanced; 0.5 = indistinguishable from real)",
+             f"{_number(verdict.get('accuracy'))} ± {_number(verdict.get('accuracy_spread'))}"),
+            ("real vs real (the floor)", f"{_number(floor.get('accuracy'))} ± {_number(floor.get('accuracy_spread'))}"),
+            ("excerpts", f"{verdict.get('generated_excerpts')} generated, {verdict.get('real_excerpts')} real "
+                         f"({verdict.get('unit', 'samples')}); {verdict.get('per_side')} per side in "
+                         f"{verdict.get('folds')} folds"),
+            ("mean feature overlap (floor)", f"{_number(verdict.get('mean_overlap'))} "
+                                             f"({_number(verdict.get('floor_mean_overlap'))})")]
+    features = verdict.get("features") or {}
+    first = [n for n in verdict.get("highlights", []) if n in features]
+    order = first + sorted((n for n in features if n not in first),
+                           key=lambda n: (features[n] or {}).get("overlap", 1.0) if isinstance(features[n], dict)
+                           else 1.0)
+    head = "<tr><th>feature</th><th>overlap</th><th>floor</th><th>generated mean</th><th>real mean</th></tr>"
+    cells = []
+    for name in order:
+        row = features[name] if isinstance(features[name], dict) else {}
+        cells.append(f"<tr><th>{html.escape(name)}</th>" + "".join(
+            f"<td class='num'>{_number(row.get(k))}</td>"
+            for k in ("overlap", "floor_overlap", "generated_mean", "reference_mean")) + "</tr>")
+    return (f"<h4>Sample judge: can a classifier tell generated {html.escape(str(verdict.get('unit', 'samples')))} "
+            f"from real ones?</h4>{_table(rows)}<table>{head}{''.join(cells)}</table>")
 
 
 def _data_html(run_dir: Path, config: dict) -> str:

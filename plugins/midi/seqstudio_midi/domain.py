@@ -190,6 +190,29 @@ class MidiDomain(Domain):
                 judges["meter"] = MetreClassifier(pairs).predict
         return judges
 
+    judge_unit = "16-beat excerpts"
+    # What tells a chorale from noise at a glance (issue 25's table): short notes, four voices, dissonance, density.
+    judge_highlights = ("short_notes", "texture_4", "dissonance", "notes_per_beat")
+
+    def judge_excerpts(self, samples: list) -> list:
+        """16-beat excerpts in the score's beats, as note arrays (``judge.py``)."""
+        from .judge import excerpts
+
+        return excerpts(samples)
+
+    def judge_features(self, excerpt) -> dict[str, float]:
+        """Texture, note lengths, onsets in the beat, key-free pitch classes, voice motion, dissonance, range
+        (``judge.py``)."""
+        from .judge import features
+
+        return features(excerpt)
+
+    def judge_controls(self, excerpts: list, seed: int = 0) -> dict[str, list]:
+        """Shuffled 16th steps, shuffled beats, random notes (``judge.py``)."""
+        from .judge import controls
+
+        return controls(excerpts, seed)
+
     def sample_steps(self, sample: pretty_midi.PrettyMIDI) -> int:
         """Number of notes: a size that means the same for every codec."""
         return sum(len(inst.notes) for inst in sample.instruments)

@@ -191,6 +191,21 @@ class StrokesDomain(Domain):
     def sample_steps(self, sample: Ink) -> int:
         return sample.num_points
 
+    judge_unit = "drawings"
+    judge_highlights = ("strokes", "log_points", "turn_mean", "segment_cv", "aspect")
+
+    def judge_features(self, excerpt: Ink) -> dict[str, float]:
+        """Point and stroke counts, move lengths, turning angles, pen-up jumps, and the metrics (``judge.py``)."""
+        from .judge import features
+
+        return features(excerpt, self.metrics(excerpt))
+
+    def judge_controls(self, excerpts: list, seed: int = 0) -> dict[str, list]:
+        """Drawings with their moves shuffled, and random walks (``judge.py``)."""
+        from .judge import controls
+
+        return controls(excerpts, seed)
+
     def metrics(self, sample: Ink) -> dict[str, float]:
         """Shape statistics of a drawing, compared between generated and held-out drawings by
         ``seqstudio evaluate --samples``: all are scale-free, so source units do not matter."""

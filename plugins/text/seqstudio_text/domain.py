@@ -120,6 +120,21 @@ class TextDomain(Domain):
     def sample_steps(self, sample: str) -> int:
         return len(sample)
 
+    judge_unit = "samples (one codec window at most)"
+    judge_highlights = ("log_chars", "word_length", "line_length", "punctuation", "repeated_lines")
+
+    def judge_features(self, excerpt) -> dict[str, float]:
+        """Character classes, word and line lengths, repetition (``judge.py``; no ABC parsing: too slow)."""
+        from .judge import features
+
+        return features(excerpt)
+
+    def judge_controls(self, excerpts: list, seed: int = 0) -> dict[str, list]:
+        """Characters shuffled, random characters (``judge.py``)."""
+        from .judge import controls
+
+        return controls(excerpts, seed)
+
     def metrics(self, sample: str) -> dict[str, float]:
         """Text statistics, plus ABC validity, note count and pitch range for tunes (``seqstudio_text.metrics``)."""
         from .metrics import compute_all
