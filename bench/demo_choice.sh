@@ -29,11 +29,12 @@ TF_SMALL=(--backend transformer --set backend.d_model=128 --set backend.layers=4
           --set train.lr_warmup_steps=100)
 for row in "$@"; do
   case "$row" in
-    demo_seqvae)        args=("${SEQVAE_DEMO[@]}") ;;                                  # make demo before issue 25
-    roll_rnn_nade)      args=(--backend rnn --set heads.binary=nade) ;;
-    roll_rnn_nade_joint) args=(--backend rnn --set heads.binary=nade --set codec.joint_onsets=true) ;;
-    roll_rnn_nade_q2)   args=(--backend rnn --set heads.binary=nade --set codec.steps_per_quarter=2) ;;
-    roll_rnn_nade_held) args=(--backend rnn --set heads.binary=nade --set codec.onsets=false) ;;
+    demo_seqvae)        args=("${SEQVAE_DEMO[@]}" --codec pianoroll) ;;                                 # make demo before issue 25
+    roll_rnn_nade)      args=(--backend rnn --codec pianoroll --set heads.binary=nade) ;;
+    roll_rnn_nade_joint) args=(--backend rnn --codec pianoroll --set heads.binary=nade --set codec.joint_onsets=true) ;;
+    roll_rnn_nade_q2)   args=(--backend rnn --codec pianoroll --set heads.binary=nade --set codec.steps_per_quarter=2) ;;
+    roll_rnn_nade_held) args=(--backend rnn --codec pianoroll --set heads.binary=nade --set codec.onsets=false) ;;
+    roll_rnn_nade_q2_held) args=(--backend rnn --codec pianoroll --set heads.binary=nade --set codec.steps_per_quarter=2 --set codec.onsets=false) ;;
     events_rnn)         args=(--backend rnn --codec events --set codec.window=256 --set codec.hop=128) ;;
     notes_rnn)          args=(--backend rnn --codec notes) ;;
     notes_rnn_b16)      args=(--backend rnn --codec notes --batch-size 16 --lr 2e-3) ;;
