@@ -88,7 +88,7 @@ def test_config_yaml_round_trips_into_the_same_spec(trained_run, chorales):
     assert yaml.safe_dump(spec.to_dict(), sort_keys=False) == text
     assert RunSpec.from_dict(yaml.safe_load(text)) == spec
     # the same layers resolve into the same spec (the fixture's command line, see conftest)
-    again = api.resolve_config(chorales, overrides=_overrides(TINY),
+    again = api.resolve_config(chorales, backend="seqvae", codec="pianoroll", overrides=_overrides(TINY),
                                train_options={"max_steps": 6, "seed": 1, "batch_size": 8})
     assert again == spec
     assert spec.codec_name == "pianoroll" and spec.backend_name == "seqvae" and spec.domain == "midi"
