@@ -130,7 +130,7 @@ def test_config_file_and_overrides_reach_the_run(chorales, tmp_path):
     cfg.write_text("backend:\n  latent_size: 5\ncodec:\n  window_bars: 2\ntrain:\n  lr: 0.002\n")
     run_dir = tmp_path / "run"
     result = invoke("train", chorales, "--run-dir", run_dir, "--config", cfg, "--max-steps", 2, *TINY,
-                    "--set", "backend.latent_size=6")
+                    "--codec", "pianoroll", "--set", "backend.latent_size=6")
     assert result.exit_code == 0, result.output
     import yaml
 

@@ -103,7 +103,8 @@ def test_unknown_yaml_section(chorales, tmp_path):
     ("backend.latent_size", ("SECTION.KEY=VALUE",)),
 ])
 def test_bad_overrides(chorales, override, fragments):
-    assert_clean_error(invoke("train", chorales, "--set", override), *fragments)
+    assert_clean_error(invoke("train", chorales, "--backend", "seqvae", "--codec", "pianoroll", "--set", override),
+                       *fragments)
 
 
 def test_not_a_run_directory(tmp_path):
