@@ -3,7 +3,7 @@ how their chords and note lengths differ (BENCHMARKS.md, issue 12: the seq-VAE d
 the NADE head; issue 25: the demo's samples beside real chorales).
 
     python bench/pianoroll_compare.py OUT.png factorized=RUN nade=RUN [-n 3] [--seed 0] [--beats 16]
-    python bench/pianoroll_compare.py docs/demo-vs-real.png demo=demo/run real=demo/data -n 6 --top-p 0.9
+    python bench/pianoroll_compare.py docs/demo-vs-real.png demo=demo/run real=demo/data -n 6 --temperature 0.9
 
 A source is a run directory (``generate -n N --seed S``) or a folder of MIDI files (N files drawn with the seed,
 each shown from its first beat: real excerpts). Every panel shows the first ``--beats`` quarter-note beats, in
@@ -52,10 +52,11 @@ def beat_roll(pm: pretty_midi.PrettyMIDI, beats: int) -> tuple[np.ndarray, float
     return roll[:, :width], short / max(total, 1)
 
 
-def samples_of(source: str, n: int, seed: int, top_p: float = 1.0) -> list[pretty_midi.PrettyMIDI]:
+def samples_of(source: str, n: int, seed: int, top_p: float = 1.0,
+               temperature: float = 1.0) -> list[pretty_midi.PrettyMIDI]:
     path = Path(source)
     if (path / "config.yaml").is_file():
-        return api.generate(api.load(path), n=n, seed=seed, top_p=top_p)
+        return api.generate(api.load(path), n=n, seed=seed, top_p=top_p, temperature=temperature)
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".mid", ".midi"))
     if len(files) < n:
         raise SystemExit(f"{source}: {len(files)} MIDI files, need {n}")
@@ -71,6 +72,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--beats", type=int, default=16)
     ap.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling for the runs (1 = off)")
+    ap.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for the runs")
     args = ap.parse_args()
     import matplotlib
 
@@ -81,7 +83,7 @@ def main():
     sources = [s.split("=", 1) for s in args.sources]
     fig, axes = plt.subplots(len(sources), args.n, figsize=(3.2 * args.n, 2.6 * len(sources)), squeeze=False)
     for row, (name, source) in enumerate(sources):
-        for col, pm in enumerate(samples_of(source, args.n, args.seed, args.top_p)):
+        for col, pm in enumerate(samples_of(source, args.n, args.seed, args.top_p, args.temperature)):
             roll, short = beat_roll(pm, args.beats)
             sounding = roll.sum(0)
             rows = np.flatnonzero(roll.any(1))
