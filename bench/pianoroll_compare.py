@@ -48,7 +48,8 @@ def beat_roll(pm: pretty_midi.PrettyMIDI, beats: int) -> tuple[np.ndarray, float
                 continue
             total += 1
             short += (b - a) <= 0.25 + 1e-6
-            roll[note.pitch, int(round(a * PER_BEAT)): max(int(round(b * PER_BEAT)), int(round(a * PER_BEAT)) + 1)] = True
+            first = int(round(a * PER_BEAT))
+            roll[note.pitch, first: max(int(round(b * PER_BEAT)), first + 1)] = True
     return roll[:, :width], short / max(total, 1)
 
 
