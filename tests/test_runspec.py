@@ -210,7 +210,7 @@ def test_train_threads_applies_to_training_generation_and_evaluation(chorales, t
 def test_changing_windows_reuses_cached_encodings_but_an_encoding_option_does_not(chorales, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("SEQSTUDIO_CACHE", str(cache))
-    common = ["--max-steps", 1, *TINY, "--set", "train.workers=1", "--set", "train.samples=0"]
+    common = ["--max-steps", 1, *TINY, "--codec", "pianoroll", "--set", "train.workers=1", "--set", "train.samples=0"]
     assert invoke("train", chorales, "--run-dir", tmp_path / "a", *common).exit_code == 0
     def codec_keys():  # the cache's per-codec folders (beside them: hashes/ and prepared/)
         return sorted(p.name for p in cache.iterdir() if p.name not in ("hashes", "prepared"))
