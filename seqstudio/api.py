@@ -60,7 +60,12 @@ def resolve_config(data_dir: Path | None, backend: str | None = None, domain: st
     cfg["domain"] = domain_name
     domain_obj = registry.load_domain(domain_name)()
     codec_values = dict(cfg.get("codec", {}))
-    codec_name = codec or codec_values.pop("name", None) or domain_obj.default_codec
+    # A folder built by a recipe with a codec section (jsb-bl2012: piano-roll frames) names its codec: that one,
+    # unless the command names another, before the domain's default.
+    recorded = data.folder_info(Path(cfg["data"]["path"])).get("codec")
+    recorded_name = recorded.get("name") if isinstance(recorded, dict) else None
+    recorded_name = recorded_name if recorded_name in domain_obj.codecs else None  # another domain's (--domain)
+    codec_name = codec or codec_values.pop("name", None) or recorded_name or domain_obj.default_codec
     codec_values.pop("name", None)
     codec_values = {**data.folder_codec(Path(cfg["data"]["path"]), domain_name, codec_name), **codec_values}
     backend_values = dict(cfg.get("backend", {}))

@@ -188,10 +188,10 @@ def _evaluation_html(run_dir: Path) -> str:
         if isinstance(metrics, dict) and metrics:
             overlaps = {k: v.get("overlap") for k, v in metrics.items() if isinstance(v, dict)}
             out.append(plotting.svg_bars("overlap with held-out data (1 = same distribution)", overlaps))
-        if isinstance(result.get("judge"), dict):
-            out.append(_judge_html(result["judge"]))
         if isinstance(result.get("text"), dict):
             out.append(_text_html(result["text"]))
+        if isinstance(result.get("judge"), dict):
+            out.append(_judge_html(result["judge"]))
     return "".join(out)
 
 

@@ -131,7 +131,7 @@ def test_config_file_and_overrides_reach_the_run(chorales, tmp_path):
     cfg.write_text("backend:\n  latent_size: 5\ncodec:\n  window_bars: 2\ntrain:\n  lr: 0.002\n")
     run_dir = tmp_path / "run"
     result = invoke("train", chorales, "--run-dir", run_dir, "--config", cfg, "--max-steps", 2, *TINY,
-                    "--set", "backend.latent_size=6")
+                    "--codec", "pianoroll", "--set", "backend.latent_size=6")
     assert result.exit_code == 0, result.output
     import yaml
 
@@ -270,3 +270,16 @@ def test_generate_says_which_step_it_used_and_whether_the_run_is_still_training(
     assert result.exit_code == 0, result.output
     assert "using best.pt from step" in result.output and "still training" in result.output
     assert f"last.pt is at step {last['state']['step']}" in result.output
+
+
+def test_midi_trains_note_tokens_on_the_rnn_when_nothing_is_named(chorales, tmp_path):
+    """Issue 25: the MIDI defaults are the pair the sample judge ranked best (BENCHMARKS.md), not the seq-VAE's roll."""
+    run = tmp_path / "run"
+    result = invoke("train", chorales, "--run-dir", run, "--max-steps", 1, "--batch-size", 4, "--quiet",
+                    "--set", "train.samples=0", "--set", "backend.hidden_size=16", "--set", "backend.phi_size=16")
+    assert result.exit_code == 0, result.output
+    config = (run / "config.yaml").read_text()
+    assert "codec:\n  name: notes\n" in config and "backend:\n  name: rnn\n" in config
+    generated = tmp_path / "out"
+    assert invoke("generate", run, "-n", 1, "-o", generated, "--length", 40, "--no-pictures", "--quiet").exit_code == 0
+    assert len(list(generated.glob("*.mid"))) == 1

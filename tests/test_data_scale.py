@@ -206,7 +206,7 @@ def test_cache_info_and_clear_remove_only_the_cache(chorales, tmp_path, monkeypa
     monkeypatch.setenv("SEQSTUDIO_CACHE", str(cache))
     runner = CliRunner()
     assert runner.invoke(main, ["train", str(chorales), "--run-dir", str(tmp_path / "run"), "--max-steps", "1",
-                                *TINY]).exit_code == 0
+                                "--codec", "pianoroll", *TINY]).exit_code == 0
     report = json.loads(runner.invoke(main, ["cache", "info", "--json"]).output)
     (dataset,) = report["datasets"]
     assert dataset["domain"] == "midi" and dataset["codec"] == "pianoroll" and dataset["files"] >= 6

@@ -92,7 +92,8 @@ def test_malformed_yaml_names_the_line(chorales, tmp_path):
 def test_unknown_yaml_key_names_key_and_line(chorales, tmp_path):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("train:\n  lr: 0.01\nbackend:\n  latnet_size: 4\n")
-    assert_clean_error(invoke("train", chorales, "--config", cfg), "latnet_size", "line 4", "latent_size")
+    assert_clean_error(invoke("train", chorales, "--backend", "seqvae", "--config", cfg), "latnet_size", "line 4",
+                       "latent_size")
 
 
 def test_unknown_yaml_section(chorales, tmp_path):
@@ -110,7 +111,8 @@ def test_unknown_yaml_section(chorales, tmp_path):
     ("backend.latent_size", ("SECTION.KEY=VALUE",)),
 ])
 def test_bad_overrides(chorales, override, fragments):
-    assert_clean_error(invoke("train", chorales, "--set", override), *fragments)
+    assert_clean_error(invoke("train", chorales, "--backend", "seqvae", "--codec", "pianoroll", "--set", override),
+                       *fragments)
 
 
 def test_not_a_run_directory(tmp_path):

@@ -106,9 +106,10 @@ def test_short_training_generation_resume_and_evaluate(chorales, tmp_path, codec
 
 def test_evaluate_samples_on_a_likelihood_backend_reports_both(chorales, tmp_path):
     run_dir = tmp_path / "vae"
-    _invoke(["train", str(chorales), "--backend", "seqvae", "--run-dir", str(run_dir), "--max-steps", "2",
-             "--batch-size", "8", "-q", "--set", "codec.window_bars=2", "--set", "backend.encoder_size=16",
-             "--set", "backend.decoder_size=16", "--set", "train.samples=0", "--set", "train.workers=1"])
+    _invoke(["train", str(chorales), "--backend", "seqvae", "--codec", "pianoroll", "--run-dir", str(run_dir),
+             "--max-steps", "2", "--batch-size", "8", "-q", "--set", "codec.window_bars=2",
+             "--set", "backend.encoder_size=16", "--set", "backend.decoder_size=16", "--set", "train.samples=0",
+             "--set", "train.workers=1"])
     plain = json.loads(_invoke(["evaluate", str(run_dir), "--split", "train", "--json"]).output)
     assert "nll" in plain and "mean_overlap" not in plain  # unchanged without --samples
     both = json.loads(_invoke(["evaluate", str(run_dir), "--split", "train", "--json", "--samples", "4"]).output)

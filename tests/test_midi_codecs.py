@@ -19,10 +19,10 @@ import pytest
 import torch
 
 from seqstudio.errors import DataError
-from seqstudio_midi import EventCodec, MidiDomain, PianoRollCodec
+from seqstudio_midi import EventCodec, MidiDomain, NoteCodec, PianoRollCodec
 from seqstudio_midi.grid import quantise
 
-CODECS = [PianoRollCodec, EventCodec]
+CODECS = [PianoRollCodec, EventCodec, NoteCodec]
 TICKS_PER_STEP = 120  # the hand-made file has 480 ticks per quarter and the codecs 4 steps per quarter
 
 # (pitch, start step, duration steps, velocity) of the hand-made file, after quantisation.
@@ -170,7 +170,7 @@ def test_round_trip_through_files(codec_class, name, pieces, domain, tmp_path):
 
 
 def test_synthetic_round_trip_matches_hand_written_notes(pieces):
-    for codec in (PianoRollCodec(), EventCodec()):
+    for codec in (PianoRollCodec(), EventCodec(), NoteCodec()):
         decoded = codec.decode(codec.encode(pieces["synthetic"]))
         assert _notes_of(decoded) == sorted((p, s, s + d) for p, s, d, _ in SYNTHETIC_NOTES)
 
@@ -180,6 +180,15 @@ def test_pianoroll_without_onsets_merges_repeated_notes(pieces):
     assert codec.spec.storage_width == 88
     c4 = [n for n in _notes_of(codec.decode(codec.encode(pieces["synthetic"]))) if n[0] == 60]
     assert c4 == [(60, 0, 16)]
+
+
+def test_pianoroll_joint_onsets_is_one_part_over_the_same_bits(pieces):
+    separate, joint = PianoRollCodec(), PianoRollCodec(PianoRollCodec.Config(joint_onsets=True))
+    assert [p.size for p in separate.spec.parts] == [88, 88]
+    assert [p.size for p in joint.spec.parts] == [176]  # a NADE head then draws onsets given keys
+    x = joint.encode(pieces["synthetic"])
+    assert torch.equal(x, separate.encode(pieces["synthetic"]))
+    assert _notes_of(joint.decode(x)) == _notes_of(separate.decode(x))
 
 
 def test_pianoroll_decode_reads_onset_bits():
@@ -208,6 +217,34 @@ def test_event_decode_survives_nonsense():
     decoded = codec.decode(x)
     assert _notes_of(decoded) == [(60, 0, 2), (60, 2, 5), (62, 2, 3), (64, 2, 5)]
     assert {n.pitch: n.velocity for n in decoded.instruments[0].notes}[64] == codec.bin_velocity(7)
+
+
+def test_note_tokens_are_shift_then_pitch_duration_by_pitch(pieces):
+    codec = NoteCodec()
+    names = codec.token_names()
+    tokens = [names[int(t)] for t in codec.encode(pieces["synthetic"])[:, 0]]
+    assert tokens == ["P60", "D4", "SHIFT4", "P60", "D4", "SHIFT4", "P60", "D8", "P64", "D8", "P67", "D8",
+                      "SHIFT8", "P62", "D8", "SHIFT8", "P69", "D1"]
+    assert codec.vocab_size == len(names) == 88 + 64 + 16
+
+
+def test_note_codec_stores_a_note_longer_than_max_duration_at_that_length():
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)  # a quarter = 0.5 s = 4 steps
+    part = pretty_midi.Instrument(0)
+    part.notes = [pretty_midi.Note(80, 60, 0.0, 10.0), pretty_midi.Note(80, 64, 0.0, 1.0)]  # 80 and 8 steps
+    pm.instruments.append(part)
+    codec = NoteCodec(NoteCodec.Config(max_duration=32))
+    assert _notes_of(codec.decode(codec.encode(pm))) == [(60, 0, 32), (64, 0, 8)]
+
+
+def test_note_decode_survives_nonsense():
+    codec = NoteCodec()
+    index = {name: i for i, name in enumerate(codec.token_names())}
+    sequence = ["D3", "P60", "D8", "SHIFT2", "P62", "P60", "D1", "SHIFT3", "P64", "D2", "P64", "D5", "SHIFT1", "P67"]
+    x = torch.tensor([index[name] for name in sequence] + [9999, -3], dtype=torch.float32).unsqueeze(1)
+    # P62 has no length (a pitch follows): one step; P60 struck again at 2 ends the first C; the later of two
+    # P64 at one time stands; the last pitch has none after it: one step.
+    assert _notes_of(codec.decode(x)) == [(60, 0, 2), (60, 2, 3), (62, 2, 3), (64, 5, 10), (67, 6, 7)]
 
 
 # -- augmentation and windows ------------------------------------------------------------------------------------
@@ -243,7 +280,8 @@ def test_windows_have_configured_length_and_notes(codec_class, pieces):
     codec = codec_class()
     x = codec.encode(pieces[PIECE_NAMES[0]])
     windows = codec.windows(x)
-    expected_length = 64 if codec_class is PianoRollCodec else 128  # 4 bars of 16 steps / 128 tokens
+    # 4 bars of 16 steps / 128 event tokens / 256 note tokens
+    expected_length = {PianoRollCodec: 64, EventCodec: 128, NoteCodec: 256}[codec_class]
     assert codec.window_length == expected_length
     assert len(windows) >= 5
     for window in windows:
@@ -251,7 +289,7 @@ def test_windows_have_configured_length_and_notes(codec_class, pieces):
         if codec_class is PianoRollCodec:
             assert window[:, :88].sum() > 0
         else:
-            assert (window[:, 0] < 88).any()  # at least one note-on
+            assert (window[:, 0] < 88).any()  # at least one note-on / pitch
 
 
 def test_pianoroll_windows_are_bar_aligned_and_skip_silence():

@@ -167,7 +167,7 @@ def test_every_backend_trains_and_samples_with_the_nade_head(backend_class, doma
 
 def test_nade_run_round_trips_through_the_run_directory_into_a_new_process(chorales, tmp_path):
     run = tmp_path / "run"
-    invoke("train", chorales, "--run-dir", run, "--max-steps", "4", *TINY,
+    invoke("train", chorales, "--run-dir", run, "--max-steps", "4", *TINY, "--codec", "pianoroll",
            "--set", "heads.binary=nade", "--set", "heads.nade_hidden=12")
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["heads"] == {"binary": "nade", "nade_hidden": 12}

@@ -88,7 +88,7 @@ def test_config_yaml_round_trips_into_the_same_spec(trained_run, chorales):
     assert yaml.safe_dump(spec.to_dict(), sort_keys=False) == text
     assert RunSpec.from_dict(yaml.safe_load(text)) == spec
     # the same layers resolve into the same spec (the fixture's command line, see conftest)
-    again = api.resolve_config(chorales, overrides=_overrides(TINY),
+    again = api.resolve_config(chorales, backend="seqvae", codec="pianoroll", overrides=_overrides(TINY),
                                train_options={"max_steps": 6, "seed": 1, "batch_size": 8})
     assert again == spec
     assert spec.codec_name == "pianoroll" and spec.backend_name == "seqvae" and spec.domain == "midi"
@@ -222,7 +222,7 @@ def test_train_threads_applies_to_training_generation_and_evaluation(chorales, t
 def test_changing_windows_reuses_cached_encodings_but_an_encoding_option_does_not(chorales, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("SEQSTUDIO_CACHE", str(cache))
-    common = ["--max-steps", 1, *TINY, "--set", "train.workers=1", "--set", "train.samples=0"]
+    common = ["--max-steps", 1, *TINY, "--codec", "pianoroll", "--set", "train.workers=1", "--set", "train.samples=0"]
     assert invoke("train", chorales, "--run-dir", tmp_path / "a", *common).exit_code == 0
     def codec_keys():  # the cache's per-codec folders (beside them: hashes/ and prepared/)
         return sorted(p.name for p in cache.iterdir() if p.name not in ("hashes", "prepared"))

@@ -3,8 +3,8 @@
 The core finds this package through the ``seqstudio.domains`` entry point; nothing needs importing by hand.
 """
 
-__all__ = ["MidiDomain", "PianoRollCodec", "EventCodec"]
-_LAZY = {"MidiDomain": "domain", "PianoRollCodec": "pianoroll", "EventCodec": "events"}
+__all__ = ["MidiDomain", "PianoRollCodec", "EventCodec", "NoteCodec"]
+_LAZY = {"MidiDomain": "domain", "PianoRollCodec": "pianoroll", "EventCodec": "events", "NoteCodec": "notes"}
 
 
 def __getattr__(name):

@@ -36,9 +36,15 @@ class PianoRollCodec(DecodingDefaults, Codec):
         ``window_bars``/``hop_bars`` (when > 0) set the training window and hop in bars and override
         ``window``/``hop``. A bar is taken to be 4 quarter notes (4/4): the grid does not track time
         signatures, so in other metres the windows are simply fixed-length excerpts, not aligned to bars.
+
+        ``joint_onsets`` (with ``onsets``): the key and onset bits form one Binary part (keys, then onsets)
+        instead of two. The stored tensor is the same; what changes is the head: a NADE head (``heads.binary=nade``)
+        then draws a step's onsets given its keys, where with two parts it draws them independently (an onset
+        on a silent key, or a held chord struck again at random); the factorized head is the same either way.
         """
 
         onsets: bool = True
+        joint_onsets: bool = False
         window_bars: int = 4
         hop_bars: int = 1
 
@@ -51,8 +57,10 @@ class PianoRollCodec(DecodingDefaults, Codec):
 
     @property
     def spec(self) -> FeatureSpec:
-        keys = Binary(self.config.n_pitches)
-        return FeatureSpec([keys, keys] if self.config.onsets else [keys])
+        n = self.config.n_pitches
+        if not self.config.onsets:
+            return FeatureSpec([Binary(n)])
+        return FeatureSpec([Binary(2 * n)] if self.config.joint_onsets else [Binary(n), Binary(n)])
 
     @property
     def steps_per_bar(self) -> int:
