@@ -41,7 +41,7 @@ def test_grouped_batches_pad_little_and_change_with_the_epoch_not_with_a_repeat(
     assert varies(LENGTHS) and not varies(np.full(10, 32))
 
 
-WHOLE = ["--set", "codec.window=0", "--set", "codec.window_bars=0", "--set", "train.conditions=none"]
+WHOLE = ["--codec", "pianoroll", "--set", "codec.window=0", "--set", "codec.window_bars=0", "--set", "train.conditions=none"]
 
 
 def test_whole_piece_training_says_it_groups_and_resumes_exactly(chorales, tmp_path):

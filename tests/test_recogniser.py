@@ -98,7 +98,7 @@ def text_run(tmp_path_factory) -> Path:
     recipe["name"] = "hershey-tiny"
     recipe["source"].update(min_chars=4, max_chars=10)
     (root / "tiny.yaml").write_text(yaml.safe_dump(recipe))
-    result = invoke("data", "build", root / "tiny.yaml", root / "lines", "--limit", "6", "--quiet")
+    result = invoke("data", "build", root / "tiny.yaml", root / "lines", "--limit", "18", "--quiet")  # 18 in all, over the splits
     assert result.exit_code == 0, result.output
     run = root / "run"
     result = invoke("train", root / "lines", "--backend", "rnn", "--run-dir", run, "--max-steps", 3,
