@@ -273,23 +273,28 @@ def _async_exc(thread_id: int, exc) -> None:
 WALL_FACTOR = 4.0  # the wall-clock backstop of a limit, as a multiple of its CPU seconds
 
 
-class _OneShot:
-    """The signal handler of one ``time_limit`` block: it raises ``_Expired`` once, and never again once the
-    block is leaving. Without this, a second timer signal (the wall-clock backstop due at the same moment, or a
-    signal delivered late on a busy machine) ran the handler again inside the context managers' exit code while
-    the first ``_Expired`` unwound, and that raw ``_Expired`` escaped past the ``DataError`` translation."""
+RETRY_SECONDS = 0.1  # how soon an expired limit raises again when its first ``_Expired`` was swallowed
+
+
+class _Expiry:
+    """The signal handler of one ``time_limit`` block: once the limit is due it raises ``_Expired``, and raises
+    again every ``RETRY_SECONDS`` of wall time until the block leaves. The retry is needed because Python
+    swallows an exception raised inside a ``__del__`` or a weakref callback ("Exception ignored in ..."): a
+    signal landing there (music21 drops weak references all the time) once let a tune run to the end past its
+    limit. ``armed`` is cleared first thing on the way out, so no signal handled in the exit code raises, and
+    an ``_Expired`` raised while the block unwinds is still inside ``time_limit``'s translation."""
 
     def __init__(self):
         self.armed = True
 
     def __call__(self, _signum, _frame):
         if self.armed:
-            self.armed = False
+            signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)  # the backstop is spent either way
             raise _Expired()
 
 
 @contextlib.contextmanager
-def _itimer(which: int, signum: int, seconds: float, clock, handler: _OneShot):
+def _itimer(which: int, signum: int, seconds: float, clock, handler: _Expiry):
     """One interval timer calling ``handler`` after ``seconds`` of ``clock``; nests (an outer timer keeps
     running and wins if it is due first)."""
     start = clock()
@@ -309,9 +314,9 @@ def _itimer(which: int, signum: int, seconds: float, clock, handler: _OneShot):
 @contextlib.contextmanager
 def _alarm(seconds: float, wall: float):
     """Main thread: ``ITIMER_PROF`` (process CPU time, SIGPROF) for the work, ``ITIMER_REAL`` (SIGALRM) as the
-    wall-clock backstop, which also interrupts a blocking ``open`` or ``read``. Both share one one-shot
-    handler, so at most one ``_Expired`` is ever raised into the block."""
-    handler = _OneShot()
+    wall-clock backstop, which also interrupts a blocking ``open`` or ``read``. Both share one handler, which
+    keeps raising until the block leaves and never raises once it is leaving."""
+    handler = _Expiry()
     try:
         with _itimer(signal.ITIMER_PROF, signal.SIGPROF, seconds, time.process_time, handler), \
                 _itimer(signal.ITIMER_REAL, signal.SIGALRM, wall, time.monotonic, handler):
@@ -338,10 +343,16 @@ def _async(seconds: float, wall: float):
     def watch():
         while not done.wait(min(0.05, seconds / 4)):
             if cpu() - cpu_start > seconds or time.monotonic() - wall_start > wall:
-                with lock:
-                    if state["active"]:
-                        state["fired"] = True
-                        _async_exc(target, _Expired)
+                break
+        else:
+            return  # the block ended in time
+        while True:  # raise, and raise again while the block runs on (a ``__del__`` may have swallowed it)
+            with lock:
+                if not state["active"]:
+                    return
+                state["fired"] = True
+                _async_exc(target, _Expired)
+            if done.wait(RETRY_SECONDS):
                 return
 
     watcher = threading.Thread(target=watch, daemon=True, name="seqstudio-time-limit")

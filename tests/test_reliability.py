@@ -579,3 +579,37 @@ def test_score_limits_pass_real_tunes():
     assert score_limits.check_abc(tune, "t") > 10
     with pytest.raises(DataError, match="voices"):
         score_limits.check_abc(HDR + "".join(f"[V:{i}] C|" for i in range(40)), "t")
+
+
+class _SlowFinaliser:
+    """An object whose ``__del__`` takes CPU time: a limit due inside it raises where Python swallows exceptions."""
+
+    def __del__(self):
+        start = time.process_time()
+        while time.process_time() - start < 0.5:
+            sum(range(1000))
+
+
+def _spin_past_a_finaliser(seconds: float) -> str:
+    from seqstudio import safe_io
+
+    try:
+        with safe_io.time_limit(seconds, "spin"):
+            _SlowFinaliser()  # dropped at once: its __del__ runs here, and the limit falls due inside it
+            start = time.process_time()
+            while time.process_time() - start < 5:
+                sum(range(1000))
+    except DataError as exc:
+        return str(exc)
+    return "not stopped"
+
+
+def test_time_limit_still_stops_a_block_after_a_finaliser_swallowed_its_first_signal():
+    # CI once saw music21 parse a long tune to the end: the limit's exception had been raised inside a weakref
+    # callback, which Python reports as "Exception ignored" and drops.
+    assert "gave up" in _spin_past_a_finaliser(0.2)
+    box = []
+    thread = threading.Thread(target=lambda: box.append(_spin_past_a_finaliser(0.2)))
+    thread.start()
+    thread.join(20)
+    assert box and "gave up" in box[0]
