@@ -455,8 +455,11 @@ def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samp
         from . import recognition
 
         if run.backend.text_spec is not None:  # text: does it write what it is asked? (needs a recogniser)
-            result["text"] = recognition.evaluate_text(run, data_dir, split=split, n=n_samples, seed=seed,
-                                                       temperature=temperature, progress=not quiet)
+            if recognition.has_recogniser(run):
+                result["text"] = recognition.evaluate_text(run, data_dir, split=split, n=n_samples, seed=seed,
+                                                           temperature=temperature, progress=not quiet)
+            else:  # the other figures still stand; say how to get this one
+                result["text"] = {"skipped": recognition.MISSING.format(run=run.path)}
     api.record_json(Path(run_dir) / f"evaluation-{split}.json", {**result, "checkpoint": checkpoint})
     if as_json:
         click.echo(json.dumps(result))
@@ -484,6 +487,9 @@ def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samp
 
 
 def _echo_text_figures(text: dict) -> None:
+    if "skipped" in text:
+        click.echo(f"  text: not read back: {text['skipped']}")
+        return
     click.echo(f"  text, {text['lines']} {text['split']} lines read back by the run's recogniser (character "
                f"error rate; lower is better): real lines {text['real_cer']:.3f}")
     for key, row in text.items():
