@@ -24,6 +24,7 @@ from .backends.base import Backend, SamplingOptions
 from .distributed import add_stats, init_distributed, leave
 from .errors import (ConfigError, DataError, NothingToDo, RunDirError, SeqStudioError, TrainingDiverged,
                      TrainingInterrupted)
+from .guidance import check_guidance
 from .rundir import Run, check_resumable, load_codec, load_run, load_spec, write_run_files
 from .runspec import RunSpec, model_changes
 from .spec import check_informative
@@ -339,7 +340,8 @@ class Samples(list):
 def generate(run: Run, n: int = 4, length: int | None = None, temperature: float = 1.0, seed: int | None = None,
              prime: str | Path | None = None, batch_size: int = 64, bias: float = 0.0,
              progress: bool = False, conditions: list[str] | dict | None = None,
-             condition_index: torch.Tensor | None = None, top_k: int = 0, top_p: float = 1.0) -> Samples:
+             condition_index: torch.Tensor | None = None, top_k: int = 0, top_p: float = 1.0,
+             guidance: float = 1.0) -> Samples:
     """``n`` new samples (domain objects). ``prime``: a file whose encoding starts every sample.
 
     ``bias``: Graves' (2013) sampling bias for mixture outputs (pen offsets): 0 samples the model as trained,
@@ -351,10 +353,15 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
     ``conditions`` (``["key=G:minor"]`` or ``{"key": "G:minor"}``): what to ask a conditional run for; without
     them a conditional run samples each sample's conditions from the training pieces' joint distribution.
     ``condition_index`` (``[n, A]``): the indices themselves (evaluation; 0 = unknown, i.e. unconditional).
+
+    ``guidance``: classifier-free guidance scale (``seqstudio.guidance``): 1 = plain conditional sampling, 0 = the
+    unconditional model inside the run, > 1 = follow the conditions more strongly. Needs a run conditioned
+    through an embedding and trained with condition dropout.
     """
     if n < 1:
         raise ConfigError("-n must be at least 1")
-    SamplingOptions(top_k=top_k, top_p=top_p)  # bad values are refused before any file is read
+    SamplingOptions(top_k=top_k, top_p=top_p, guidance=guidance)  # bad values are refused before any file is read
+    check_guidance(guidance, conditions_mod.of(run.codec), run.backend.text_spec is not None)
     length = generation_length(run, length)
     _use_threads(run)
     if prime:
@@ -392,7 +399,7 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
             index = cs.sample(n, torch.Generator().manual_seed(seed if seed is not None else torch.seed()))
         labels = [cs.labels(row.tolist()) for row in index]
     options = SamplingOptions(length=length, temperature=temperature, bias=bias, prime=prime_x, top_k=top_k,
-                              top_p=top_p)
+                              top_p=top_p, guidance=guidance)
     g = _generator(run, seed)
     out = Samples()
     from tqdm.auto import tqdm
@@ -414,6 +421,11 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
     out.extend(decoded)
     out.conditions = labels
     return out
+
+
+def conditions_of(run: Run):
+    """The run's ``ConditionSpec`` (None for an unconditional run)."""
+    return conditions_mod.of(run.codec)
 
 
 def _condition_primes(run: Run, labels: list[dict]) -> list[tuple[list[int], torch.Tensor]]:
