@@ -458,6 +458,10 @@ def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samp
                                            temperature=temperature, progress=not quiet)
         if listened:  # conditions: did the model do as asked?
             result["conditions"] = listened
+            curve = api.evaluate_guidance(run, data_dir, split=split, n=n_samples, seed=seed,
+                                          temperature=temperature, progress=not quiet)
+            if curve:  # ... and how much more with classifier-free guidance, at what cost in realism
+                result["guidance"] = curve
         from . import recognition
 
         if run.backend.text_spec is not None:  # text: does it write what it is asked? (needs a recogniser)
@@ -485,8 +489,20 @@ def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samp
     for name, row in result.get("conditions", {}).items():
         click.echo(f"  condition {name}: as asked {row['asked']:.3f} (unconditional {row['unconditional']:.3f}, "
                    f"held-out real {row['held_out']:.3f}; {row['samples']} samples)")
+    if result.get("guidance"):
+        _echo_guidance(result["guidance"])
     if "text" in result:
         _echo_text_figures(result["text"])
+
+
+def _echo_guidance(curve: dict) -> None:
+    """Adherence and the sample judge's accuracy against the guidance scale (``api.evaluate_guidance``)."""
+    click.echo(f"  classifier-free guidance, {curve['samples']} samples per scale:")
+    click.echo(f"    {'--guidance W':<34}{''.join(f'{w:>8g}' for w in curve['scales'])}")
+    for name, shares in curve["adherence"].items():
+        click.echo(f"    {name + ' as asked':<34}{''.join(f'{v:>8.3f}' for v in shares)}   "
+                   f"(held-out real {curve['held_out'][name]:.3f})")
+    click.echo(f"    {'judge accuracy (0.5 = real)':<34}{''.join(f'{v:>8.3f}' for v in curve['judge_accuracy'])}")
 
 
 def _echo_text_figures(text: dict) -> None:

@@ -147,3 +147,18 @@ def test_generate_guidance_on_the_cli_and_a_run_without_condition_dropout_refuse
     assert len(lines) == 1 and lines[0].startswith("Error: --guidance needs a run trained with condition dropout")
     assert not (tmp_path / "h").exists()
     assert invoke("generate", strict, "-n", 1, "--guidance", 1, "-o", tmp_path / "i", "--no-pictures").exit_code == 0
+    strict_eval = json.loads(invoke("evaluate", strict, "--samples", 4, "--json").output)
+    assert "conditions" in strict_eval and "guidance" not in strict_eval  # nothing to guide with
+
+    result = invoke("evaluate", run, "--samples", 6, "--json")
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    curve, listened = figures["guidance"], figures["conditions"]["label"]
+    assert curve["scales"] == [0, 1, 2, 4] and len(curve["judge_accuracy"]) == 4
+    shares = curve["adherence"]["label"]
+    assert len(shares) == 4 and all(0.0 <= v <= 1.0 for v in shares)
+    # W = 0 is the unconditional model and W = 1 plain conditional sampling: the same samples, the same shares
+    assert shares[0] == listened["unconditional"] and shares[1] == listened["asked"]
+    assert curve["held_out"]["label"] == listened["held_out"]
+    text = invoke("evaluate", run, "--samples", 6).output
+    assert "--guidance W" in text and "label as asked" in text and "judge accuracy" in text
