@@ -83,8 +83,11 @@ def test_guidance_one_is_conditional_and_zero_unconditional_sampling_draw_for_dr
         guided = model.guided_sample(3, expand_prime(prime, 3, model.device),
                                      dataclasses.replace(short, guidance=scale), torch.Generator().manual_seed(5))
         torch.testing.assert_close(guided, expected, atol=1e-4, rtol=1e-4)
-    stronger = _draw(model, SamplingOptions(length=6, condition=ASKED, prime=prime, guidance=3.0))
-    assert stronger.shape == conditional.shape and torch.isfinite(stronger).all()
+    for extra in ({}, {"temperature": 0.0}, {"top_p": 0.9, "top_k": 3}):
+        stronger = _draw(model, SamplingOptions(length=6, condition=ASKED, prime=prime, guidance=3.0, **extra))
+        assert stronger.shape == conditional.shape and torch.isfinite(stronger).all(), extra
+        if prime is not None:
+            assert torch.equal(stronger[:, :3], prime.expand(3, -1, -1))  # the prime kept verbatim
 
 
 @pytest.mark.parametrize("name", CONDITIONAL_BACKENDS)
