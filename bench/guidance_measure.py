@@ -26,8 +26,7 @@ def main(cond_dir, twin_dir, n):
         twin = api.load(twin_dir)
         cs = conditions.of(cond.codec)
         asked = cs.sample(n, torch.Generator().manual_seed(0))  # the draw evaluate_guidance asked for
-        judges = cond.domain.condition_judges(cs.names, lambda: api._labelled_windows(cond, None, "train", 2000, 0,
-                                                                                     False))
+        judges = api.condition_judges(cond, None, seed=0, progress=False)
         plain = api.generate(twin, n=n, seed=0)
         real, pieces = api.judge_reference(twin, None, "test", seed=0, progress=False)
         verdict = api.judge_samples(twin.domain, plain, real, seed=0, reference_pieces=pieces)

@@ -827,7 +827,7 @@ def _labelled_windows(run: Run, data_dir, split: str, limit: int, seed: int, pro
              cs.labels(windows.conditions[i].tolist()) if windows.conditions is not None else {}) for i in index]
 
 
-def _condition_judges(run: Run, data_dir, seed: int, progress: bool) -> dict:
+def condition_judges(run: Run, data_dir, seed: int, progress: bool) -> dict:
     """The domain's judge of each condition attribute it can judge (``Domain.condition_judges``), fitted on the
     training windows where it learns; {} for a run without embedded conditions."""
     cs = conditions_mod.of(run.codec)
@@ -852,7 +852,7 @@ def evaluate_conditions(run: Run, data_dir: str | Path | None = None, split: str
     (``unconditional``: chance, the model's own unconditional mode); and the judge's agreement with the real
     values on ``split``'s windows (``held_out``: the ceiling, e.g. the classifier's held-out accuracy)."""
     cs = conditions_mod.of(run.codec)
-    judges = _condition_judges(run, data_dir, seed, progress)
+    judges = condition_judges(run, data_dir, seed, progress)
     if not judges:
         return {}
     held_out = _labelled_windows(run, data_dir, split, max_reference, seed, progress)
@@ -895,7 +895,7 @@ def evaluate_guidance(run: Run, data_dir: str | Path | None = None, split: str =
     be guided (no embedded conditions, condition dropout 0, text-conditioned) or has no condition judge."""
     if not can_guide(run):
         return {}
-    judges = _condition_judges(run, data_dir, seed, progress)
+    judges = condition_judges(run, data_dir, seed, progress)
     if not judges:
         return {}
     cs = conditions_mod.of(run.codec)
@@ -922,4 +922,4 @@ __all__ = ["train", "load", "generate", "interpolate", "write_samples", "render_
            "evaluate_samples", "reference_samples", "compare_samples", "judge_samples", "judge_reference",
            "encode_file", "decode_tensor",
            "resolve_config", "Run", "RunSpec", "RunDirError", "run_info", "evaluate_conditions", "Samples",
-           "evaluate_guidance", "can_guide", "conditions_of"]
+           "evaluate_guidance", "can_guide", "conditions_of", "condition_judges"]
