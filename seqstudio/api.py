@@ -361,7 +361,7 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
     if n < 1:
         raise ConfigError("-n must be at least 1")
     SamplingOptions(top_k=top_k, top_p=top_p, guidance=guidance)  # bad values are refused before any file is read
-    check_guidance(guidance, conditions_mod.of(run.codec), run.backend.text_spec is not None)
+    check_guidance(guidance, conditions_mod.of(run.codec), run.backend.text_spec is not None, run.backend)
     length = generation_length(run, length)
     _use_threads(run)
     if prime:
@@ -877,7 +877,7 @@ GUIDANCE_CURVE = (0.0, 1.0, 2.0, 4.0)
 def can_guide(run: Run) -> bool:
     """Whether ``--guidance`` other than 1 is open to this run (``seqstudio.guidance.check_guidance``)."""
     try:
-        check_guidance(2.0, conditions_mod.of(run.codec), run.backend.text_spec is not None)
+        check_guidance(2.0, conditions_mod.of(run.codec), run.backend.text_spec is not None, run.backend)
     except ConfigError:
         return False
     return True

@@ -258,7 +258,7 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
     run = api.load(run_dir, device=device, which=checkpoint)
     from .guidance import check_guidance
 
-    check_guidance(guidance, api.conditions_of(run), run.backend.text_spec is not None)
+    check_guidance(guidance, api.conditions_of(run), run.backend.text_spec is not None, run.backend)
     from .run_summary import checkpoint_note
 
     note = checkpoint_note(run_dir, checkpoint, run.checkpoint.get("state", {}))  # said once the files are written

@@ -63,14 +63,18 @@ def mix(conditional: torch.Tensor, unconditional: torch.Tensor, scale: float) ->
     return torch.lerp(unconditional.float(), conditional.float(), float(scale))
 
 
-def check_guidance(scale: float, conditions, has_text: bool = False) -> None:
+def check_guidance(scale: float, conditions, has_text: bool = False, backend=None) -> None:
     """Refuse a guidance scale the run cannot honour, in one line: a run without embedded conditions, one trained
-    with condition dropout 0 (it never learned the unconditional prediction, so "unknown" is untrained), or a
-    text-conditioned run (its line sampler is not guided)."""
+    with condition dropout 0 (it never learned the unconditional prediction, so "unknown" is untrained), a
+    text-conditioned run (its line sampler is not guided), or a ``backend`` whose sampler does not declare
+    ``guides``."""
     if scale == 1.0:
         return
     if scale < 0:
         raise ConfigError(f"--guidance must be >= 0 (1 = plain conditional sampling), got {scale:g}")
+    if backend is not None and not backend.guides:
+        raise ConfigError(f"backend {backend.name!r} does not support --guidance (its sampler does not declare "
+                          f"`guides`); leave it at 1")
     if conditions is None or not conditions.conditions_backend:
         raise ConfigError("--guidance needs a run conditioned through an embedding (this run has no such "
                           "conditions); leave it at 1")

@@ -112,6 +112,19 @@ def test_mixture_guidance_extrapolates_weights_and_means_and_keeps_the_condition
     assert torch.equal(part.guide(c, u, 0.0), u) and torch.equal(part.guide(c, u, 1.0), c)
 
 
+def test_a_backend_whose_sampler_does_not_declare_guides_is_refused_guidance():
+    from seqstudio.backends.base import Backend
+    from seqstudio.guidance import check_guidance
+
+    class OwnSampler(Backend):
+        name = "own"
+
+    assert all(registry.load_backend(n).guides for n in CONDITIONAL_BACKENDS)
+    with pytest.raises(ConfigError, match="backend 'own' does not support --guidance"):
+        check_guidance(2.0, SPEC2, backend=OwnSampler)
+    check_guidance(1.0, SPEC2, backend=OwnSampler)  # 1 is plain sampling: every backend
+
+
 def test_guidance_is_refused_below_zero_and_without_a_condition_model():
     with pytest.raises(ConfigError, match="--guidance must be"):
         SamplingOptions(guidance=-1.0)

@@ -98,6 +98,8 @@ class AutoregressiveBackend(Backend):
     Requires ``self.head`` (the ``OutputHead`` of ``build_head``).
     """
 
+    guides = True  # classifier-free guidance through ``step`` (``guided_sample``)
+
     def start(self, n: int, prime: torch.Tensor | None, options: SamplingOptions,
               generator: torch.Generator | None) -> tuple[Any, torch.Tensor | None]:
         """``(state, pending)`` before the first generated step; ``prime`` (``[n, T0, D]`` or ``None``) is to be

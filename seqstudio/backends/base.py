@@ -140,6 +140,10 @@ class Backend(nn.Module):
     # ``loss`` reads batch["text"] / batch["text_mask"], sampling ``options.text``, and ``sample_lines`` gives
     # each sample's length, cut where the attention window passed the text's end). Others are refused one.
     accepts_text: ClassVar[bool] = False
+    # True when ``sample`` honours ``options.guidance`` (classifier-free guidance, ``seqstudio.guidance``): every
+    # ``AutoregressiveBackend`` does through its step; a family with a sampler of its own declares it when it
+    # does. ``generate`` refuses a guidance scale other than 1 to the others, in one line.
+    guides: ClassVar[bool] = False
 
     def __init__(self, spec: FeatureSpec, config, conditions=None, text=None):
         super().__init__()
