@@ -88,6 +88,10 @@ def _setup_logging(quiet: bool = False) -> None:
     log.propagate = False
 
 
+# `generate --text`'s default sampling bias: on hershey-script the recogniser reads 27% of the letters wrong at
+# bias 2 against 42% at bias 0 (BENCHMARKS.md, issue 27).
+TEXT_BIAS = 2.0
+
 # Progress bars refresh at most this often (seconds) when stderr is not a terminal (a log file, CI, nohup):
 # every refresh there is another line in the log.
 LOG_REFRESH_SECONDS = 5
@@ -216,8 +220,10 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
 @click.option("--steps", type=click.IntRange(min=2), default=5, show_default=True, help="Points for --interpolate.")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--bias", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Graves' sampling bias for pen offsets: higher = neater, less varied strokes (0 = as trained).")
+@click.option("--bias", type=click.FloatRange(min=0), default=None,
+              help="Graves' sampling bias for pen offsets: higher = neater, less varied strokes (0 = as trained). "
+                   f"Default: {TEXT_BIAS:g} for --text lines (their letters read back far better: BENCHMARKS.md), "
+                   "0 otherwise.")
 @click.option("--top-k", type=int, default=0, show_default=True,
               help="Sample only among the K likeliest values of each token / each key (NADE, piano-roll); 0 = off.")
 @click.option("--top-p", type=float, default=1.0, show_default=True,
@@ -266,7 +272,8 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
         from . import text_generate
 
         lines = text_generate.generate_lines(run, list(texts), style=style, style_text=style_text,
-                                             temperature=temperature, bias=bias, seed=seed, length=length,
+                                             temperature=temperature, bias=TEXT_BIAS if bias is None else bias,
+                                             seed=seed, length=length,
                                              top_k=top_k, top_p=top_p)
         paths = text_generate.write_lines(run, lines, list(texts), out_dir, height_mm)
         if not quiet:

@@ -273,24 +273,33 @@ def _async_exc(thread_id: int, exc) -> None:
 WALL_FACTOR = 4.0  # the wall-clock backstop of a limit, as a multiple of its CPU seconds
 
 
-RETRY_SECONDS = 0.1  # how soon an expired limit raises again when its first ``_Expired`` was swallowed
+RETRY_SECONDS = 0.1  # CPU seconds after which an expired limit raises again (its ``_Expired`` was swallowed)
 
 
 class _Expiry:
     """The signal handler of one ``time_limit`` block: once the limit is due it raises ``_Expired``, and raises
-    again every ``RETRY_SECONDS`` of wall time until the block leaves. The retry is needed because Python
-    swallows an exception raised inside a ``__del__`` or a weakref callback ("Exception ignored in ..."): a
-    signal landing there (music21 drops weak references all the time) once let a tune run to the end past its
-    limit. ``armed`` is cleared first thing on the way out, so no signal handled in the exit code raises, and
-    an ``_Expired`` raised while the block unwinds is still inside ``time_limit``'s translation."""
+    again after every further ``RETRY_SECONDS`` of CPU time the block goes on using. The retry is needed because
+    Python swallows an exception raised inside a ``__del__`` or a weakref callback ("Exception ignored in ..."):
+    a signal landing there (music21 drops weak references all the time) once let a tune run to the end past its
+    limit. Between raises it is deaf: a second timer due at the same moment (the wall-clock backstop), or one
+    delivered late on a busy machine, must not raise again while the first ``_Expired`` unwinds through
+    ``contextlib``'s exit code, outside ``time_limit``'s translation; unwinding takes microseconds of CPU, and
+    the retry waits for 0.1 s of it. ``armed`` is cleared first thing on the way out."""
 
     def __init__(self):
         self.armed = True
+        self.raised_at: float | None = None
 
     def __call__(self, _signum, _frame):
-        if self.armed:
-            signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)  # the backstop is spent either way
-            raise _Expired()
+        if not self.armed:
+            return
+        now = time.process_time()
+        if self.raised_at is not None and now - self.raised_at < RETRY_SECONDS / 2:
+            return  # the last raise is still unwinding (or this is its twin signal)
+        self.raised_at = now
+        signal.setitimer(signal.ITIMER_REAL, 0)  # the backstop is spent either way
+        signal.setitimer(signal.ITIMER_PROF, RETRY_SECONDS)  # again only if the block keeps working
+        raise _Expired()
 
 
 @contextlib.contextmanager
@@ -346,14 +355,16 @@ def _async(seconds: float, wall: float):
                 break
         else:
             return  # the block ended in time
-        while True:  # raise, and raise again while the block runs on (a ``__del__`` may have swallowed it)
+        while True:  # raise, and raise again while the block works on (a ``__del__`` may have swallowed it)
             with lock:
                 if not state["active"]:
                     return
                 state["fired"] = True
                 _async_exc(target, _Expired)
-            if done.wait(RETRY_SECONDS):
-                return
+            fired_at = cpu()
+            while cpu() - fired_at < RETRY_SECONDS:  # the thread's CPU time: unwinding costs microseconds of it
+                if done.wait(0.05):
+                    return
 
     watcher = threading.Thread(target=watch, daemon=True, name="seqstudio-time-limit")
     watcher.start()

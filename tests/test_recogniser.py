@@ -181,3 +181,15 @@ def test_a_linked_recogniser_is_refused(text_run, tmp_path):
     (tmp_path / "secret.json").write_text("{}")
     (copy / "recogniser" / "recogniser.json").symlink_to(tmp_path / "secret.json")
     assert_clean_error(invoke("evaluate", copy, "--samples", 2), "symbolic link")
+
+
+def test_generate_text_writes_at_the_neater_bias_unless_told(text_run, tmp_path, monkeypatch):
+    from seqstudio import text_generate
+
+    seen, real = [], text_generate.generate_lines
+    monkeypatch.setattr(text_generate, "generate_lines", lambda *a, **k: seen.append(k["bias"]) or real(*a, **k))
+    for extra, bias in (((), 2.0), (("--bias", "0"), 0.0)):
+        result = invoke("generate", text_run, "--text", "e", "-o", tmp_path / f"out{bias:g}", "--length", 20,
+                        "--quiet", *extra)
+        assert result.exit_code == 0, result.output
+        assert seen[-1] == bias
