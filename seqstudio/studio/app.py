@@ -29,6 +29,7 @@ from .jobs import Job, JobQueue
 from .models import MAX_BODY_BYTES, MAX_UPLOAD_BYTES, StudioModel, megabytes
 from .work import Files, run_job
 
+DRAIN_BYTES = 64 << 20  # a larger request is refused before it is read (the browser may then show no answer)
 STATIC = {"studio.js": "text/javascript", "studio.css": "text/css"}  # the only static files, by name
 MEDIA = {".png": "image/png", ".svg": "image/svg+xml", ".wav": "audio/wav", ".mid": "audio/midi",
          ".midi": "audio/midi", ".npz": "application/octet-stream", ".abc": "text/plain", ".txt": "text/plain"}
@@ -45,18 +46,27 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=SECURITY_HEADERS)
 
 
+def too_big(size: int) -> str:
+    return (f"the request is too large ({megabytes(size)}); the studio takes uploads up to "
+            f"{megabytes(MAX_UPLOAD_BYTES)}")
+
+
 async def _read_json(request: Request):
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise HTTPException(415, "send the request as JSON (Content-Type: application/json)")
     declared = request.headers.get("content-length")
-    too_big = (f"the request is too large: {{}}; the studio takes uploads up to {megabytes(MAX_UPLOAD_BYTES)}")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise HTTPException(413, too_big.format(megabytes(int(declared))))
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise HTTPException(413, too_big.format(f"more than {megabytes(MAX_BODY_BYTES)}"))
+    declared = int(declared) if declared and declared.isdigit() else None
+    if declared is not None and declared > DRAIN_BYTES:
+        raise HTTPException(413, too_big(declared))
+    body, seen = bytearray(), 0
+    async for chunk in request.stream():  # read to the end (a browser shows no answer sent while it still sends)
+        seen += len(chunk)
+        if seen > DRAIN_BYTES:
+            raise HTTPException(413, too_big(seen))
+        if seen <= MAX_BODY_BYTES:
+            body += chunk
+    if seen > MAX_BODY_BYTES:
+        raise HTTPException(413, too_big(seen))
     try:
         return json.loads(body or b"{}")
     except (ValueError, UnicodeDecodeError):

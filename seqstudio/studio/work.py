@@ -120,11 +120,11 @@ def _write_hand(job: Job, run, req: Request, folder: Path, files: Files, uploads
 
 def _item(title: str, files: Files, main: Path | None, image: Path | None, audio: Path | None, text: str | None,
           notes: list[str], asked: dict) -> dict[str, Any]:
+    image_number, audio_number = files.add(image), files.add(audio)
     downloads = []
-    for path in (main, audio):
-        number = files.add(path)
+    for path, number in ((main, files.add(main) if main != image else image_number), (audio, audio_number)):
         if number is not None:
             downloads.append({"label": KINDS.get(path.suffix.lower(), path.suffix.lstrip(".")), "file": number,
                               "name": path.name})
-    return {"title": title, "image": files.add(image), "audio": files.add(audio), "text": text,
+    return {"title": title, "image": image_number, "audio": audio_number, "text": text,
             "notes": [str(n) for n in notes], "conditions": dict(asked or {}), "downloads": downloads}

@@ -162,7 +162,7 @@ class StrokesDomain(Domain):
         the run's units."""
         target = float(getattr(codec, "scale", 0.0) or 0.0)
         ink = sample
-        for _ in range(4):
+        for _ in range(12):  # simplification changes with the scale: usually settles in 3 to 6 rounds
             probe = type(codec)(codec.config)
             try:
                 probe.fit([ink])

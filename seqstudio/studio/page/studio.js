@@ -135,10 +135,11 @@ function fileUrl(jobId, number, download) {
   return `/api/jobs/${jobId}/files/${number}` + (download ? '?download=1' : '');
 }
 
-function card(jobId, item, hand, body) {
+function card(jobId, item, hand, body, styled) {
   const node = el('article', {class: hand ? 'card hand' : 'card'}, el('h3', {text: item.title}));
   const asked = Object.entries(item.conditions || {}).map(([k, v]) => `${k}=${v}`).join(' ');
   if (asked) node.append(el('div', {class: 'asked', text: asked}));
+  if (styled) node.append(el('div', {class: 'asked', text: 'continued from your line'}));
   if (item.image !== null) node.append(el('img', {src: fileUrl(jobId, item.image), alt: `picture of ${item.title}`}));
   if (item.text) node.append(el('pre', {text: item.text}));
   if (item.audio !== null) node.append(el('audio', {controls: '', preload: 'metadata', src: fileUrl(jobId, item.audio)}));
@@ -149,7 +150,7 @@ function card(jobId, item, hand, body) {
   }
   const again = el('button', {type: 'button', class: 'regenerate', text: hand ? 'Write again' : 'Regenerate'});
   again.addEventListener('click', () => {
-    submit({...body, n: 1, seed: null}, status => node.replaceWith(card(status.id, status.result.items[0], hand, body)));
+    submit({...body, n: 1, seed: null}, status => node.replaceWith(card(status.id, status.result.items[0], hand, body, status.result.styled)));
   });
   links.append(again);
   node.append(links);
@@ -158,7 +159,7 @@ function card(jobId, item, hand, body) {
 
 function showResults(status, body) {
   const hand = status.result.kind === 'hand';
-  for (const item of status.result.items) $('results').prepend(card(status.id, item, hand, body));
+  for (const item of status.result.items) $('results').prepend(card(status.id, item, hand, body, status.result.styled));
 }
 
 function generate(extra = {}) {
