@@ -298,6 +298,12 @@ def test_the_page_generates_plays_and_writes_in_your_hand(page, studio, tmp_path
     assert len(seen["audio"]) == 2 and all(a["error"] is None and a["duration"] > 0 for a in seen["audio"]), seen
     assert len(seen["images"]) == 2 and all(w > 0 for w in seen["images"]), seen
     assert tab.locator("#results a", has_text="Download MIDI").count() == 2
+    first = tab.locator("#results .card img").first.get_attribute("src")
+    tab.locator("#results .card .regenerate").first.click()  # regenerate one: a new sample in its place
+    tab.wait_for_function("(old) => { const img = document.querySelector('#results .card img'); "
+                          "return img && img.getAttribute('src') !== old && img.complete && img.naturalWidth > 0; }",
+                          arg=first, timeout=120_000)
+    assert tab.locator("#results .card").count() == 2
 
     tab.select_option("#run", "1")
     assert tab.locator("#hand-panel").is_visible() and not tab.locator("#samples-panel").is_visible()
@@ -343,7 +349,7 @@ def test_bad_input_in_the_page_is_a_clear_message_and_the_server_stays_up(page, 
     tab.select_option("#run", "1")
     tab.fill("#text", "a lot!")
     tab.click("#write")
-    tab.wait_for_function("document.getElementById('message').textContent.includes('alphabet')")
+    tab.wait_for_function("() => document.getElementById('message').textContent.includes('alphabet')")
     assert "'!'" in message.text_content()
     assert len(_get(studio + "/api/runs")) == 2  # still up
     # the server's own answers to the bad requests are not page errors; anything else is
