@@ -81,7 +81,7 @@ class StudioModel:
     def describe(self) -> dict[str, Any]:
         """The page's view of the run: names and menus only (the run's folder name, never its full path)."""
         conditions = self.info.get("conditions") or {}
-        return {"index": self.index, "name": self.path.name, "domain": self.info["domain"],
+        return {"index": self.index, "name": self.path.resolve().name, "domain": self.info["domain"],
                 "backend": self.info["backend"], "codec": self.info["codec"],
                 "mode": "hand" if self.alphabet else "samples",
                 "conditions": {name: sorted(values, key=lambda v: -values[v])

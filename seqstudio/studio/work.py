@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import SeqStudioError
 from .jobs import Job
-from .models import Request, StudioModel, Upload
+from .models import MAX_LENGTH, Request, StudioModel, Upload
 
 KINDS = {".mid": "MIDI", ".midi": "MIDI", ".svg": "SVG", ".wav": "WAV", ".png": "PNG", ".abc": "ABC",
          ".txt": "text", ".npz": "npz", ".inkml": "InkML"}
@@ -73,11 +73,12 @@ def _samples(job: Job, run, req: Request, folder: Path, files: Files, uploads: d
     if req.prime is not None:
         prime = _save(req.prime, folder / "in", "upload")
         uploads[str(prime)] = req.prime
+    length = req.length or _default_length(run)
     samples = api.Samples()
     labels = []
     for i in range(req.n):  # one at a time: progress, and a cancel takes effect between samples
         job.step(i, req.n + 1, f"generating sample {i + 1} of {req.n}")
-        one = api.generate(run, n=1, length=req.length, temperature=req.temperature,
+        one = api.generate(run, n=1, length=length, temperature=req.temperature,
                            seed=None if req.seed is None else req.seed + i, prime=prime, bias=req.bias,
                            conditions=req.conditions or None, top_k=req.top_k, top_p=req.top_p)
         samples.extend(one)
@@ -94,6 +95,17 @@ def _samples(job: Job, run, req: Request, folder: Path, files: Files, uploads: d
         items.append(_item(item.title, files, path, item.image, item.audio, item.text, item.notes, asked))
     return {"kind": "samples", "items": items,
             "primed": req.prime.name if req.prime else None}
+
+
+def _default_length(run) -> int:
+    """The run's own default length (its training window), within the studio's limit."""
+    from .. import api
+    from ..errors import ConfigError
+
+    try:
+        return min(api.generation_length(run, None), MAX_LENGTH)
+    except ConfigError:  # a window longer than generate's default: the studio's limit instead
+        return MAX_LENGTH
 
 
 def _write_hand(job: Job, run, req: Request, folder: Path, files: Files, uploads: dict) -> dict[str, Any]:
