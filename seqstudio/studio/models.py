@@ -108,8 +108,8 @@ class StudioModel:
         if kind not in ("samples", "hand"):
             raise ConfigError(f"unknown kind of request {str(kind)[:20]!r}: 'samples' or 'hand'")
         if kind != mode:
-            raise ConfigError(f"run {self.path.name!r} takes {'a line of text to write' if mode == 'hand' else 'sample requests'}, "
-                              f"not {kind!r}")
+            takes = "a line of text to write" if mode == "hand" else "sample requests"
+            raise ConfigError(f"run {self.path.resolve().name!r} takes {takes}, not {kind!r}")
         req = Request(kind=kind)
         req.n = _number(body, "n", int, 1, 1, MAX_SAMPLES, "samples")
         req.temperature = _number(body, "temperature", float, 1.0, 0.0, 5.0, "temperature")
