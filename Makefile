@@ -27,7 +27,7 @@ SYNTH_SPEC := tinysoundfont>=0.3.7,<0.4
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[test]" $(addprefix -e ,$(PLUGINS))
+	$(BIN)/pip install --quiet -e ".[test,studio]" $(addprefix -e ,$(PLUGINS))
 	$(BIN)/pip install --quiet --no-deps "$(SYNTH_SPEC)"
 	touch $@
 

@@ -329,6 +329,20 @@ def _generate_in_batches(run, num, out_dir, prefix, render, audio, soundfont, qu
     return paths
 
 
+# -- studio ------------------------------------------------------------------------------------------------------------
+@main.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--port", type=click.IntRange(min=1, max=65535), default=8765, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but this computer's own lets others on the network use it.")
+def studio(runs, port, host):
+    """A local web page to play with RUNS: generate, listen, look, write a line in your own hand."""
+    from . import studio as studio_mod
+
+    _setup_logging()
+    studio_mod.serve(list(runs), host=host, port=port, announce=click.echo)
+
+
 # -- info (conditions) ---------------------------------------------------------------------------------------------------
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))

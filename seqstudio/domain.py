@@ -333,6 +333,11 @@ class Domain:
         only for domains that declare ``can_write_text_lines`` (others get ``write_samples``' files)."""
         raise NotImplementedError(f"domain {self.name!r} cannot write text lines")
 
+    def fit_style(self, sample: Any, codec: "Codec") -> Any:
+        """A user's own sample (a line written on the studio's canvas, in screen pixels) brought to the units
+        ``codec`` was fitted in, so that it can prime the run. Default: unchanged."""
+        return sample
+
     def condition_judges(self, names: list[str], train) -> dict[str, Any]:
         """For ``evaluate --samples`` on a conditional run: ``{name: judge}`` for the attributes this domain can
         tell from a sample's content, each ``judge(sample) -> value or None`` (a key analysis, a classifier fitted

@@ -65,11 +65,12 @@ def default_wait(spec: text_mod.TextSpec) -> int:
     return int(LIFT_WAIT_CHARS / max(spec.chars_per_step, 1e-3))
 
 
-def generate_lines(run, texts: list[str], *, style: str | Path | None = None, style_text: str | None = None,
+def generate_lines(run, texts: list[str], *, style=None, style_text: str | None = None,
                    temperature: float = 1.0, bias: float = 0.0, seed: int | None = None,
                    length: int | None = None, batch_size: int = 16, wait: int | None = None, top_k: int = 0,
                    top_p: float = 1.0) -> list:
-    """One domain sample per text (the generated line only, without the style prime). ``wait``: the cap on the
+    """One domain sample per text (the generated line only, without the style prime). ``style``: a file, or a
+    sample already read (the studio's line drawn on a canvas, brought to the run's units). ``wait``: the cap on the
     points after the window has passed the text, waiting for a pen lift (default ``default_wait``; 0 = Graves'
     rule alone)."""
     from . import api
@@ -85,10 +86,12 @@ def generate_lines(run, texts: list[str], *, style: str | Path | None = None, st
         if style is None or not style_text:
             raise ConfigError("--style FILE and --style-text \"what it says\" go together")
         spec.check(style_text, "--style-text")
-        from .runcheck import regular_file
+        if isinstance(style, (str, Path)):
+            from .runcheck import regular_file
 
-        regular_file(Path(style), f"--style {style}")
-        prime_x = api.prime_tensor(run, style_sample(run, Path(style)))
+            regular_file(Path(style), f"--style {style}")
+            style = style_sample(run, Path(style))
+        prime_x = api.prime_tensor(run, style)
         prefix = style_text + " "
     full = [prefix + t for t in texts]
     if length is None:

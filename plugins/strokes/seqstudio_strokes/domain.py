@@ -155,6 +155,25 @@ class StrokesDomain(Domain):
                                         float(options.get("height_mm") or plotter.DEFAULT_HEIGHT_MM),
                                         render.render_png)
 
+    def fit_style(self, sample: Ink, codec) -> Ink:
+        """A line written on the studio's canvas (screen pixels, points as often as the pointer reported them)
+        scaled so that the codec's own measure of it (the spread of its simplified pen offsets, ``fit``) is the
+        run's: the model then sees steps of the size it was trained on. A few rounds, since simplification is in
+        the run's units."""
+        target = float(getattr(codec, "scale", 0.0) or 0.0)
+        ink = sample
+        for _ in range(12):  # simplification changes with the scale: usually settles in 3 to 6 rounds
+            probe = type(codec)(codec.config)
+            try:
+                probe.fit([ink])
+            except DataError:
+                raise DataError("your line has too few pen points to prime the model: write a few letters") from None
+            factor = target / probe.scale if target and probe.scale else 1.0
+            if abs(factor - 1.0) < 0.01:
+                break
+            ink = Ink([s * factor for s in ink.strokes], label=ink.label)
+        return ink
+
     def condition_judges(self, names, train):
         """``label`` by a small classifier trained on the real training drawings (``classifier.py``)."""
         if "label" not in names:
