@@ -525,12 +525,16 @@ def test_extreme_stroke_values_are_skipped_and_the_scale_fit_is_robust(tmp_path,
 
 
 # -- the bounded-reading helpers ---------------------------------------------------------------------------------------
-def _spin(seconds: float) -> str:
+def _spin(seconds: float, finaliser: bool = False) -> str:
+    """Work under a limit until stopped; with ``finaliser``, the limit falls due inside a ``__del__`` first."""
     from seqstudio import safe_io
 
     try:
         with safe_io.time_limit(seconds, "spin"):
-            while True:
+            if finaliser:
+                _SlowFinaliser()  # dropped at once: its __del__ runs here, and the limit falls due inside it
+            start = time.process_time()
+            while time.process_time() - start < 5:
                 sum(range(1000))
     except DataError as exc:
         return str(exc)
@@ -590,26 +594,12 @@ class _SlowFinaliser:
             sum(range(1000))
 
 
-def _spin_past_a_finaliser(seconds: float) -> str:
-    from seqstudio import safe_io
-
-    try:
-        with safe_io.time_limit(seconds, "spin"):
-            _SlowFinaliser()  # dropped at once: its __del__ runs here, and the limit falls due inside it
-            start = time.process_time()
-            while time.process_time() - start < 5:
-                sum(range(1000))
-    except DataError as exc:
-        return str(exc)
-    return "not stopped"
-
-
 def test_time_limit_still_stops_a_block_after_a_finaliser_swallowed_its_first_signal():
     # CI once saw music21 parse a long tune to the end: the limit's exception had been raised inside a weakref
     # callback, which Python reports as "Exception ignored" and drops.
-    assert "gave up" in _spin_past_a_finaliser(0.2)
+    assert "gave up" in _spin(0.2, finaliser=True)
     box = []
-    thread = threading.Thread(target=lambda: box.append(_spin_past_a_finaliser(0.2)))
+    thread = threading.Thread(target=lambda: box.append(_spin(0.2, finaliser=True)))
     thread.start()
     thread.join(20)
     assert box and "gave up" in box[0]
