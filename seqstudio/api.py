@@ -99,11 +99,14 @@ def prepare_data(spec: RunSpec, codec=None, progress: bool = True, splits=("trai
     snapshot = prepared.Snapshot.for_run(spec, domain, codec, splits)
     loaded = snapshot.load(codec) if snapshot is not None else None
     if loaded is not None:
-        return (domain, codec, *loaded)
-    with prepared.captured_messages() as messages:
-        files, sets = _prepare_data(spec, codec, progress, splits, domain)
-    if snapshot is not None:
-        snapshot.save(codec, files, sets, messages, data.REAL_DTYPE)
+        files, sets = loaded
+    else:
+        with prepared.captured_messages() as messages:
+            files, sets = _prepare_data(spec, codec, progress, splits, domain)
+        if snapshot is not None:
+            snapshot.save(codec, files, sets, messages, data.REAL_DTYPE)
+    if "train" in sets:  # conditions: a label that moves with the augmentation (a key transposed with the notes)
+        sets["train"].condition_moves = conditions_mod.move_tables(conditions_mod.of(codec), codec, domain)
     return domain, codec, files, sets
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import conditions as conditions_mod
 from . import registry, safe_io
 from .atomic import atomic_write
 from .cache import cache_dir
@@ -977,6 +978,7 @@ class WindowSet:
         self.pieces, self.width = pieces, width
         self.conditions = conditions  # [N, A] attribute indices per window (seqstudio.conditions), or None
         self.texts: torch.Tensor | None = None  # [N, U] symbol ids per window, 0 = padding (seqstudio.text_condition)
+        self.condition_moves = None  # how the conditions move with the augmentation (conditions.move_tables)
 
     def __len__(self) -> int:
         return int(self.length.shape[0])
@@ -1111,13 +1113,17 @@ def make_batch(windows: WindowSet, index: torch.Tensor, device: torch.device, co
     ``codec`` + ``generator`` given = training augmentation applied."""
     x, lengths = windows.gather(index)
     t = x.shape[1]
+    changes = None
     if codec is not None and generator is not None:
-        x, lengths = _augment(x, lengths, codec, generator)
+        x, lengths, changes = _augment(x, lengths, codec, generator)
     mask = torch.arange(t).unsqueeze(0) < lengths.unsqueeze(1)
     batch = {"x": x.to(device, non_blocking=True), "mask": mask.to(device, non_blocking=True),
              "lengths": lengths.to(device, non_blocking=True)}
     if windows.conditions is not None:  # conditions: [B, A] attribute indices
-        batch["condition"] = windows.conditions[index].to(device, non_blocking=True)
+        rows = windows.conditions[index]
+        if changes is not None and windows.condition_moves is not None:  # a key transposed with the notes
+            rows = conditions_mod.moved_indices(rows, changes, windows.condition_moves)
+        batch["condition"] = rows.to(device, non_blocking=True)
     if windows.texts is not None:  # text: [B, U] symbol ids of whole lines and their mask
         text = windows.texts[index]
         text = text[:, : max(1, int((text > 0).sum(1).max()))]
@@ -1127,13 +1133,16 @@ def make_batch(windows: WindowSet, index: torch.Tensor, device: torch.device, co
 
 
 def _augment(x, lengths, codec, generator):
-    """Augment each window; a codec may shorten one (e.g. by dropping points), never lengthen it."""
+    """Augment each window; a codec may shorten one (e.g. by dropping points), never lengthen it. Also gives
+    what the codec changed in each (``Codec.augment_with_change``), for the conditions to follow."""
     out = torch.zeros_like(x)
     new_lengths = lengths.clone()
+    changes = []
     for i, n in enumerate(lengths.tolist()):
-        y = codec.augment(x[i, :n], generator)
+        y, change = codec.augment_with_change(x[i, :n], generator)
+        changes.append(change)
         if y.shape[0] > n:
             raise DataError(f"codec {codec.name}: augment lengthened a window ({n} -> {y.shape[0]} steps)")
         out[i, : y.shape[0]] = y
         new_lengths[i] = y.shape[0]
-    return out, new_lengths
+    return out, new_lengths, changes

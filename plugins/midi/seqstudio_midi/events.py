@@ -20,13 +20,13 @@ from seqstudio.domain import Codec
 from seqstudio.errors import ConfigError
 from seqstudio.spec import Categorical, FeatureSpec
 
-from .grid import DecodingDefaults, GridConfig, GridNote, quantise_arrays
+from .grid import DecodingDefaults, GridConfig, GridNote, Transposing, quantise_arrays
 
 DEFAULT_VELOCITY = 80
 """Velocity of notes decoded before any VELOCITY token (a generated sequence may not start with one)."""
 
 
-class EventCodec(DecodingDefaults, Codec):
+class EventCodec(Transposing, DecodingDefaults, Codec):
     """One categorical token per step, stored as its index in a single float column."""
 
     name = "events"
@@ -155,17 +155,17 @@ class EventCodec(DecodingDefaults, Codec):
             close(pitch)
         return notes
 
-    def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def augment_with_change(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, int]:
         """Transpose by shifting note-on/off indices, by a random amount that keeps all pitches in range."""
         limit, n = self.config.transpose, self.config.n_pitches
         tokens = x[:, 0].float().round().long()
         is_note = (tokens >= 0) & (tokens < 2 * n)
         if limit == 0 or not bool(is_note.any()):
-            return x
+            return x, (0 if limit else None)
         keys = tokens[is_note] % n
         low = max(-limit, -int(keys.min()))
         high = min(limit, n - 1 - int(keys.max()))
         k = int(torch.randint(low, high + 1, (1,), generator=generator))
         out = x.clone()
         out[is_note, 0] += k
-        return out
+        return out, k

@@ -186,6 +186,22 @@ def to_pretty_midi(notes: list[GridNote], config: GridConfig, tempo: float = DEF
     return pm
 
 
+class Transposing:
+    """Mixed into the MIDI codecs: ``codec.transpose`` shifts each training window by ``k`` semitones
+    (``augment_with_change`` gives ``k``), so a key label can move with the notes (``MidiDomain.moved_attribute``)."""
+
+    config: GridConfig
+
+    def augment_with_change(self, x, generator):
+        raise NotImplementedError
+
+    def augment(self, x, generator):
+        return self.augment_with_change(x, generator)[0]
+
+    def augmentation_changes(self) -> tuple:
+        return tuple(range(-self.config.transpose, self.config.transpose + 1)) if self.config.transpose > 0 else ()
+
+
 class DecodingDefaults:
     """The tempo and instrument a grid codec writes (mixed into both MIDI codecs; ``provenance`` says what is
     recorded of a piece). In order: ``codec.tempo`` / ``codec.program`` when set (> 0 / >= 0); else, for a known

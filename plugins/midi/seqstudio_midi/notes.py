@@ -28,13 +28,13 @@ from seqstudio.domain import Codec
 from seqstudio.errors import ConfigError
 from seqstudio.spec import Categorical, FeatureSpec
 
-from .grid import DecodingDefaults, GridConfig, GridNote, quantise_arrays
+from .grid import DecodingDefaults, GridConfig, GridNote, Transposing, quantise_arrays
 
 DECODE_VELOCITY = 80
 """The codec keeps no dynamics (chorales and folk tunes have none to keep), so decoded notes get this velocity."""
 
 
-class NoteCodec(DecodingDefaults, Codec):
+class NoteCodec(Transposing, DecodingDefaults, Codec):
     """One categorical token per step, stored as its index in a single float column."""
 
     name = "notes"
@@ -138,17 +138,17 @@ class NoteCodec(DecodingDefaults, Codec):
             notes.append(GridNote(pitch, start, end, DECODE_VELOCITY))
         return notes
 
-    def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def augment_with_change(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, int]:
         """Transpose by shifting pitch indices, by a random amount that keeps all pitches in range."""
         limit, n = self.config.transpose, self.config.n_pitches
         tokens = x[:, 0].float().round().long()
         is_pitch = (tokens >= 0) & (tokens < n)
         if limit == 0 or not bool(is_pitch.any()):
-            return x
+            return x, (0 if limit else None)
         keys = tokens[is_pitch]
         low = max(-limit, -int(keys.min()))
         high = min(limit, n - 1 - int(keys.max()))
         k = int(torch.randint(low, high + 1, (1,), generator=generator))
         out = x.clone()
         out[is_pitch, 0] += k
-        return out
+        return out, k

@@ -16,13 +16,13 @@ from seqstudio.domain import Codec
 from seqstudio.errors import ConfigError
 from seqstudio.spec import Binary, FeatureSpec
 
-from .grid import DecodingDefaults, GridConfig, GridNote, quantise_arrays
+from .grid import DecodingDefaults, GridConfig, GridNote, Transposing, quantise_arrays
 
 DECODE_VELOCITY = 80
 """A piano roll stores no dynamics, so decoded notes all get this (mezzo-forte) velocity."""
 
 
-class PianoRollCodec(DecodingDefaults, Codec):
+class PianoRollCodec(Transposing, DecodingDefaults, Codec):
     """``[T, n]`` key bits, or ``[T, 2n]`` key bits then onset bits, with ``n = pitch_high - pitch_low + 1``."""
 
     name = "pianoroll"
@@ -117,19 +117,19 @@ class PianoRollCodec(DecodingDefaults, Codec):
                 notes.append(GridNote(key + self.config.pitch_low, int(start), end, DECODE_VELOCITY))
         return notes
 
-    def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def augment_with_change(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, int]:
         """Transpose by a random number of semitones that keeps every note inside the pitch range."""
         limit, n = self.config.transpose, self.config.n_pitches
         if limit == 0:
-            return x
+            return x, None
         parts = x.reshape(x.shape[0], -1, n)  # [T, key part (+ onset part), pitch]
         used = torch.nonzero(parts.amax(dim=(0, 1)) > 0.5).flatten()
         if used.numel() == 0:
-            return x
+            return x, 0
         low = max(-limit, -int(used.min()))
         high = min(limit, n - 1 - int(used.max()))
         k = int(torch.randint(low, high + 1, (1,), generator=generator))
-        return torch.roll(parts, k, dims=-1).reshape(x.shape)
+        return torch.roll(parts, k, dims=-1).reshape(x.shape), k
 
     def windows(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Bar-aligned windows (from the start of the piece; lengths from ``window_length``/``hop_length``),
