@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, ClassVar
-
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import SeqStudioError
 from .spec import FeatureSpec
+
+if TYPE_CHECKING:  # encoding workers load domains and codecs without torch (``seqstudio.encoding``)
+    import numpy as np
+    import torch
 
 
 class ConversionUnsupported(SeqStudioError):
@@ -110,6 +112,13 @@ class Codec:
     def encode(self, sample: Any) -> torch.Tensor:
         """Sample -> ``[T, spec.storage_width]`` float tensor."""
         raise NotImplementedError
+
+    def encode_array(self, sample: Any) -> np.ndarray:
+        """``encode`` as a float32 numpy array ``[T, storage_width]``: what the loader stores. A codec whose
+        module does not import torch at its top and that overrides this (the MIDI codecs) is encoded in worker
+        processes that never import torch (``seqstudio.encoding``). Default: ``encode(sample)`` converted."""
+        x = self.encode(sample)
+        return x.detach().cpu().numpy() if hasattr(x, "detach") else x
 
     def decode(self, x: torch.Tensor) -> Any:
         """``[T, spec.storage_width]`` tensor -> sample."""

@@ -186,6 +186,19 @@ def to_pretty_midi(notes: list[GridNote], config: GridConfig, tempo: float = DEF
     return pm
 
 
+class ArrayEncoding:
+    """Mixed into the MIDI codecs: ``encode_array`` builds numpy, and their modules import torch only inside
+    the methods that need it, so encoding workers never import torch (``seqstudio.encoding``)."""
+
+    def encode_array(self, sample) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode(self, sample):
+        import torch
+
+        return torch.from_numpy(self.encode_array(sample))
+
+
 class Transposing:
     """Mixed into the MIDI codecs: ``codec.transpose`` shifts each training window by ``k`` semitones
     (``augment_with_change`` gives ``k``), so a key label can move with the notes (``MidiDomain.moved_attribute``)."""

@@ -20,21 +20,25 @@ saved parameters would have to be checked before a run directory from elsewhere 
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pretty_midi
-import torch
 
 from seqstudio.domain import Codec
 from seqstudio.errors import ConfigError
 from seqstudio.spec import Categorical, FeatureSpec
 
-from .grid import DecodingDefaults, GridConfig, GridNote, Transposing, quantise_arrays
+from .grid import ArrayEncoding, DecodingDefaults, GridConfig, GridNote, Transposing, quantise_arrays
+
+if TYPE_CHECKING:  # torch is imported inside the methods that need it (encoding workers never do)
+    import torch
 
 DECODE_VELOCITY = 80
 """The codec keeps no dynamics (chorales and folk tunes have none to keep), so decoded notes get this velocity."""
 
 
-class NoteCodec(Transposing, DecodingDefaults, Codec):
+class NoteCodec(ArrayEncoding, Transposing, DecodingDefaults, Codec):
     """One categorical token per step, stored as its index in a single float column."""
 
     name = "notes"
@@ -87,7 +91,7 @@ class NoteCodec(Transposing, DecodingDefaults, Codec):
                 + [f"SHIFT{s}" for s in range(1, self.config.max_shift + 1)])
 
     # -- conversion -------------------------------------------------------------------------------------------
-    def encode(self, sample: pretty_midi.PrettyMIDI) -> torch.Tensor:
+    def encode_array(self, sample: pretty_midi.PrettyMIDI) -> np.ndarray:
         """Per onset: the shifts since the last one, then ``PITCH, DURATION`` per note by pitch (canonical)."""
         notes = quantise_arrays(sample, self.config)  # sorted by (start, pitch)
         low, longest = self.config.pitch_low, self.config.max_duration
@@ -99,7 +103,7 @@ class NoteCodec(Transposing, DecodingDefaults, Codec):
                 now = start
             tokens.append(pitch - low)
             tokens.append(self._duration_base + min(end - start, longest) - 1)
-        return torch.tensor(tokens, dtype=torch.float32).unsqueeze(1)
+        return np.asarray(tokens, dtype=np.float32).reshape(-1, 1)
 
     def _shifts(self, gap: int) -> list[int]:
         """TIME_SHIFT tokens covering ``gap`` steps, longest first."""
@@ -140,6 +144,8 @@ class NoteCodec(Transposing, DecodingDefaults, Codec):
 
     def augment_with_change(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, int]:
         """Transpose by shifting pitch indices, by a random amount that keeps all pitches in range."""
+        import torch
+
         limit, n = self.config.transpose, self.config.n_pitches
         tokens = x[:, 0].float().round().long()
         is_pitch = (tokens >= 0) & (tokens < n)
