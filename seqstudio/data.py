@@ -857,6 +857,15 @@ class WindowSet:
             out[sel] = values
         return torch.from_numpy(out), torch.from_numpy(lengths.copy())
 
+    def subset(self, index) -> "WindowSet":
+        """The windows ``index`` (numpy integers), with their conditions and texts; the rows are shared."""
+        idx = np.asarray(index, dtype=np.int64)
+        out = WindowSet(self.sources, self.src[idx], self.row[idx], self.length[idx], self.pieces, self.width,
+                        self.conditions[torch.from_numpy(idx)] if self.conditions is not None else None)
+        out.texts = self.texts[torch.from_numpy(idx)] if self.texts is not None else None
+        out.condition_moves = self.condition_moves
+        return out
+
     @property
     def x(self) -> torch.Tensor:
         if not len(self):
