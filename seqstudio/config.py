@@ -62,7 +62,7 @@ class TrainConfig:
     length_grouping: str = "auto"
     # Validation uses at most this many windows of the valid split, evenly spaced (said in the log), so one huge
     # file the hash put into valid cannot make every validation take minutes; 0 = every window.
-    valid_max_windows: int = 20000
+    valid_max_windows: int = 5000
     valid_fraction: float = 0.1  # used only when the data folder has no train/valid/test subfolders
     test_fraction: float = 0.1
     # PyTorch CPU threads in this process for training, evaluation and generation; 0 = auto: $OMP_NUM_THREADS
