@@ -35,7 +35,7 @@ from .domain import Codec, Domain
 from .encoding import REAL_DTYPE, SPLITS, assign_collection, codec_class, make_codec  # noqa: F401 (the loader's names)
 from .errors import DataError
 from .errors import SeqStudioError as SeqStudioErrorBase
-from .shards import (SHARD_PREFIX, SPLIT_CODES, FloatPieces, PackedPieces, PackError, RowFormat, Shard, read_index,
+from .shards import (SHARD_PREFIX, SPLIT_CODES, FloatPieces, PackedPieces, RowFormat, Shard, read_index,
                      remove_shard, shard_problem, write_shard)
 
 log = logging.getLogger("seqstudio")
@@ -350,7 +350,8 @@ def _chunk_size(files: int, workers: int) -> int:
 
 
 # Seconds of encoding done in the loading process before worker processes are started for the rest (a spawned
-# worker's start-up, mostly importing torch, took 2-10 s; a cold first `train` of 305 files waited 9.5 s for it)
+# worker's start-up took 2-10 s while it imported torch, and a cold first `train` of 305 files waited 9.5 s for
+# it; without torch (``seqstudio.encoding``) it is about 1 s on a busy machine, still more than a small folder takes)
 IN_PROCESS_SECONDS = 3.0
 
 def _pool(workers: int) -> futures.Executor:
@@ -438,8 +439,8 @@ def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int
 
     # Workers write nothing: shards are written by this process (``_ShardWriter``), so a cache that cannot be
     # written is one warning, never a reason to skip a file that was read and encoded.
-    # Small folders are encoded here: a spawned worker imports torch and the plugins before its first file
-    # (2-10 s), more than a few hundred small files take in this process. Files are encoded here for up to
+    # Small folders are encoded here: a spawned worker imports the plugins before its first file (about 1 s; 2-10 s
+    # when it imported torch), more than a few hundred small files take in this process. Files are encoded here for up to
     # IN_PROCESS_SECONDS; only what is left then goes to the workers.
     started, done = time.perf_counter(), 0
     while done < len(todo) and (workers == 1 or len(todo) - done < 4
