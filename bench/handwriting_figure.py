@@ -1,7 +1,10 @@
-"""docs/handwriting-lines.png: five lines written by a text-conditioned run (issue 14)."""
+"""docs/handwriting-lines.png: five lines written by a text-conditioned run (issue 14), each titled with what the
+run's recogniser reads in it and that line's character error rate (issue 27) when the run has one."""
 import sys
 from pathlib import Path
-from seqstudio import api, text_generate
+from seqstudio import api, recognition, text_generate
+from seqstudio.cer import character_error_rate
+from seqstudio.errors import RunDirError
 from seqstudio_strokes.domain import StrokesDomain
 from seqstudio_strokes.ink import Ink
 from seqstudio_strokes.plotter import write_lines_sheet
@@ -21,5 +24,14 @@ style_text = domain.read(style).label
 primed = text_generate.generate_lines(run, [test_texts[3]], style=style, style_text=style_text, seed=1, bias=2.0)
 titles = [f"test text: {t}" for t in asked[:3]] + [f"never in the recipe: {novel}",
           f"style-primed with '{style_text}': {test_texts[3]}"]
+try:
+    recogniser = recognition.load(run)
+except RunDirError:
+    recogniser = None
+if recogniser is not None:
+    written = lines + primed
+    read = recogniser.read(written)
+    titles = [f"{title}   (read: {r!r}, CER {character_error_rate([r], [t]):.2f})"
+              for title, r, t in zip(titles, read, asked + [test_texts[3]])]
 inks = [Ink(i.strokes, label=t) for i, t in zip(lines + primed, titles)]
 print(write_lines_sheet(inks, out, titles))

@@ -25,6 +25,7 @@ from .backends.base import Backend, SamplingOptions
 from .distributed import add_stats, init_distributed, leave
 from .errors import (ConfigError, DataError, NothingToDo, RunDirError, SeqStudioError, TrainingDiverged,
                      TrainingInterrupted)
+from .guidance import check_guidance
 from .rundir import Run, check_resumable, load_codec, load_run, load_spec, write_run_files
 from .runspec import RunSpec, model_changes
 from .spec import check_informative
@@ -356,7 +357,8 @@ class Samples(list):
 def generate(run: Run, n: int = 4, length: int | None = None, temperature: float = 1.0, seed: int | None = None,
              prime: str | Path | None = None, batch_size: int = 64, bias: float = 0.0,
              progress: bool = False, conditions: list[str] | dict | None = None,
-             condition_index: torch.Tensor | None = None, top_k: int = 0, top_p: float = 1.0) -> Samples:
+             condition_index: torch.Tensor | None = None, top_k: int = 0, top_p: float = 1.0,
+             guidance: float = 1.0) -> Samples:
     """``n`` new samples (domain objects). ``prime``: a file whose encoding starts every sample.
 
     ``bias``: Graves' (2013) sampling bias for mixture outputs (pen offsets): 0 samples the model as trained,
@@ -368,10 +370,15 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
     ``conditions`` (``["key=G:minor"]`` or ``{"key": "G:minor"}``): what to ask a conditional run for; without
     them a conditional run samples each sample's conditions from the training pieces' joint distribution.
     ``condition_index`` (``[n, A]``): the indices themselves (evaluation; 0 = unknown, i.e. unconditional).
+
+    ``guidance``: classifier-free guidance scale (``seqstudio.guidance``): 1 = plain conditional sampling, 0 = the
+    unconditional model inside the run, > 1 = follow the conditions more strongly. Needs a run conditioned
+    through an embedding and trained with condition dropout.
     """
     if n < 1:
         raise ConfigError("-n must be at least 1")
-    SamplingOptions(top_k=top_k, top_p=top_p)  # bad values are refused before any file is read
+    SamplingOptions(top_k=top_k, top_p=top_p, guidance=guidance)  # bad values are refused before any file is read
+    check_guidance(guidance, conditions_mod.of(run.codec), run.backend.text_spec is not None, run.backend)
     length = generation_length(run, length)
     _use_threads(run)
     if prime:
@@ -409,7 +416,7 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
             index = cs.sample(n, torch.Generator().manual_seed(seed if seed is not None else torch.seed()))
         labels = [cs.labels(row.tolist()) for row in index]
     options = SamplingOptions(length=length, temperature=temperature, bias=bias, prime=prime_x, top_k=top_k,
-                              top_p=top_p)
+                              top_p=top_p, guidance=guidance)
     g = _generator(run, seed)
     out = Samples()
     from tqdm.auto import tqdm
@@ -431,6 +438,11 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
     out.extend(decoded)
     out.conditions = labels
     return out
+
+
+def conditions_of(run: Run):
+    """The run's ``ConditionSpec`` (None for an unconditional run)."""
+    return conditions_mod.of(run.codec)
 
 
 def _condition_primes(run: Run, labels: list[dict]) -> list[tuple[list[int], torch.Tensor]]:
@@ -832,6 +844,22 @@ def _labelled_windows(run: Run, data_dir, split: str, limit: int, seed: int, pro
              cs.labels(windows.conditions[i].tolist()) if windows.conditions is not None else {}) for i in index]
 
 
+def condition_judges(run: Run, data_dir, seed: int, progress: bool) -> dict:
+    """The domain's judge of each condition attribute it can judge (``Domain.condition_judges``), fitted on the
+    training windows where it learns; {} for a run without embedded conditions."""
+    cs = conditions_mod.of(run.codec)
+    if cs is None or not cs.conditions_backend:
+        return {}
+    return run.domain.condition_judges(cs.names, lambda: _labelled_windows(run, data_dir, "train", 2000, seed,
+                                                                           progress))
+
+
+def _share_as_asked(judge, samples, targets) -> float:
+    """The share of ``samples`` the attribute's ``judge`` finds as asked (``targets``; unasked ones left out)."""
+    pairs = [(s, t) for s, t in zip(samples, targets) if t]
+    return sum(judge(s) == t for s, t in pairs) / len(pairs) if pairs else float("nan")
+
+
 def evaluate_conditions(run: Run, data_dir: str | Path | None = None, split: str = "test", n: int = 100,
                         seed: int = 0, temperature: float = 1.0, length: int | None = None,
                         max_reference: int = 1000, progress: bool = True) -> dict[str, Any]:
@@ -841,10 +869,7 @@ def evaluate_conditions(run: Run, data_dir: str | Path | None = None, split: str
     (``unconditional``: chance, the model's own unconditional mode); and the judge's agreement with the real
     values on ``split``'s windows (``held_out``: the ceiling, e.g. the classifier's held-out accuracy)."""
     cs = conditions_mod.of(run.codec)
-    if cs is None or not cs.conditions_backend:
-        return {}
-    judges = run.domain.condition_judges(cs.names, lambda: _labelled_windows(run, data_dir, "train", 2000, seed,
-                                                                             progress))
+    judges = condition_judges(run, data_dir, seed, progress)
     if not judges:
         return {}
     held_out = _labelled_windows(run, data_dir, split, max_reference, seed, progress)
@@ -855,18 +880,63 @@ def evaluate_conditions(run: Run, data_dir: str | Path | None = None, split: str
     out = {}
     for name, judge in judges.items():
         wanted = [labels.get(name) for labels in with_c.conditions]
-
-        def share(samples, targets):
-            pairs = [(s, t) for s, t in zip(samples, targets) if t]
-            return sum(judge(s) == t for s, t in pairs) / len(pairs) if pairs else float("nan")
-
-        out[name] = {"asked": share(with_c, wanted), "unconditional": share(without, wanted),
-                     "held_out": share([s for s, _ in held_out], [labels.get(name) for _, labels in held_out]),
+        out[name] = {"asked": _share_as_asked(judge, with_c, wanted),
+                     "unconditional": _share_as_asked(judge, without, wanted),
+                     "held_out": _share_as_asked(judge, [s for s, _ in held_out],
+                                                 [labels.get(name) for _, labels in held_out]),
                      "samples": sum(1 for t in wanted if t), "held_out_windows": len(held_out)}
     return out
+
+
+GUIDANCE_CURVE = (0.0, 1.0, 2.0, 4.0)
+
+
+def can_guide(run: Run) -> bool:
+    """Whether ``--guidance`` other than 1 is open to this run (``seqstudio.guidance.check_guidance``)."""
+    try:
+        check_guidance(2.0, conditions_mod.of(run.codec), run.backend.text_spec is not None, run.backend)
+    except ConfigError:
+        return False
+    return True
+
+
+def evaluate_guidance(run: Run, data_dir: str | Path | None = None, split: str = "test", n: int = 100,
+                      seed: int = 0, temperature: float = 1.0, length: int | None = None,
+                      scales: tuple[float, ...] = GUIDANCE_CURVE, max_reference: int = 1000,
+                      progress: bool = True) -> dict[str, Any]:
+    """Adherence against the guidance scale, beside realism: for each scale, ``n`` samples asked for the same
+    conditions (drawn from the training distribution, seeded) and the same seed; per judged attribute the share
+    found as asked (``adherence``), and the sample judge's balanced accuracy against ``split``'s real windows
+    (``judge_accuracy``; 0.5 = indistinguishable), since strong guidance can trade realism for adherence.
+    ``held_out``: each attribute judge's agreement with the real values (the ceiling). {} for a run that cannot
+    be guided (no embedded conditions, condition dropout 0, text-conditioned) or has no condition judge."""
+    if not can_guide(run):
+        return {}
+    judges = condition_judges(run, data_dir, seed, progress)
+    if not judges:
+        return {}
+    cs = conditions_mod.of(run.codec)
+    asked = cs.sample(n, torch.Generator().manual_seed(seed))
+    real, pieces = judge_reference(run, data_dir, split, limit=max_reference, seed=seed, progress=False)
+    held_out = _labelled_windows(run, data_dir, split, max_reference, seed, progress)
+    curve = {"scales": list(scales), "adherence": {name: [] for name in judges}, "judge_accuracy": [],
+             "held_out": {name: _share_as_asked(judge, [s for s, _ in held_out],
+                                                [labels.get(name) for _, labels in held_out])
+                          for name, judge in judges.items()},
+             "samples": n}
+    for scale in scales:
+        samples = generate(run, n=n, length=length, temperature=temperature, seed=seed, condition_index=asked,
+                           guidance=scale)
+        for name, judge in judges.items():
+            curve["adherence"][name].append(_share_as_asked(judge, samples,
+                                                            [labels.get(name) for labels in samples.conditions]))
+        verdict = judge_samples(run.domain, samples, real, seed=seed, reference_pieces=pieces)
+        curve["judge_accuracy"].append(verdict["accuracy"] if verdict.get("available") else float("nan"))
+    return curve
 
 
 __all__ = ["train", "load", "generate", "interpolate", "write_samples", "render_file", "convert_file", "evaluate",
            "evaluate_samples", "reference_samples", "compare_samples", "judge_samples", "judge_reference",
            "encode_file", "decode_tensor",
-           "resolve_config", "Run", "RunSpec", "RunDirError", "run_info", "evaluate_conditions", "Samples"]
+           "resolve_config", "Run", "RunSpec", "RunDirError", "run_info", "evaluate_conditions", "Samples",
+           "evaluate_guidance", "can_guide", "conditions_of", "condition_judges"]

@@ -222,6 +222,9 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
               help="Sample only among the K likeliest values of each token / each key (NADE, piano-roll); 0 = off.")
 @click.option("--top-p", type=float, default=1.0, show_default=True,
               help="Nucleus sampling: only among the likeliest values holding P of the probability; 1 = off.")
+@click.option("--guidance", type=float, default=1.0, show_default=True, metavar="W",
+              help="Classifier-free guidance for conditional runs: 1 = plain conditional sampling, 0 = the "
+                   "unconditional model, >1 = follow --condition more strongly (one extra batch row per step).")
 @click.option("--no-pictures", is_flag=True, help="Do not draw a picture of each sample.")
 @click.option("--audio", is_flag=True, help="Also write a WAV beside each sample the domain can play (MIDI; ABC "
                                             "tunes through their MIDI).")
@@ -241,8 +244,8 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
 @click.option("--height-mm", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="With --text: height of each line's plotter SVG, in millimetres.")
 def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolate, steps, checkpoint, device,
-             bias, top_k, top_p, no_pictures, audio, soundfont, report, quiet, conditions, texts, style, style_text,
-             height_mm):
+             bias, top_k, top_p, guidance, no_pictures, audio, soundfont, report, quiet, conditions, texts, style,
+             style_text, height_mm):
     """Generate new files from a trained RUN_DIR into --out."""
     from . import api
 
@@ -251,8 +254,11 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
         raise click.UsageError("--soundfont is for --audio")
     from .backends.base import SamplingOptions
 
-    SamplingOptions(top_k=top_k, top_p=top_p)  # bad values are refused before any output folder is made
+    SamplingOptions(top_k=top_k, top_p=top_p, guidance=guidance)  # bad values: refused before any output folder
     run = api.load(run_dir, device=device, which=checkpoint)
+    from .guidance import check_guidance
+
+    check_guidance(guidance, api.conditions_of(run), run.backend.text_spec is not None, run.backend)
     from .run_summary import checkpoint_note
 
     note = checkpoint_note(run_dir, checkpoint, run.checkpoint.get("state", {}))  # said once the files are written
@@ -274,7 +280,7 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
         prefix = "primed" if prime else "sample"
         paths = _generate_in_batches(run, num, out_dir, prefix, not no_pictures, audio, soundfont, quiet,
                                      length=length, temperature=temperature, seed=seed, prime=prime, bias=bias,
-                                     conditions=list(conditions), top_k=top_k, top_p=top_p)
+                                     conditions=list(conditions), top_k=top_k, top_p=top_p, guidance=guidance)
         samples = None
     if samples is not None:
         paths = api.write_samples(run, samples, out_dir, prefix=prefix, render=not no_pictures, audio=audio,
@@ -452,11 +458,18 @@ def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samp
                                            temperature=temperature, progress=not quiet)
         if listened:  # conditions: did the model do as asked?
             result["conditions"] = listened
+            curve = api.evaluate_guidance(run, data_dir, split=split, n=n_samples, seed=seed,
+                                          temperature=temperature, progress=not quiet)
+            if curve:  # ... and how much more with classifier-free guidance, at what cost in realism
+                result["guidance"] = curve
         from . import recognition
 
         if run.backend.text_spec is not None:  # text: does it write what it is asked? (needs a recogniser)
-            result["text"] = recognition.evaluate_text(run, data_dir, split=split, n=n_samples, seed=seed,
-                                                       temperature=temperature, progress=not quiet)
+            if recognition.has_recogniser(run):
+                result["text"] = recognition.evaluate_text(run, data_dir, split=split, n=n_samples, seed=seed,
+                                                           temperature=temperature, progress=not quiet)
+            else:  # the other figures still stand; say how to get this one
+                result["text"] = {"skipped": recognition.MISSING.format(run=run.path)}
     api.record_json(Path(run_dir) / f"evaluation-{split}.json", {**result, "checkpoint": checkpoint})
     if as_json:
         click.echo(json.dumps(result))
@@ -479,11 +492,26 @@ def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samp
     for name, row in result.get("conditions", {}).items():
         click.echo(f"  condition {name}: as asked {row['asked']:.3f} (unconditional {row['unconditional']:.3f}, "
                    f"held-out real {row['held_out']:.3f}; {row['samples']} samples)")
+    if result.get("guidance"):
+        _echo_guidance(result["guidance"])
     if "text" in result:
         _echo_text_figures(result["text"])
 
 
+def _echo_guidance(curve: dict) -> None:
+    """Adherence and the sample judge's accuracy against the guidance scale (``api.evaluate_guidance``)."""
+    click.echo(f"  classifier-free guidance, {curve['samples']} samples per scale:")
+    click.echo(f"    {'--guidance W':<34}{''.join(f'{w:>8g}' for w in curve['scales'])}")
+    for name, shares in curve["adherence"].items():
+        click.echo(f"    {name + ' as asked':<34}{''.join(f'{v:>8.3f}' for v in shares)}   "
+                   f"(held-out real {curve['held_out'][name]:.3f})")
+    click.echo(f"    {'judge accuracy (0.5 = real)':<34}{''.join(f'{v:>8.3f}' for v in curve['judge_accuracy'])}")
+
+
 def _echo_text_figures(text: dict) -> None:
+    if "skipped" in text:
+        click.echo(f"  text: not read back: {text['skipped']}")
+        return
     click.echo(f"  text, {text['lines']} {text['split']} lines read back by the run's recogniser (character "
                f"error rate; lower is better): real lines {text['real_cer']:.3f}")
     for key, row in text.items():

@@ -30,6 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import ConfigError, PluginError
+from .guidance import mix
 from .spec import Binary, Categorical, FeatureSpec, Real
 
 BINARY_HEADS = ("factorized", "nade")
@@ -132,6 +133,21 @@ class PartHead:
 
     def mode(self, params):
         raise NotImplementedError
+
+    def guide(self, conditional, unconditional, scale: float):
+        """Classifier-free guidance (``seqstudio.guidance``): the parameters to draw from, given the conditional
+        and the unconditional row's. Default: every parameter mixed, ``u + scale (c - u)`` (for logits, the
+        renormalised product p_c^scale p_u^(1 - scale))."""
+        return mix(conditional, unconditional, scale)
+
+    def guided_sample(self, conditional, unconditional, scale: float, temperature: float, generator,
+                      bias: float = 0.0, *truncation):
+        """A draw from the guided parameters (``temperature`` 0: their mode); a head whose draw is a chain (the
+        NADE) overrides this to guide every link."""
+        params = self.guide(conditional, unconditional, scale)
+        if temperature <= 0:
+            return self.mode(params)
+        return self.sample(params, temperature, generator, bias, *truncation)
 
     def relaxed(self, params, temperature, hard=False, noise=False):
         """Differentiable feature-layout output (see ``OutputHead.relaxed``)."""
@@ -307,6 +323,20 @@ class MixturePart(PartHead):
         values = self._draw(mu, log_sigma + 0.5 * math.log(t), rho, eps)
         return values.gather(-2, pick.expand(*pick.shape[:-1], self.n)).squeeze(-2)
 
+    def guide(self, conditional, unconditional, scale):
+        """Guide the component weights (their logits, as a categorical's) and the means with ``scale``; the
+        scales and correlations move from the unconditional row's to the conditional's up to ``scale`` 1 and
+        stay there beyond. For two Gaussians of equal covariance the guided product N(mu_c)^W N(mu_u)^(1-W) is,
+        normalised, N(mu_u + W (mu_c - mu_u)) with that same covariance: extrapolating the means at a fixed
+        spread is exact per component, while extrapolating log-scales (W > 1) would shrink or blow up the spread
+        for no reason the condition gives (a pen offset's spread is not what tells a sheep from a cat). Components
+        pair by index (the same output units of one network). ``scale`` 0 and 1 return the unconditional and the
+        conditional parameters bit for bit."""
+        k, n = self.k, self.n
+        head = k + k * n  # [logits | means | log-scales | correlations]
+        return torch.cat([mix(conditional[..., :head], unconditional[..., :head], scale),
+                          mix(conditional[..., head:], unconditional[..., head:], min(scale, 1.0))], dim=-1)
+
     def mode(self, params):
         logits, mu, _, _ = self._unpack(params)
         pick = logits.argmax(-1, keepdim=True).unsqueeze(-1)
@@ -458,6 +488,27 @@ class NADEPart(PartHead, nn.Module):
         """Greedy: each key at its likelier value given the keys already chosen (not the exact joint mode)."""
         return self._key_by_key(params, lambda d, logit: (logit > 0).to(logit.dtype))
 
+    def guided_sample(self, conditional, unconditional, scale, temperature, generator, bias=0.0, top_k=0,
+                      top_p=1.0):
+        """Guidance inside the chain: the conditional and the unconditional NADE run side by side, key d drawn
+        from the mixed logit of p(v_d | v_<d) of the two, and that draw fed to both, so every conditional
+        step of the NADE is guided (not only the first-order biases)."""
+        t = max(temperature, 1e-4)
+        b_c, a_c = conditional.float().split([self.size, self.hidden], dim=-1)
+        b_u, a_u = unconditional.float().split([self.size, self.hidden], dim=-1)
+        keys = []
+        for d in range(self.size):
+            logit = mix(b_c[..., d] + torch.sigmoid(a_c) @ self.V[d], b_u[..., d] + torch.sigmoid(a_u) @ self.V[d],
+                        scale)
+            if temperature <= 0:
+                v = (logit > 0).to(logit.dtype)
+            else:
+                v = torch.bernoulli(truncate_binary(torch.sigmoid(logit / t), top_k, top_p), generator=generator)
+            keys.append(v)
+            a_c = a_c + v.unsqueeze(-1) * self.W[d]
+            a_u = a_u + v.unsqueeze(-1) * self.W[d]
+        return torch.stack(keys, dim=-1)
+
     def relaxed(self, params, temperature, hard=False, noise=False):
         # Key by key, each key's binary-concrete relaxation (as BernoulliPart's) feeding the keys above it, so
         # a critic's gradient reaches b, c, W and V through the whole chain.
@@ -536,6 +587,17 @@ class OutputHead(nn.Module):
 
     def mode(self, params):
         return torch.cat([part.mode(p) for part, p in self._split(params)], dim=-1)
+
+    def guided_sample(self, conditional, unconditional, scale: float, temperature: float = 1.0,
+                      generator: torch.Generator | None = None, bias: float = 0.0, top_k: int = 0,
+                      top_p: float = 1.0):
+        """Classifier-free guidance (``seqstudio.guidance``): draw from the conditional and the unconditional
+        rows' parameters mixed with ``scale``, part by part as each part's ``guide`` / ``guided_sample`` says;
+        the other options as ``sample``'s."""
+        return torch.cat([part.guided_sample(c, u, scale, temperature, generator, bias,
+                                             *((top_k, top_p) if part.truncates else ()))
+                          for (part, c), (_, u) in zip(self._split(conditional), self._split(unconditional))],
+                         dim=-1)
 
     def relaxed(self, params, temperature: float = 1.0, hard: bool = False, noise: bool = False):
         """Differentiable feature-layout output (sigmoid / softmax) so a critic's gradient reaches the model.

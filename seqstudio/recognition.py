@@ -108,12 +108,19 @@ def _measure_and_save(model, figures: dict, test: list, folder: Path) -> None:
     model.save(folder)
 
 
+MISSING = ("{run} has no recogniser yet: `seqstudio train-recogniser {run}` trains one on the run's data "
+           "(about 10 CPU minutes)")
+
+
+def has_recogniser(run) -> bool:
+    return (Path(run.path) / FOLDER).is_dir()
+
+
 def load(run):
     """The run's stored recogniser, or a RunDirError saying how to train one."""
     folder = Path(run.path) / FOLDER
     if not folder.is_dir():
-        raise RunDirError(f"{run.path} has no recogniser yet: `seqstudio train-recogniser {run.path}` trains one "
-                          f"on the run's data (about 10 CPU minutes)")
+        raise RunDirError(MISSING.format(run=run.path))
     from .runcheck import refuse_link
 
     for entry in (folder, *sorted(folder.iterdir())):  # as everywhere in a run directory: no reading through links

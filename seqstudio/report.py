@@ -235,6 +235,8 @@ def _text_html(text: dict) -> str:
     def num(value):
         return float(value) if isinstance(value, (int, float)) else float("nan")
 
+    if "skipped" in text:
+        return f"<h4>Does it write what it is asked?</h4><p class='muted'>{html.escape(str(text['skipped']))}</p>"
     rows = [("real lines (ceiling)", num(text.get("real_cer")))]
     examples = []
     for key, row in text.items():

@@ -13,11 +13,13 @@ loop for every family: draw from the head, hand the draw to ``step`` as the next
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 import torch
 import torch.nn as nn
 
+from ..guidance import check_guidance, paired_noise
 from ..heads import OutputHead
 from ..spec import FeatureSpec
 from .base import Backend, SamplingOptions
@@ -96,6 +98,8 @@ class AutoregressiveBackend(Backend):
     Requires ``self.head`` (the ``OutputHead`` of ``build_head``).
     """
 
+    guides = True  # classifier-free guidance through ``step`` (``guided_sample``)
+
     def start(self, n: int, prime: torch.Tensor | None, options: SamplingOptions,
               generator: torch.Generator | None) -> tuple[Any, torch.Tensor | None]:
         """``(state, pending)`` before the first generated step; ``prime`` (``[n, T0, D]`` or ``None``) is to be
@@ -111,8 +115,36 @@ class AutoregressiveBackend(Backend):
     @torch.no_grad()
     def sample(self, n, options=SamplingOptions(), generator=None):
         prime = expand_prime(options.prime, n, self.device)
+        if options.guidance == 0.0:  # only the unconditional row counts: plain sampling of "unknown", bit for bit
+            check_guidance(options.guidance, self.conditions, self.text_spec is not None)
+            asked = self.condition_indices(options.condition, n)
+            options = dataclasses.replace(options, condition=torch.zeros_like(asked), guidance=1.0)
+        if options.guidance != 1.0:
+            return self.guided_sample(n, prime, options, generator)
         state, pending = self.start(n, prime, options, generator)
         return self.continue_from(state, pending, options, generator, prime)
+
+    @torch.no_grad()
+    def guided_sample(self, n: int, prime: torch.Tensor | None, options: SamplingOptions,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        """Classifier-free guidance (``seqstudio.guidance``): rows ``[0, n)`` ask for ``options.condition``,
+        rows ``[n, 2n)`` for "unknown" (what condition dropout trained); each step the head draws from their
+        predictions mixed with ``options.guidance`` and the draw feeds both rows. Latent and noise draws are
+        shared by the two rows (``sampling_noise``), so they differ only in the condition."""
+        check_guidance(options.guidance, self.conditions, self.text_spec is not None)
+        asked = self.condition_indices(options.condition, n)
+        both = dataclasses.replace(options, condition=torch.cat([asked, torch.zeros_like(asked)]))
+        doubled_prime = torch.cat([prime, prime]) if prime is not None else None
+        outputs = [prime] if prime is not None else []
+        with paired_noise():
+            state, pending = self.start(2 * n, doubled_prime, both, generator)
+            for _ in range(options.length):
+                params, state = self.step(state, pending, both, generator)
+                x_t = self.head.guided_sample(params[:n], params[n:], options.guidance, options.temperature,
+                                              generator, options.bias, **options.truncation)
+                outputs.append(x_t.unsqueeze(1))
+                pending = self.spec.to_features(x_t).repeat(2, 1)
+        return torch.cat(outputs, dim=1)
 
     @torch.no_grad()
     def continue_from(self, state: Any, pending: torch.Tensor | None, options: SamplingOptions,

@@ -81,6 +81,9 @@ class SamplingOptions:
     # top_k likeliest values (0 = all), then the nucleus holding top_p of the mass (1 = all). Off by default.
     top_k: int = 0
     top_p: float = 1.0
+    # Classifier-free guidance (seqstudio.guidance): 1 = plain conditional sampling, 0 = the unconditional model
+    # inside a run trained with condition dropout, > 1 = follow the condition more strongly.
+    guidance: float = 1.0
 
     def __post_init__(self):
         if self.length < 1:
@@ -93,6 +96,8 @@ class SamplingOptions:
             raise ConfigError(f"--top-k must be a whole number >= 0 (0 = off), got {self.top_k!r}")
         if not 0.0 < self.top_p <= 1.0:
             raise ConfigError(f"--top-p must be in (0, 1] (1 = off), got {self.top_p!r}")
+        if not self.guidance >= 0 or self.guidance == float("inf"):
+            raise ConfigError(f"--guidance must be a finite number >= 0 (1 = plain conditional), got {self.guidance!r}")
 
     @property
     def truncation(self) -> dict:
@@ -135,6 +140,10 @@ class Backend(nn.Module):
     # ``loss`` reads batch["text"] / batch["text_mask"], sampling ``options.text``, and ``sample_lines`` gives
     # each sample's length, cut where the attention window passed the text's end). Others are refused one.
     accepts_text: ClassVar[bool] = False
+    # True when ``sample`` honours ``options.guidance`` (classifier-free guidance, ``seqstudio.guidance``): every
+    # ``AutoregressiveBackend`` does through its step; a family with a sampler of its own declares it when it
+    # does. ``generate`` refuses a guidance scale other than 1 to the others, in one line.
+    guides: ClassVar[bool] = False
 
     def __init__(self, spec: FeatureSpec, config, conditions=None, text=None):
         super().__init__()

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..heads import build_head
+from ..guidance import sampling_noise
 from .autoregressive import AutoregressiveBackend, LSTMStateFromVector, cat_condition, likelihood_stats, shift_right
 from .base import check_in_range, check_positive
 
@@ -149,7 +150,7 @@ class LSTMGAN(AutoregressiveBackend):
 
     # -- generator ------------------------------------------------------------------------------------------------
     def _initial_state(self, n, device, generator=None, e=None):
-        z = torch.randn(n, self.config.noise_size, device=device, generator=generator)
+        z = sampling_noise((n, self.config.noise_size), generator=generator, device=device)
         return self.to_initial_state(cat_condition(z, e))
 
     def _advance(self, noise, previous, state, e=None):
@@ -337,14 +338,15 @@ class LSTMGAN(AutoregressiveBackend):
         if prime is None:
             return (state, e), torch.zeros(n, self.spec.feature_width, device=self.device)
         features = self.spec.to_features(prime)
-        noise = torch.randn(n, prime.shape[1], self.config.noise_size, device=self.device, generator=generator)
+        noise = sampling_noise((n, prime.shape[1], self.config.noise_size), generator=generator, device=self.device)
         _, state = self.generator(cat_condition(torch.cat([noise, shift_right(features)], dim=-1), e),
                                   state)  # all but the last
         return (state, e), features[:, -1]
 
     def step(self, state, pending, options, generator):
         state, e = state
-        noise = torch.randn(pending.shape[0], 1, self.config.noise_size, device=pending.device, generator=generator)
+        noise = sampling_noise((pending.shape[0], 1, self.config.noise_size), generator=generator,
+                               device=pending.device)
         params, state = self._advance(noise, pending.unsqueeze(1), state, e)
         return params[:, 0], (state, e)
 

@@ -14,6 +14,7 @@ import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from ..heads import build_head
+from ..guidance import sampling_noise
 from .bidirectional import BidirectionalFinalStates
 from .autoregressive import AutoregressiveBackend, LSTMStateFromVector, cat_condition, likelihood_stats, shift_right
 from .base import SamplingOptions
@@ -113,12 +114,13 @@ class SeqVAE(LatentBackend, AutoregressiveBackend):
     def start(self, n, prime, options, generator):
         e = self.condition_vector(options.condition, n)
         if prime is not None:
-            rows = prime[:1] if prime.stride(0) == 0 else prime  # one prime for all n: encode it once
+            shared = prime.stride(0) == 0 and (e is None or bool((e == e[:1]).all()))
+            rows = prime[:1] if shared else prime  # one prime and one condition for all n: encode it once
             e_rows = e[: rows.shape[0]] if e is not None else None
             z, _ = self.encode(rows, torch.full((rows.shape[0],), prime.shape[1], dtype=torch.long), e_rows)
             z = z.expand(n, -1)
         else:
-            z = torch.randn(n, self.config.latent_size, generator=generator, device=self.device)
+            z = sampling_noise((n, self.config.latent_size), generator=generator, device=self.device)
         return self._start_from(cat_condition(z, e), prime)
 
     def step(self, state, pending, options, generator):

@@ -53,6 +53,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..heads import build_head
+from ..guidance import sampling_noise
 from .autoregressive import AutoregressiveBackend, LSTMStateFromVector, cat_condition, likelihood_stats, shift_right
 from .base import check_in_range, check_positive
 from .latent import LOG_2PI, ImportanceWeighted, LatentBackend, gaussian_kl, gaussian_log_prob
@@ -319,7 +320,8 @@ class VRNN(TextSampling, LatentBackend, ImportanceWeighted, AutoregressiveBacken
         if self.text_spec is not None:
             return self._start_text(n, prime, e, h, cell, options, generator), None
         if prime is not None:
-            eps = torch.randn(prime.shape[1], n, self.config.latent_size, device=self.device, generator=generator)
+            eps = sampling_noise((prime.shape[1], n, self.config.latent_size), generator=generator,
+                                 device=self.device, batch_dim=1)
             h, cell = self.filter(prime, eps, state=(h, cell), e=e)["state"]
         return (h, cell, None, e), None
 
@@ -359,7 +361,7 @@ class VRNN(TextSampling, LatentBackend, ImportanceWeighted, AutoregressiveBacken
         mu, logvar = self._prior(h)
         if options.temperature <= 0:
             return mu
-        return mu + torch.randn(mu.shape, device=mu.device, generator=generator) * torch.exp(0.5 * logvar)
+        return mu + sampling_noise(mu.shape, generator=generator, device=mu.device) * torch.exp(0.5 * logvar)
 
     def step(self, state, pending, options, generator):
         """The generative half of the fused loop's step, on the same weights: the recurrence on the pending step

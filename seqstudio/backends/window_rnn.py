@@ -25,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..attention import AttentionWindow
+from ..guidance import check_guidance
 from .autoregressive import expand_prime
 from .window_loop import fused_window
 
@@ -172,6 +173,7 @@ class TextSampling:
         fed back: the window decides where a line ends, so an end mark the model draws earlier (stroke-5's
         end-of-drawing state: a third of a trained model's lines drew one mid-line, BENCHMARKS.md) counts as
         a segment end instead of cutting the decoded line there."""
+        check_guidance(options.guidance, self.conditions, has_text=True)
         prime = expand_prime(options.prime, n, self.device)
         state, pending = self.start(n, prime, options, generator)
         outputs = [prime] if prime is not None else []
