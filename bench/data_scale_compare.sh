@@ -1,6 +1,7 @@
 #!/bin/bash
 # Issue 17: encoding throughput and warm start-up, this checkout against an older one, alternating, in one run.
 #   OLD=/path/to/worktree-of-old-commit SCALE=/tmp/scale CACHE=/tmp/scale-cache bash bench/data_scale_compare.sh encode|startup
+# encode: ROUNDS (default "new old new old new"), CODEC (default pianoroll), then symusic's parse-only floor.
 # SCALE holds c1000 c10000 c50000 (python bench/data_scale.py corpus SCALE --base BACH --sizes 1000 10000 50000).
 # Each command runs from / with PYTHONPATH naming the code, so the checkout in the working folder cannot shadow it.
 set -e
@@ -15,8 +16,11 @@ case "$1" in
   encode)  # files/s of the 10,000-file corpus, 2 workers, no cache; the files read once before (page cache)
     cat "$SCALE"/c10000/*/*.mid > /dev/null
     for v in ${ROUNDS:-new old new old new}; do
-      (cd / && PYTHONPATH=$(code $v) $PY "$HERE/bench/data_scale.py" encode "$SCALE/c10000" --workers 2 | sed "s/^/$v /")
-    done ;;
+      (cd / && PYTHONPATH=$(code $v) $PY "$HERE/bench/data_scale.py" encode "$SCALE/c10000" --workers 2 \
+         --codec ${CODEC:-pianoroll} | sed "s/^/$v /")
+    done
+    # symusic's floor: the same files only parsed, in two worker processes already started
+    (cd / && $PY "$HERE/bench/data_scale.py" floor "$SCALE/c10000" --workers 2 | sed "s/^/floor /") ;;
   startup)  # CPU seconds to prepare the train split from a warm cache (one cache per size, shared by both)
     for n in ${SIZES:-1000 10000 50000}; do
       for v in old new new-ordinary; do  # the first run of each warms (or builds) the cache and is not kept

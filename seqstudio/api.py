@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from . import conditions as conditions_mod
@@ -100,11 +101,14 @@ def prepare_data(spec: RunSpec, codec=None, progress: bool = True, splits=("trai
     snapshot = prepared.Snapshot.for_run(spec, domain, codec, splits)
     loaded = snapshot.load(codec) if snapshot is not None else None
     if loaded is not None:
-        return (domain, codec, *loaded)
-    with prepared.captured_messages() as messages:
-        files, sets = _prepare_data(spec, codec, progress, splits, domain)
-    if snapshot is not None:
-        snapshot.save(codec, files, sets, messages, data.REAL_DTYPE)
+        files, sets = loaded
+    else:
+        with prepared.captured_messages() as messages:
+            files, sets = _prepare_data(spec, codec, progress, splits, domain)
+        if snapshot is not None:
+            snapshot.save(codec, files, sets, messages, data.REAL_DTYPE)
+    if "train" in sets:  # conditions: a label that moves with the augmentation (a key transposed with the notes)
+        sets["train"].condition_moves = conditions_mod.move_tables(conditions_mod.of(codec), codec, domain)
     return domain, codec, files, sets
 
 
@@ -209,13 +213,14 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
              len(files["train"]), len(files["valid"]), len(sets["train"]), len(sets["valid"]),
              sets["train"].max_length)
     warn_unbalanced(len(sets["train"]), len(sets["valid"]))
+    valid_used = capped_validation(sets["valid"], spec.train.valid_max_windows)
     torch.manual_seed(spec.train.seed)
     model = spec.make_backend(codec_obj.spec, conditions_mod.of(codec_obj), text_mod.of(codec_obj))
     if not from_checkpoint and spec.train.init_output_bias:
         x, lengths = sets["train"].gather(torch.arange(min(len(sets["train"]), 4096)))  # bounded for huge data
         model.init_from_data(x, torch.arange(x.shape[1]) < lengths.unsqueeze(1))
     dist = init_distributed()
-    trainer = Trainer(model, codec_obj, sets["train"], sets["valid"], spec.train, run_dir, dist=dist,
+    trainer = Trainer(model, codec_obj, sets["train"], valid_used, spec.train, run_dir, dist=dist,
                       progress=progress)
     if from_checkpoint:
         trainer.resume()  # before config.yaml is rewritten: a refused resume leaves the run as it was
@@ -223,7 +228,8 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
     if dist.is_main:
         write_run_files(run_dir, spec, codec_obj)
         record_json(run_dir / "data.json", {f"{s} files": len(files[s]) for s in data.SPLITS} | {
-            f"{s} windows": len(sets[s]) for s in sets} | {"steps per window": sets["train"].max_length})
+            f"{s} windows": len(sets[s]) for s in sets} | {"valid windows validated": len(valid_used)} | {
+            "steps per window": sets["train"].max_length})
     try:
         state = trainer.fit()
     except (TrainingDiverged, TrainingInterrupted):
@@ -246,6 +252,17 @@ def warn_unbalanced(train_windows: int, valid_windows: int) -> None:
                     "valid split, so training learns from little and each validation takes long; split the data "
                     "into train/ and valid/ subfolders yourself, or cut the big file into pieces",
                     valid_windows, train_windows)
+
+
+def capped_validation(windows: data.WindowSet, cap: int) -> data.WindowSet:
+    """At most ``cap`` windows of the valid split (``train.valid_max_windows``; 0 = all), evenly spaced over it
+    (the same ones at every validation and on resume), said in the log: a valid split that one huge file
+    dominates would otherwise make every validation take minutes."""
+    if not cap or len(windows) <= cap:
+        return windows
+    log.warning("validation uses %d evenly spaced windows of the valid split's %d (train.valid_max_windows=%d; "
+                "0 = all); evaluate --split valid still scores them all", cap, len(windows), cap)
+    return windows.subset(np.linspace(0, len(windows) - 1, cap).round().astype(np.int64))
 
 
 def record_json(path: Path, values: dict) -> None:

@@ -281,6 +281,8 @@ def fit_for_run(codec, domain, train_attrs: list[dict], train_config, backend_cl
     if decided(codec):
         return of(codec)
     changed = set(domain.attributes_changed_by(codec))
+    moving = _moving_attributes(codec, domain, changed, train_attrs)
+    changed -= moving
     asked = {n.strip() for n in str(train_config.conditions).split(",")}
     if changed & asked:
         raise ConfigError(f"train.conditions: the codec's augmentation changes {', '.join(sorted(changed & asked))}"
@@ -291,6 +293,10 @@ def fit_for_run(codec, domain, train_attrs: list[dict], train_config, backend_cl
     spec = ConditionSpec.fit(train_attrs, train_config.conditions, train_config.condition_dropout,
                              train_config.condition_size,
                              "prime" if domain.conditions_as_prime else "embedding")
+    if spec is not None and moving & set(spec.names):
+        spec = _with_moved_values(spec, codec, domain, moving)
+        log.info("conditions: %s moves with the codec's augmentation (each training window's value is moved "
+                 "with it)", ", ".join(sorted(moving & set(spec.names))))
     if spec is not None and spec.conditions_backend and backend_cls is not None \
             and not backend_cls.accepts_conditions:
         if str(train_config.conditions).strip().lower() != "auto":
@@ -312,6 +318,71 @@ def fit_for_run(codec, domain, train_attrs: list[dict], train_config, backend_cl
     elif any(train_attrs):
         log.info("conditions: none (train.conditions=%s)", train_config.conditions)
     return spec
+
+
+# -- labels that move with the training augmentation (a key transposed with the notes) --------------------------------
+def _changes(codec) -> tuple:
+    changes = getattr(codec, "augmentation_changes", None)
+    return tuple(changes()) if callable(changes) else ()
+
+
+def _moving_attributes(codec, domain, changed: set, train_attrs: list[dict]) -> set:
+    """Of the attributes the augmentation changes, those the domain moves for every training value and every
+    change the codec reports (``Domain.moved_attribute``); the others are left out, as before."""
+    changes = _changes(codec)
+    if not changed or not changes:
+        return set()
+    out = set()
+    for name in changed:
+        values = {str(a[name]) for a in train_attrs if a.get(name) not in (None, "")}
+        if values and all(domain.moved_attribute(name, v, c) is not None for v in values for c in changes):
+            out.add(name)
+    return out
+
+
+def _with_moved_values(spec: ConditionSpec, codec, domain, moving: set) -> ConditionSpec:
+    """``spec`` with each moving attribute's vocabulary closed under the codec's changes: the values reached
+    only by moving a training value come after the training values, with count 0 (training indices unchanged)."""
+    attributes = []
+    for a in spec.attributes:
+        if a.name in moving:
+            reached = {domain.moved_attribute(a.name, v, c) for v in a.values for c in _changes(codec)}
+            extra = sorted(reached - set(a.values) - {None})
+            a = Attribute(a.name, a.values + tuple(extra), a.counts + (0,) * len(extra))
+        attributes.append(a)
+    return dataclasses.replace(spec, attributes=tuple(attributes))
+
+
+def move_tables(spec: ConditionSpec | None, codec, domain) -> tuple[tuple, torch.Tensor] | None:
+    """For training batches (``data.make_batch``): the codec's changes and a ``[changes, A, V]`` table that
+    maps each attribute's index to its index after that change (identity for attributes that do not move,
+    0 = unknown for a value moved out of the vocabulary); None when no attribute of ``spec`` moves."""
+    if spec is None or not spec.conditions_backend:
+        return None
+    changes = _changes(codec)
+    moving = set(domain.attributes_changed_by(codec)) & set(spec.names) if changes else set()
+    if not moving:
+        return None
+    width = max(a.size for a in spec.attributes)
+    table = torch.arange(width).repeat(len(changes), len(spec.attributes), 1)
+    for j, a in enumerate(spec.attributes):
+        if a.name in moving:
+            for c, change in enumerate(changes):
+                for i, value in enumerate(a.values, start=1):
+                    table[c, j, i] = a.index(domain.moved_attribute(a.name, value, change))
+    return changes, table
+
+
+def moved_indices(rows: torch.Tensor, changes: list, tables: tuple[tuple, torch.Tensor]) -> torch.Tensor:
+    """``rows`` ``[B, A]`` of windows augmented by ``changes`` (one per window; None = unchanged) with each
+    attribute's index moved along (``move_tables``)."""
+    known, table = tables
+    position = {c: i for i, c in enumerate(known)}
+    out = rows.clone()
+    for b, change in enumerate(changes):
+        if change is not None and change in position:
+            out[b] = table[position[change], torch.arange(rows.shape[1]), rows[b]]
+    return out
 
 
 def split_state(state: dict) -> tuple[dict, ConditionSpec | None]:

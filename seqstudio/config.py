@@ -60,6 +60,9 @@ class TrainConfig:
     # Batches of windows of similar length (seqstudio.training.length_groups): auto = on when the training windows
     # differ in length (whole pieces), where random batches spent 42-50% of their steps on padding; on | off.
     length_grouping: str = "auto"
+    # Validation uses at most this many windows of the valid split, evenly spaced (said in the log), so one huge
+    # file the hash put into valid cannot make every validation take minutes; 0 = every window.
+    valid_max_windows: int = 5000
     valid_fraction: float = 0.1  # used only when the data folder has no train/valid/test subfolders
     test_fraction: float = 0.1
     # PyTorch CPU threads in this process for training, evaluation and generation; 0 = auto: $OMP_NUM_THREADS
@@ -104,6 +107,8 @@ class TrainConfig:
             raise ConfigError(f"unknown train.budget_clock {self.budget_clock!r}; valid: wall, cpu")
         if self.threads < 0:
             raise ConfigError(f"train.threads must be >= 0 (0 = auto), got {self.threads}")
+        if self.valid_max_windows < 0:
+            raise ConfigError(f"train.valid_max_windows must be >= 0 (0 = all), got {self.valid_max_windows}")
         if self.length_grouping not in ("auto", "on", "off"):
             raise ConfigError(f"train.length_grouping must be auto, on or off, got {self.length_grouping!r}")
 

@@ -27,20 +27,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import registry, safe_io
+from . import conditions as conditions_mod
+from . import encoding, registry, safe_io
 from .atomic import atomic_write
 from .cache import cache_dir
 from .domain import Codec, Domain
+from .encoding import REAL_DTYPE, SPLITS, assign_collection, codec_class, make_codec  # noqa: F401 (the loader's names)
 from .errors import DataError
 from .errors import SeqStudioError as SeqStudioErrorBase
-from .shards import (SHARD_PREFIX, SPLIT_CODES, FloatPieces, PackedPieces, PackError, RowFormat, Shard, read_index,
+from .shards import (SHARD_PREFIX, SPLIT_CODES, FloatPieces, PackedPieces, RowFormat, Shard, read_index,
                      remove_shard, shard_problem, write_shard)
 
 log = logging.getLogger("seqstudio")
-SPLITS = ("train", "valid", "test")
 CACHE_VERSION = 4  # 2: entries carry a checksum; 3: memory-mapped shards of many files (``shards``); 4: and the
 # pieces' attributes (``Domain.attributes``, for conditions), in the shard index
-REAL_DTYPE = "float32"  # how Real parts are stored (float16 halves them, lossily)
+# Reading and encoding a file runs in worker processes that never import torch (``seqstudio.encoding``).
+_HASHES, _HASHED = encoding.HASHES, encoding.HASHED
+_content_hash, _score, _split_for = encoding.content_hash, encoding.split_score, encoding.split_for
+_encode_one = encoding.encode_one
+_MEMOS_LOADED: dict[Path, tuple] = {}  # memo file -> its (size, mtime, inode, folder) when read into _HASHES
 
 
 @contextlib.contextmanager
@@ -169,29 +174,6 @@ def find_files(root: Path, domain: Domain) -> list[Path]:
     # for its parts parses it again
     found.sort(key=lambda t: t[0])
     return [path for _, path in found]
-
-
-_HASHES: dict[tuple, str] = {}
-_HASHED = [0]  # files hashed anew by this process (not found in ``_HASHES``)
-_MEMOS_LOADED: dict[Path, tuple] = {}  # memo file -> its (size, mtime, inode, folder) when read into _HASHES
-
-
-def _stat_key(path, st: os.stat_result) -> tuple:
-    return (os.fspath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-
-
-def _content_hash(path: Path) -> str:
-    """SHA-256 of the file's content, remembered while the file's size, times and inode stay the same (in this
-    process, and across runs for a data folder through ``_HashMemo``): a warm start then reads no file."""
-    key = _stat_key(path, os.stat(path))
-    found = _HASHES.get(key)
-    if found is not None:
-        return found
-    with open(path, "rb") as f:
-        key = _stat_key(path, os.fstat(f.fileno()))
-        _HASHES[key] = hashlib.file_digest(f, "sha256").hexdigest()
-        _HASHED[0] += 1
-        return _HASHES[key]
 
 
 class _HashMemo:
@@ -351,25 +333,6 @@ def given_split(path: Path) -> str | None:
     return None
 
 
-def _score(hex_digest: str) -> float:
-    return int(hex_digest[:12], 16) / 16**12
-
-
-def _split_for(score: float, valid_fraction: float, test_fraction: float) -> str:
-    return "valid" if score < valid_fraction else "test" if score < valid_fraction + test_fraction else "train"
-
-
-def assign_collection(items: dict[str, list], file_hash: str, valid_fraction: float,
-                      test_fraction: float) -> dict[str, list]:
-    """A many-sample file's samples by split: its own splits kept, unassigned ones (key ``""``) placed by a hash
-    of (file content, position) — the same file always splits the same way, whatever else is in the folder."""
-    out = {s: list(items.get(s, [])) for s in SPLITS}
-    for i, item in enumerate(items.get("", [])):
-        score = _score(hashlib.sha256(f"{file_hash}:{i}".encode()).hexdigest())
-        out[_split_for(score, valid_fraction, test_fraction)].append(item)
-    return out
-
-
 # -- reading and encoding ---------------------------------------------------------------------------------------
 def _codec_key(domain_name: str, codec: Codec, fractions: tuple[float, float]) -> str:
     """What the cached encodings depend on: not the windowing or augmentation options (``encoding_config``), so
@@ -380,94 +343,6 @@ def _codec_key(domain_name: str, codec: Codec, fractions: tuple[float, float]) -
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _encode_one(codec: Codec, sample) -> torch.Tensor:
-    x = codec.encode(sample).to(torch.float32)
-    if x.dim() != 2 or x.shape[1] != codec.spec.storage_width:
-        raise DataError(f"codec {codec.name} produced shape {tuple(x.shape)}, expected [T, {codec.spec.storage_width}]")
-    return x
-
-
-def _described(domain: Domain, sample, path: Path) -> dict:
-    """What is stored with an encoded piece: its attributes (conditions) and its provenance (decoding)."""
-    return {**domain.attributes(sample, path), **domain.provenance(sample, path)}
-
-
-def _encode_collection(domain: Domain, codec: Codec, path: Path, fractions: tuple[float, float]):
-    """A many-sample file as ``{split: [tensors]}``; samples the codec cannot encode are skipped and counted.
-
-    Each split's list holds the file's own samples of that split first, then those placed there by position;
-    ``"own"`` counts the first (so that a file in a ``valid/`` folder can feed valid alone, see
-    ``pieces_for_split``)."""
-    from .errors import SeqStudioError
-
-    items = domain.read_collection(path)
-    own_counts = {s: len(items.get(s, [])) for s in SPLITS}
-    assigned = assign_collection(items, _content_hash(path), *fractions)
-    out, own, failed = {}, {}, 0
-    attrs = {}  # conditions: {split: [attribute dict per encoded sample]}
-    for split, samples in assigned.items():
-        out[split], own[split], attrs[split] = [], 0, []
-        for i, sample in enumerate(samples):
-            try:
-                out[split].append(_encode_one(codec, sample))
-                attrs[split].append(_described(domain, sample, path))  # conditions
-                own[split] += i < own_counts[split]
-            except SeqStudioError:
-                failed += 1
-    if failed:
-        log.warning("%s: %d of its samples could not be encoded and were skipped", path, failed)
-    if not any(out.values()):
-        raise DataError(f"{path.name}: none of its samples could be encoded")
-    out["own"] = own
-    return out, attrs  # conditions: the attributes beside the tensors
-
-
-def _pack(fmt: RowFormat, codec: Codec, path: Path, value):
-    """Encoded tensors -> compact rows (``shards.RowFormat``); a value the codec's FeatureSpec cannot hold is
-    that file's problem (a ``DataError`` naming it), not the run's."""
-    try:
-        if isinstance(value, torch.Tensor):
-            return fmt.pack(value)
-        return {**{s: [fmt.pack(t) for t in value[s]] for s in SPLITS}, "own": value["own"]}
-    except PackError as exc:
-        raise DataError(f"{path.name}: codec {codec.name} produced values its FeatureSpec {codec.spec} cannot "
-                        f"hold ({exc})") from None
-
-
-def _read_and_encode(domain_name: str, codec_name: str, codec_config: dict, codec_state: dict,
-                     fractions: tuple[float, float], path: str):
-    """Worker: returns ``("ok", rows or {split: [rows], "own": ...})`` with rows the compact uint8 encoding of
-    a piece (``shards.RowFormat``), or ``("error", message)``; never raises for a bad file. Reading and
-    encoding one file stop after ``safe_io.read_timeout()`` seconds (the worker runs this in its main thread;
-    in-process callers in other threads are limited too).
-
-    A domain may read files for encoding faster than ``read`` does (``read_for_encoding``: the MIDI domain
-    parses with symusic instead of building a ``PrettyMIDI``); its codecs accept both kinds of sample."""
-    from .errors import SeqStudioError
-
-    try:
-        domain, codec = _worker_codec(domain_name, codec_name, codec_config, codec_state)
-        safe_io.check_regular_file(path)
-        with safe_io.time_limit(safe_io.read_timeout(), str(path)):
-            if domain.is_collection(Path(path)):
-                x, attrs = _encode_collection(domain, codec, Path(path), fractions)
-            else:
-                sample = domain.read_for_encoding(Path(path))
-                x, attrs = _encode_one(codec, sample), _described(domain, sample, Path(path))  # conditions
-            return "ok", _pack(RowFormat(codec.spec, REAL_DTYPE), codec, Path(path), x), attrs
-    except SeqStudioError as exc:
-        return "error", str(exc), None
-    except Exception as exc:  # any parser crash on a bad file is that file's problem, not the run's
-        return "error", f"{Path(path).name}: {type(exc).__name__}: {exc}", None
-
-
-def _read_and_encode_many(domain_name: str, codec_name: str, codec_config: dict, codec_state: dict,
-                          fractions: tuple[float, float], paths: list[str]) -> list:
-    """Worker: ``_read_and_encode`` of each path (each file keeps its own time limit), in one task: a task per
-    file cost the loader's process a pickled codec state and a future per file, CPU it took from the workers."""
-    return [_read_and_encode(domain_name, codec_name, codec_config, codec_state, fractions, path) for path in paths]
-
-
 def _chunk_size(files: int, workers: int) -> int:
     """Files per worker task: up to 32, but at least 8 tasks per worker so the work stays balanced (and the
     progress bar moves) on small folders."""
@@ -475,40 +350,9 @@ def _chunk_size(files: int, workers: int) -> int:
 
 
 # Seconds of encoding done in the loading process before worker processes are started for the rest (a spawned
-# worker's start-up, mostly importing torch, took 2-10 s; a cold first `train` of 305 files waited 9.5 s for it)
+# worker's start-up took 2-10 s while it imported torch, and a cold first `train` of 305 files waited 9.5 s for
+# it; without torch (``seqstudio.encoding``) it is about 1 s on a busy machine, still more than a small folder takes)
 IN_PROCESS_SECONDS = 3.0
-
-_WORKER_CODECS: dict[str, tuple] = {}  # emptied by each encode_files; worker processes live for one call
-
-
-def _worker_codec(domain_name: str, codec_name: str, codec_config: dict, codec_state: dict):
-    """The domain and codec a worker encodes with, built once per process and configuration (looking the
-    plugin up among the installed packages' entry points costs more than encoding a small file)."""
-    key = json.dumps([domain_name, codec_name, codec_config, codec_state], sort_keys=True, default=str)
-    if key not in _WORKER_CODECS:
-        domain = registry.load_domain(domain_name)()
-        codec = make_codec(domain, codec_name, codec_config)
-        codec.load_state_dict(codec_state)
-        _WORKER_CODECS[key] = (domain, codec)
-    return _WORKER_CODECS[key]
-
-
-def codec_class(domain: Domain | type[Domain], codec_name: str) -> type[Codec]:
-    """The domain's codec class called ``codec_name``; PluginError listing the domain's codecs if none."""
-    from .errors import PluginError
-
-    if codec_name not in domain.codecs:
-        raise PluginError(f"domain {domain.name!r} has no codec {codec_name!r}; "
-                          f"available: {', '.join(sorted(domain.codecs))}")
-    return domain.codecs[codec_name]
-
-
-def make_codec(domain: Domain, codec_name: str, config_values: dict | None = None) -> Codec:
-    from . import config as config_mod
-
-    cls = codec_class(domain, codec_name)
-    return cls(config_mod.build(cls.Config, config_values or {}, "codec"))
-
 
 def _pool(workers: int) -> futures.Executor:
     """Worker processes started fresh ("spawn"): forking a process whose PyTorch/OpenMP threads have run can
@@ -553,7 +397,7 @@ def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int
 
     key = _codec_key(domain_name, codec, fractions)
     fmt = RowFormat(codec.spec, REAL_DTYPE)
-    _WORKER_CODECS.clear()
+    encoding.WORKER_CODECS.clear()
     results = EncodedFiles()  # conditions: a dict with an ``attributes`` table beside it
     todo = []
     cache = _Cache.open(key, codec, domain_name, fmt) if use_cache else None
@@ -595,19 +439,19 @@ def encode_files(files: list[Path], domain_name: str, codec: Codec, workers: int
 
     # Workers write nothing: shards are written by this process (``_ShardWriter``), so a cache that cannot be
     # written is one warning, never a reason to skip a file that was read and encoded.
-    # Small folders are encoded here: a spawned worker imports torch and the plugins before its first file
-    # (2-10 s), more than a few hundred small files take in this process. Files are encoded here for up to
+    # Small folders are encoded here: a spawned worker imports the plugins before its first file (about 1 s; 2-10 s
+    # when it imported torch), more than a few hundred small files take in this process. Files are encoded here for up to
     # IN_PROCESS_SECONDS; only what is left then goes to the workers.
     started, done = time.perf_counter(), 0
     while done < len(todo) and (workers == 1 or len(todo) - done < 4
                                 or time.perf_counter() - started < IN_PROCESS_SECONDS):
-        collect(todo[done][0], _read_and_encode(*args, str(todo[done][0])))
+        collect(todo[done][0], encoding.read_and_encode(*args, str(todo[done][0])))
         done += 1
     todo = todo[done:]
     if todo:
         chunk = _chunk_size(len(todo), workers)
         with _pool(min(workers, len(todo))) as pool:
-            jobs = {pool.submit(_read_and_encode_many, *args, [str(f) for f, _ in todo[i : i + chunk]]):
+            jobs = {pool.submit(encoding.read_and_encode_many, *args, [str(f) for f, _ in todo[i : i + chunk]]):
                     [f for f, _ in todo[i : i + chunk]] for i in range(0, len(todo), chunk)}
             for job in futures.as_completed(jobs):
                 for f, outcome in zip(jobs.pop(job), job.result()):  # popped: a result is not kept twice
@@ -977,6 +821,7 @@ class WindowSet:
         self.pieces, self.width = pieces, width
         self.conditions = conditions  # [N, A] attribute indices per window (seqstudio.conditions), or None
         self.texts: torch.Tensor | None = None  # [N, U] symbol ids per window, 0 = padding (seqstudio.text_condition)
+        self.condition_moves = None  # how the conditions move with the augmentation (conditions.move_tables)
 
     def __len__(self) -> int:
         return int(self.length.shape[0])
@@ -1012,6 +857,15 @@ class WindowSet:
             values[~valid] = 0.0
             out[sel] = values
         return torch.from_numpy(out), torch.from_numpy(lengths.copy())
+
+    def subset(self, index) -> "WindowSet":
+        """The windows ``index`` (numpy integers), with their conditions and texts; the rows are shared."""
+        idx = np.asarray(index, dtype=np.int64)
+        out = WindowSet(self.sources, self.src[idx], self.row[idx], self.length[idx], self.pieces, self.width,
+                        self.conditions[torch.from_numpy(idx)] if self.conditions is not None else None)
+        out.texts = self.texts[torch.from_numpy(idx)] if self.texts is not None else None
+        out.condition_moves = self.condition_moves
+        return out
 
     @property
     def x(self) -> torch.Tensor:
@@ -1111,13 +965,17 @@ def make_batch(windows: WindowSet, index: torch.Tensor, device: torch.device, co
     ``codec`` + ``generator`` given = training augmentation applied."""
     x, lengths = windows.gather(index)
     t = x.shape[1]
+    changes = None
     if codec is not None and generator is not None:
-        x, lengths = _augment(x, lengths, codec, generator)
+        x, lengths, changes = _augment(x, lengths, codec, generator)
     mask = torch.arange(t).unsqueeze(0) < lengths.unsqueeze(1)
     batch = {"x": x.to(device, non_blocking=True), "mask": mask.to(device, non_blocking=True),
              "lengths": lengths.to(device, non_blocking=True)}
     if windows.conditions is not None:  # conditions: [B, A] attribute indices
-        batch["condition"] = windows.conditions[index].to(device, non_blocking=True)
+        rows = windows.conditions[index]
+        if changes is not None and windows.condition_moves is not None:  # a key transposed with the notes
+            rows = conditions_mod.moved_indices(rows, changes, windows.condition_moves)
+        batch["condition"] = rows.to(device, non_blocking=True)
     if windows.texts is not None:  # text: [B, U] symbol ids of whole lines and their mask
         text = windows.texts[index]
         text = text[:, : max(1, int((text > 0).sum(1).max()))]
@@ -1127,13 +985,16 @@ def make_batch(windows: WindowSet, index: torch.Tensor, device: torch.device, co
 
 
 def _augment(x, lengths, codec, generator):
-    """Augment each window; a codec may shorten one (e.g. by dropping points), never lengthen it."""
+    """Augment each window; a codec may shorten one (e.g. by dropping points), never lengthen it. Also gives
+    what the codec changed in each (``Codec.augment_with_change``), for the conditions to follow."""
     out = torch.zeros_like(x)
     new_lengths = lengths.clone()
+    changes = []
     for i, n in enumerate(lengths.tolist()):
-        y = codec.augment(x[i, :n], generator)
+        y, change = codec.augment_with_change(x[i, :n], generator)
+        changes.append(change)
         if y.shape[0] > n:
             raise DataError(f"codec {codec.name}: augment lengthened a window ({n} -> {y.shape[0]} steps)")
         out[i, : y.shape[0]] = y
         new_lengths[i] = y.shape[0]
-    return out, new_lengths
+    return out, new_lengths, changes

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, ClassVar
-
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import SeqStudioError
 from .spec import FeatureSpec
+
+if TYPE_CHECKING:  # encoding workers load domains and codecs without torch (``seqstudio.encoding``)
+    import numpy as np
+    import torch
 
 
 class ConversionUnsupported(SeqStudioError):
@@ -111,6 +113,13 @@ class Codec:
         """Sample -> ``[T, spec.storage_width]`` float tensor."""
         raise NotImplementedError
 
+    def encode_array(self, sample: Any) -> np.ndarray:
+        """``encode`` as a float32 numpy array ``[T, storage_width]``: what the loader stores. A codec whose
+        module does not import torch at its top and that overrides this (the MIDI codecs) is encoded in worker
+        processes that never import torch (``seqstudio.encoding``). Default: ``encode(sample)`` converted."""
+        x = self.encode(sample)
+        return x.detach().cpu().numpy() if hasattr(x, "detach") else x
+
     def decode(self, x: torch.Tensor) -> Any:
         """``[T, spec.storage_width]`` tensor -> sample."""
         raise NotImplementedError
@@ -151,6 +160,17 @@ class Codec:
     def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Random, label-preserving change of an encoded window for training (default: none)."""
         return x
+
+    def augment_with_change(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, Any]:
+        """``augment``, and what it changed, as one of ``augmentation_changes()`` (the music codecs: the
+        semitones a window was transposed by), so a label that moves with the content (a key) can be moved
+        too (``Domain.moved_attribute``); None: nothing a label could follow. Default: ``(augment(x), None)``."""
+        return self.augment(x, generator), None
+
+    def augmentation_changes(self) -> tuple:
+        """Every change ``augment_with_change`` can report (hashable values the codec's domain understands);
+        the run's conditions add the values a label takes under them to its vocabulary. Default: none."""
+        return ()
 
     def windows(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Cut an encoded piece into training windows (MusicVAE-style fixed-length excerpts).
@@ -320,8 +340,15 @@ class Domain:
 
     def attributes_changed_by(self, codec: "Codec") -> tuple[str, ...]:
         """Attributes that ``codec``'s training augmentation does not preserve (transposition changes a key's
-        tonic): a run does not condition on them. Default: none."""
+        tonic): a run conditions on one only when ``moved_attribute`` can move each of its values along with
+        every change the codec reports (``Codec.augmentation_changes``), else leaves it out. Default: none."""
         return ()
+
+    def moved_attribute(self, name: str, value: str, change: Any) -> str | None:
+        """The value of attribute ``name`` after the codec's augmentation made ``change`` to a piece whose
+        value was ``value`` (``G:minor`` transposed up 2 semitones is ``A:minor``); None: it cannot be told,
+        and the attribute is left out of a run that augments. Default: None."""
+        return None
 
     def condition_prime(self, values: dict[str, str]) -> Any:
         """A sample that states ``values`` in-band, used as the prime of ``generate --condition`` when

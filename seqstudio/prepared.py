@@ -49,7 +49,7 @@ NOT_DATA_OPTIONS = frozenset({
     "batch_size", "lr", "weight_decay", "lr_warmup_steps", "clip_grad_norm", "init_output_bias", "max_steps",
     "epochs", "max_minutes", "budget_clock", "valid_every", "patience", "seed", "device", "precision", "samples",
     "workers", "threads", "tensorboard", "schedule", "lr_floor", "schedule_steps", "plateau_factor",
-    "plateau_patience"})
+    "plateau_patience", "valid_max_windows"})
 # Messages about the cache itself (a shard found damaged and rebuilt) are true once, not at every later start.
 CACHE_MESSAGES = ("encoding cache",)
 

@@ -171,7 +171,7 @@ def test_hash_split_depends_on_content_not_names(chorales, tmp_path):
 
 
 def test_second_run_reads_encodings_from_the_cache(chorales, monkeypatch):
-    from seqstudio import data, registry
+    from seqstudio import data, encoding, registry
 
     domain = registry.load_domain("midi")()
     codec = data.make_codec(domain, "pianoroll")
@@ -181,7 +181,7 @@ def test_second_run_reads_encodings_from_the_cache(chorales, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a cached file was parsed again")
 
-    monkeypatch.setattr(data, "_read_and_encode", refuse)
+    monkeypatch.setattr(encoding, "read_and_encode", refuse)
     second = data.encode_files(files, "midi", codec, workers=1, progress=False)
     assert list(first) == list(second)
     assert all(torch.equal(first[f].tensor(), second[f].tensor()) for f in files)

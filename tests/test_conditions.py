@@ -345,7 +345,7 @@ def test_music_judges_key_and_mode_by_analysis():
     assert set(judges) == {"key", "mode"} and judges["key"](scale) == "C:major" and judges["mode"](scale) == "major"
 
 
-def test_transposition_leaves_the_key_out_but_keeps_the_mode(tmp_path):
+def test_an_augmentation_the_domain_cannot_follow_leaves_the_key_out_but_keeps_the_mode(tmp_path):
     from types import SimpleNamespace
 
     from seqstudio.config import TrainConfig
@@ -353,12 +353,77 @@ def test_transposition_leaves_the_key_out_but_keeps_the_mode(tmp_path):
 
     domain = MidiDomain()
     attrs = [{"key": "G:minor", "mode": "minor"}, {"key": "C:major", "mode": "major"}]
-    codec = SimpleNamespace(config=SimpleNamespace(transpose=3))
+    codec = SimpleNamespace(config=SimpleNamespace(transpose=3))  # transposes, but says nothing of by how much
     spec = conditions.fit_for_run(codec, domain, attrs, TrainConfig())
     assert spec.names == ["mode"]
     with pytest.raises(ConfigError, match="augmentation changes key"):
         conditions.fit_for_run(SimpleNamespace(config=SimpleNamespace(transpose=3)), domain, attrs,
                                TrainConfig(conditions="key"))
+
+
+@pytest.mark.parametrize("codec_name", ["notes", "pianoroll", "events"])
+def test_transposition_moves_the_key_with_the_notes(codec_name):
+    from seqstudio.config import TrainConfig
+    from seqstudio.data import make_codec
+    from seqstudio_midi.domain import MidiDomain
+
+    domain = MidiDomain()
+    codec = make_codec(domain, codec_name, {"transpose": 3})
+    attrs = [{"key": "G:minor", "mode": "minor"}, {"key": "C:major", "mode": "major"}] * 2
+    spec = conditions.fit_for_run(codec, domain, attrs, TrainConfig(conditions="key,mode"))
+    key = spec.attributes[spec.names.index("key")]
+    assert key.values[:2] == ("C:major", "G:minor") and key.counts[:2] == (2, 2)  # training indices unchanged
+    assert set(key.values) == {"A:major", "Bb:major", "B:major", "C:major", "Db:major", "D:major", "Eb:major",
+                               "E:minor", "F:minor", "F#:minor", "G:minor", "G#:minor", "A:minor", "Bb:minor"}
+    moves = conditions.move_tables(spec, codec, domain)
+    rows = spec.tensor({"key": "G:minor", "mode": "minor"}, 3)
+    moved = conditions.moved_indices(rows, [2, -3, None], moves)
+    assert [spec.labels(r) for r in moved.tolist()] == [{"key": "A:minor", "mode": "minor"},
+                                                        {"key": "E:minor", "mode": "minor"},
+                                                        {"key": "G:minor", "mode": "minor"}]
+
+
+def test_a_transposed_run_takes_the_readme_key_condition_and_its_batches_move_the_key(chorales, tmp_path):
+    """README: ``generate RUN --condition key=G:minor``, on a run trained as the demo is (notes, transpose 3)."""
+    from seqstudio import api
+    from seqstudio.data import make_batch
+
+    run = tmp_path / "run"
+    args = ["--backend", "rnn", *tiny_backend_args("rnn"), "--codec", "notes", "--set", "codec.transpose=3",
+            "--set", "train.valid_every=3", "--set", "train.samples=0", "--batch-size", "8", "--max-steps", 2]
+    result = invoke("train", chorales, "--run-dir", run, *args)
+    assert result.exit_code == 0, result.output
+    assert "key moves with the codec's augmentation" in result.output, result.output
+    spec = conditions.ConditionSpec.from_dict(json.loads((run / "codec.json").read_text())["_conditions"])
+    key = spec.attributes[spec.names.index("key")]
+    trained = [v for v, n in zip(key.values, key.counts) if n > 0]
+    reached = [v for v, n in zip(key.values, key.counts) if n == 0]
+    assert trained and reached and "G:minor" in key.values, key
+    for value in ("G:minor", reached[0]):
+        out = tmp_path / f"gen-{value.replace(':', '-')}"
+        result = invoke("generate", run, "-n", 2, "--length", 16, "--condition", f"key={value}", "-o", out,
+                        "--seed", 0, "--quiet")
+        assert result.exit_code == 0, result.output
+        assert len(list(out.glob("sample-*.mid"))) == 2
+        assert {c["key"] for c in json.loads((out / "conditions.json").read_text()).values()} == {value}
+
+    # Each training window's key index is its piece's key moved by the window's transposition.
+    loaded = api.load_spec(run)
+    domain, codec, _, sets = api.prepare_data(loaded, codec=api.load_codec(run, loaded), progress=False,
+                                              splits=("train",))
+    windows = sets["train"]
+    index = torch.arange(min(len(windows), 24))
+    batch = make_batch(windows, index, torch.device("cpu"), codec, torch.Generator().manual_seed(7))
+    x, lengths = windows.gather(index)
+    again = torch.Generator().manual_seed(7)
+    shifts = [codec.augment_with_change(x[i, :n], again)[1] for i, n in enumerate(lengths.tolist())]
+    from seqstudio_midi.attributes import transposed_key
+
+    j = spec.names.index("key")
+    before = [spec.attributes[j].label(int(r[j])) for r in windows.conditions[index]]
+    after = [spec.attributes[j].label(int(r[j])) for r in batch["condition"]]
+    assert any(k != 0 for k in shifts), shifts
+    assert after == [transposed_key(b, k) if b != conditions.UNKNOWN else b for b, k in zip(before, shifts)]
 
 
 def test_the_train_log_says_the_provenance_counts_in_words_not_internal_keys(chorales, tmp_path):

@@ -16,7 +16,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from seqstudio import data, registry
+from seqstudio import data, encoding, registry
 from seqstudio.cli import main
 from seqstudio.shards import FloatPieces, PackedPieces, PackError, RowFormat
 from seqstudio.spec import Binary, Categorical, FeatureSpec, Real
@@ -145,7 +145,7 @@ def test_other_domains_windows_equal_the_padded_windows(domain_name):
         samples = domain.example_samples()
         if codec.needs_fit:
             codec.fit(samples)
-        tensors = [data._encode_one(codec, s) for s in samples]
+        tensors = [torch.from_numpy(data._encode_one(codec, s)) for s in samples]
         fmt = RowFormat(codec.spec)
         rows = [fmt.pack(t) for t in tensors]
         source = PackedPieces.from_rows(rows, fmt)
@@ -236,7 +236,7 @@ def test_a_warm_start_reads_no_file_and_cuts_no_window(chorales, tmp_path, monke
     def refuse(*args, **kwargs):
         raise AssertionError("parsed or cut again")
 
-    monkeypatch.setattr(data, "_read_and_encode", refuse)
+    monkeypatch.setattr(encoding, "read_and_encode", refuse)
     monkeypatch.setattr(type(codec), "windows", refuse)
     again = data.encode_files(files, "midi", codec, workers=1, progress=False)
     second = data.WindowSet.from_pieces(list(again.values()), codec)

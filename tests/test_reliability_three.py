@@ -8,6 +8,7 @@ the CPU and the default CUDA builds of torch).
 from __future__ import annotations
 
 import concurrent.futures as futures
+import json
 import os
 import shutil
 from pathlib import Path
@@ -405,6 +406,75 @@ def test_a_signal_during_a_long_validation_stops_it_and_unbalanced_splits_are_na
     records = [json.loads(line) for line in metrics.read_text().splitlines()]
     assert [r["split"] for r in records] == ["train", "stop"], records  # validation abandoned, not finished
     assert (run_dir / "last.pt").is_file()
+
+
+def _valid_heavy(chorales, tmp_path, copies: int) -> Path:
+    data = tmp_path / "data"
+    (data / "train").mkdir(parents=True)
+    (data / "valid").mkdir()
+    for f in sorted(chorales.glob("*.mid")):
+        shutil.copy(f, data / "train" / f.name)
+        for i in range(copies):
+            shutil.copy(f, data / "valid" / f"{f.stem}-{i}.mid")
+    return data
+
+
+def test_validation_reads_at_most_valid_max_windows_evenly_spaced_and_says_so(chorales, tmp_path, monkeypatch):
+    """Bounded validation: a valid split of many windows is validated on ``train.valid_max_windows`` of them
+    (each validation gathers only those, batch by batch), with one warning; 0 validates every window."""
+    from seqstudio import data as data_mod
+
+    folder = _valid_heavy(chorales, tmp_path, 4)
+    read = []
+    gather = data_mod.WindowSet.gather
+
+    def counting(self, index):
+        read.append((len(self), len(index)))
+        return gather(self, index)
+
+    monkeypatch.setattr(data_mod.WindowSet, "gather", counting)
+    args = [a for a in TINY if a != "--quiet"]
+    result = invoke("train", folder, "--domain", "midi", "--run-dir", tmp_path / "capped", "--max-steps", 2, *args,
+                    "--set", "train.valid_every=2", "--set", "train.valid_max_windows=8", "--set", "train.samples=0")
+    assert result.exit_code == 0, result.output
+    info = json.loads((tmp_path / "capped" / "data.json").read_text())
+    assert info["valid windows"] > 8 * 4 and info["valid windows validated"] == 8, info
+    warning = [line for line in result.output.splitlines() if "evenly spaced windows" in line]
+    assert len(warning) == 1 and f"of the valid split's {info['valid windows']}" in warning[0], result.output
+    assert [r["split"] for r in read_metrics(tmp_path / "capped")].count("valid") == 1
+    assert (info["valid windows"], 8) not in read and (8, 8) in read, read  # the whole split was never read
+    read.clear()
+    result = invoke("train", folder, "--domain", "midi", "--run-dir", tmp_path / "all", "--max-steps", 2, *args,
+                    "--set", "train.valid_every=2", "--set", "train.valid_max_windows=0", "--set", "train.samples=0")
+    assert result.exit_code == 0 and "evenly spaced windows" not in result.output, result.output
+    info = json.loads((tmp_path / "all" / "data.json").read_text())
+    assert info["valid windows validated"] == info["valid windows"] > 8
+
+
+def test_a_capped_valid_split_keeps_each_windows_conditions_and_texts():
+    import numpy as np
+    import torch
+
+    from seqstudio.api import capped_validation
+    from seqstudio.data import WindowSet
+    from seqstudio.shards import FloatPieces
+
+    rows = np.arange(100, dtype=np.float32).reshape(100, 1)
+    source = FloatPieces(rows, np.arange(0, 100, 2), np.full(50, 2))
+    windows = WindowSet([source], np.zeros(50, np.int16), np.arange(0, 100, 2), np.full(50, 2), 50, 1,
+                        torch.arange(50).unsqueeze(1))
+    windows.texts = torch.arange(50).unsqueeze(1) + 1
+    capped = capped_validation(windows, 5)
+    assert len(capped) == 5 and capped.conditions.flatten().tolist() == [0, 12, 24, 37, 49]
+    assert capped.texts.flatten().tolist() == [1, 13, 25, 38, 50]
+    assert capped.x[:, 0, 0].tolist() == [0.0, 24.0, 48.0, 74.0, 98.0]
+    assert capped_validation(windows, 0) is windows and capped_validation(windows, 50) is windows
+
+
+def test_valid_max_windows_must_not_be_negative(chorales, tmp_path):
+    run = cli("train", chorales, "--run-dir", tmp_path / "run", "--max-steps", 1, *TINY,
+              "--set", "train.valid_max_windows=-1", cwd=tmp_path, timeout=120)
+    assert_one_line_error(run, "valid_max_windows")
 
 
 # -- resume from no checkpoint: no record twice ----------------------------------------------------------------------

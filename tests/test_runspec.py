@@ -13,7 +13,7 @@ import yaml
 from conftest import TINY, invoke, read_metrics
 from test_errors import assert_clean_error
 
-from seqstudio import api, data, registry
+from seqstudio import api, data, encoding, registry
 from seqstudio.rundir import load_spec
 from seqstudio.runspec import RunSpec
 
@@ -234,7 +234,7 @@ def test_changing_windows_reuses_cached_encodings_but_an_encoding_option_does_no
         raise AssertionError("a cached file was parsed again")
 
     with monkeypatch.context() as m:
-        m.setattr(data, "_read_and_encode", refuse)
+        m.setattr(encoding, "read_and_encode", refuse)
         result = invoke("train", chorales, "--run-dir", tmp_path / "b", *common, "--set", "codec.window_bars=2",
                         "--set", "codec.hop_bars=2", "--set", "codec.min_length=8", "--set", "codec.transpose=3")
         assert result.exit_code == 0, result.output

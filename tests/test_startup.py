@@ -80,3 +80,45 @@ def test_a_plugin_that_breaks_after_it_was_remembered_is_reported_broken(tmp_pat
     monkeypatch.setattr(registry, "load", lambda kind, name: (_ for _ in ()).throw(registry.PluginError("broken")))
     infos = {i.name: i for i in registry.describe("backend", changed)}
     assert infos["seqvae"].error == "broken"
+
+
+# Each process that starts with this on its path says at exit what it imported (spawned workers included).
+SITECUSTOMIZE = """
+import atexit, json, os, sys
+
+def _said():
+    with open(os.path.join(os.environ["SEQSTUDIO_PROBE_DIR"], f"{os.getpid()}.json"), "w") as f:
+        json.dump({"ppid": os.getppid(), "seqstudio": "seqstudio" in sys.modules, "torch": "torch" in sys.modules}, f)
+
+atexit.register(_said)
+"""
+WORKERS = """
+import os, sys
+from pathlib import Path
+from seqstudio import data, registry
+data.IN_PROCESS_SECONDS = 0.0  # every file goes to the workers
+files = sorted(Path(sys.argv[1]).glob("*.mid"))
+codec = data.make_codec(registry.load_domain("midi")(), sys.argv[2])
+encoded = data.encode_files(files, "midi", codec, workers=2, progress=False, use_cache=False)
+print(len(encoded), len(files), os.getpid())
+"""
+
+
+@pytest.mark.parametrize("codec_name", ["notes", "pianoroll"])
+def test_encoding_workers_never_import_torch(chorales, tmp_path, codec_name):
+    import os
+
+    hook, said = tmp_path / "hook", tmp_path / "said"
+    hook.mkdir(), said.mkdir()
+    (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    env = {**os.environ, "SEQSTUDIO_PROBE_DIR": str(said),
+           "PYTHONPATH": os.pathsep.join([str(hook), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    proc = subprocess.run([sys.executable, "-c", WORKERS, str(chorales), codec_name], capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert proc.returncode == 0 and proc.stdout.split()[:2] == ["8", "8"], proc.stdout + proc.stderr
+    loader = int(proc.stdout.split()[2])
+    reports = {int(p.stem): json.loads(p.read_text()) for p in said.glob("*.json")}
+    workers = [r for r in reports.values() if r["ppid"] == loader and r["seqstudio"]]
+    assert len(workers) == 2, reports  # both workers started, loaded seqstudio, and said what they imported
+    assert not any(r["torch"] for r in workers), reports
+    assert reports[loader]["torch"], reports  # the loader itself did import torch

@@ -23,6 +23,19 @@ def key_name(tonic_pc: int, mode: str) -> str:
     return f"{tonic}:{mode}"
 
 
+def transposed_key(key: str, semitones: int) -> str | None:
+    """``key_name``'s ``G:minor`` moved by ``semitones`` (spelled as ``key_name`` spells it); None for a value
+    that is not such a key."""
+    tonic, _, mode = str(key).partition(":")
+    if mode not in MODES:
+        return None
+    try:
+        number = pretty_midi.key_name_to_key_number(f"{tonic} {mode}")
+    except ValueError:
+        return None
+    return key_name(number % 12 + int(semitones), mode)
+
+
 def _note_arrays(sample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(pitch, start, duration)`` arrays of the pitched notes in quarter notes, sorted by (start, end, pitch),
     from a ``PrettyMIDI`` or the loader's ``fastread.NoteScore`` alike (ticks / resolution, so both readers give

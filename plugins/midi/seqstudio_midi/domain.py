@@ -174,6 +174,13 @@ class MidiDomain(Domain):
         """Random transposition (``codec.transpose``) moves the tonic: ``key`` no longer holds (``mode`` does)."""
         return ("key",) if getattr(codec.config, "transpose", 0) > 0 else ()
 
+    def moved_attribute(self, name, value, change):
+        """A ``key`` transposed with the notes by ``change`` semitones (``G:minor`` + 2 = ``A:minor``), so a
+        transposed run keeps conditioning on the key; None for anything else."""
+        from .attributes import transposed_key
+
+        return transposed_key(value, change) if name == "key" and isinstance(change, int) else None
+
     def condition_judges(self, names, train):
         """``key`` and ``mode`` by music21's key analysis of the notes (a generated piece has no key signature);
         ``meter`` by a small classifier of the rhythm fitted on the real training pieces' known metres

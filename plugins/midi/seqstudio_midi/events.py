@@ -12,21 +12,25 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pretty_midi
-import torch
 
 from seqstudio.domain import Codec
 from seqstudio.errors import ConfigError
 from seqstudio.spec import Categorical, FeatureSpec
 
-from .grid import DecodingDefaults, GridConfig, GridNote, quantise_arrays
+from .grid import ArrayEncoding, DecodingDefaults, GridConfig, GridNote, Transposing, quantise_arrays
+
+if TYPE_CHECKING:  # torch is imported inside the methods that need it (encoding workers never do)
+    import torch
 
 DEFAULT_VELOCITY = 80
 """Velocity of notes decoded before any VELOCITY token (a generated sequence may not start with one)."""
 
 
-class EventCodec(DecodingDefaults, Codec):
+class EventCodec(ArrayEncoding, Transposing, DecodingDefaults, Codec):
     """One categorical token per step, stored as its index in a single float column."""
 
     name = "events"
@@ -94,7 +98,7 @@ class EventCodec(DecodingDefaults, Codec):
         return max(1, int((velocity_bin + 0.5) * 128 / self.config.velocity_bins))
 
     # -- conversion -------------------------------------------------------------------------------------------
-    def encode(self, sample: pretty_midi.PrettyMIDI) -> torch.Tensor:
+    def encode_array(self, sample: pretty_midi.PrettyMIDI) -> np.ndarray:
         """Per step: note-offs, then (velocity change +) note-ons, both by pitch, so the output is canonical."""
         low = self.config.pitch_low
         offs: dict[int, list[int]] = defaultdict(list)
@@ -114,7 +118,7 @@ class EventCodec(DecodingDefaults, Codec):
                     tokens.append(self._velocity_base + velocity_bin)
                     current_bin = velocity_bin
                 tokens.append(pitch - low)
-        return torch.tensor(tokens, dtype=torch.float32).unsqueeze(1)
+        return np.asarray(tokens, dtype=np.float32).reshape(-1, 1)
 
     def _shifts(self, gap: int) -> list[int]:
         """TIME_SHIFT tokens covering ``gap`` steps, longest first."""
@@ -155,17 +159,19 @@ class EventCodec(DecodingDefaults, Codec):
             close(pitch)
         return notes
 
-    def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def augment_with_change(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, int]:
         """Transpose by shifting note-on/off indices, by a random amount that keeps all pitches in range."""
+        import torch
+
         limit, n = self.config.transpose, self.config.n_pitches
         tokens = x[:, 0].float().round().long()
         is_note = (tokens >= 0) & (tokens < 2 * n)
         if limit == 0 or not bool(is_note.any()):
-            return x
+            return x, (0 if limit else None)
         keys = tokens[is_note] % n
         low = max(-limit, -int(keys.min()))
         high = min(limit, n - 1 - int(keys.max()))
         k = int(torch.randint(low, high + 1, (1,), generator=generator))
         out = x.clone()
         out[is_note, 0] += k
-        return out
+        return out, k

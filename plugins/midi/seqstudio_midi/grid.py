@@ -186,6 +186,35 @@ def to_pretty_midi(notes: list[GridNote], config: GridConfig, tempo: float = DEF
     return pm
 
 
+class ArrayEncoding:
+    """Mixed into the MIDI codecs: ``encode_array`` builds numpy, and their modules import torch only inside
+    the methods that need it, so encoding workers never import torch (``seqstudio.encoding``)."""
+
+    def encode_array(self, sample) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode(self, sample):
+        import torch
+
+        return torch.from_numpy(self.encode_array(sample))
+
+
+class Transposing:
+    """Mixed into the MIDI codecs: ``codec.transpose`` shifts each training window by ``k`` semitones
+    (``augment_with_change`` gives ``k``), so a key label can move with the notes (``MidiDomain.moved_attribute``)."""
+
+    config: GridConfig
+
+    def augment_with_change(self, x, generator):
+        raise NotImplementedError
+
+    def augment(self, x, generator):
+        return self.augment_with_change(x, generator)[0]
+
+    def augmentation_changes(self) -> tuple:
+        return tuple(range(-self.config.transpose, self.config.transpose + 1)) if self.config.transpose > 0 else ()
+
+
 class DecodingDefaults:
     """The tempo and instrument a grid codec writes (mixed into both MIDI codecs; ``provenance`` says what is
     recorded of a piece). In order: ``codec.tempo`` / ``codec.program`` when set (> 0 / >= 0); else, for a known

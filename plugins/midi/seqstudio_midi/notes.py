@@ -20,21 +20,25 @@ saved parameters would have to be checked before a run directory from elsewhere 
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pretty_midi
-import torch
 
 from seqstudio.domain import Codec
 from seqstudio.errors import ConfigError
 from seqstudio.spec import Categorical, FeatureSpec
 
-from .grid import DecodingDefaults, GridConfig, GridNote, quantise_arrays
+from .grid import ArrayEncoding, DecodingDefaults, GridConfig, GridNote, Transposing, quantise_arrays
+
+if TYPE_CHECKING:  # torch is imported inside the methods that need it (encoding workers never do)
+    import torch
 
 DECODE_VELOCITY = 80
 """The codec keeps no dynamics (chorales and folk tunes have none to keep), so decoded notes get this velocity."""
 
 
-class NoteCodec(DecodingDefaults, Codec):
+class NoteCodec(ArrayEncoding, Transposing, DecodingDefaults, Codec):
     """One categorical token per step, stored as its index in a single float column."""
 
     name = "notes"
@@ -87,7 +91,7 @@ class NoteCodec(DecodingDefaults, Codec):
                 + [f"SHIFT{s}" for s in range(1, self.config.max_shift + 1)])
 
     # -- conversion -------------------------------------------------------------------------------------------
-    def encode(self, sample: pretty_midi.PrettyMIDI) -> torch.Tensor:
+    def encode_array(self, sample: pretty_midi.PrettyMIDI) -> np.ndarray:
         """Per onset: the shifts since the last one, then ``PITCH, DURATION`` per note by pitch (canonical)."""
         notes = quantise_arrays(sample, self.config)  # sorted by (start, pitch)
         low, longest = self.config.pitch_low, self.config.max_duration
@@ -99,7 +103,7 @@ class NoteCodec(DecodingDefaults, Codec):
                 now = start
             tokens.append(pitch - low)
             tokens.append(self._duration_base + min(end - start, longest) - 1)
-        return torch.tensor(tokens, dtype=torch.float32).unsqueeze(1)
+        return np.asarray(tokens, dtype=np.float32).reshape(-1, 1)
 
     def _shifts(self, gap: int) -> list[int]:
         """TIME_SHIFT tokens covering ``gap`` steps, longest first."""
@@ -138,17 +142,19 @@ class NoteCodec(DecodingDefaults, Codec):
             notes.append(GridNote(pitch, start, end, DECODE_VELOCITY))
         return notes
 
-    def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def augment_with_change(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, int]:
         """Transpose by shifting pitch indices, by a random amount that keeps all pitches in range."""
+        import torch
+
         limit, n = self.config.transpose, self.config.n_pitches
         tokens = x[:, 0].float().round().long()
         is_pitch = (tokens >= 0) & (tokens < n)
         if limit == 0 or not bool(is_pitch.any()):
-            return x
+            return x, (0 if limit else None)
         keys = tokens[is_pitch]
         low = max(-limit, -int(keys.min()))
         high = min(limit, n - 1 - int(keys.max()))
         k = int(torch.randint(low, high + 1, (1,), generator=generator))
         out = x.clone()
         out[is_pitch, 0] += k
-        return out
+        return out, k

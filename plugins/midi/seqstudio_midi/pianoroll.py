@@ -7,22 +7,25 @@ repeated note survives encode -> decode. This is the representation of MusicVAE-
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pretty_midi
-import torch
 
 from seqstudio.domain import Codec
 from seqstudio.errors import ConfigError
 from seqstudio.spec import Binary, FeatureSpec
 
-from .grid import DecodingDefaults, GridConfig, GridNote, quantise_arrays
+from .grid import ArrayEncoding, DecodingDefaults, GridConfig, GridNote, Transposing, quantise_arrays
+
+if TYPE_CHECKING:  # torch is imported inside the methods that need it (encoding workers never do)
+    import torch
 
 DECODE_VELOCITY = 80
 """A piano roll stores no dynamics, so decoded notes all get this (mezzo-forte) velocity."""
 
 
-class PianoRollCodec(DecodingDefaults, Codec):
+class PianoRollCodec(ArrayEncoding, Transposing, DecodingDefaults, Codec):
     """``[T, n]`` key bits, or ``[T, 2n]`` key bits then onset bits, with ``n = pitch_high - pitch_low + 1``."""
 
     name = "pianoroll"
@@ -80,7 +83,7 @@ class PianoRollCodec(DecodingDefaults, Codec):
             return self.config.hop_bars * self.steps_per_bar
         return self.config.hop or self.window_length
 
-    def encode(self, sample: pretty_midi.PrettyMIDI) -> torch.Tensor:
+    def encode_array(self, sample: pretty_midi.PrettyMIDI) -> np.ndarray:
         notes = quantise_arrays(sample, self.config)
         n = self.config.n_pitches
         pitch, start, end = notes.pitch - self.config.pitch_low, notes.start, notes.end
@@ -93,7 +96,7 @@ class PianoRollCodec(DecodingDefaults, Codec):
         roll[:, :n] = np.cumsum(change, axis=0)[:steps] > 0
         if self.config.onsets:
             roll[start, n + pitch] = 1.0
-        return torch.from_numpy(roll)
+        return roll
 
     def _notes(self, x: torch.Tensor) -> list[GridNote]:
         """Bits -> notes (``decode`` writes them, ``DecodingDefaults``); robust to generated rolls (an onset bit
@@ -117,19 +120,21 @@ class PianoRollCodec(DecodingDefaults, Codec):
                 notes.append(GridNote(key + self.config.pitch_low, int(start), end, DECODE_VELOCITY))
         return notes
 
-    def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def augment_with_change(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, int]:
         """Transpose by a random number of semitones that keeps every note inside the pitch range."""
+        import torch
+
         limit, n = self.config.transpose, self.config.n_pitches
         if limit == 0:
-            return x
+            return x, None
         parts = x.reshape(x.shape[0], -1, n)  # [T, key part (+ onset part), pitch]
         used = torch.nonzero(parts.amax(dim=(0, 1)) > 0.5).flatten()
         if used.numel() == 0:
-            return x
+            return x, 0
         low = max(-limit, -int(used.min()))
         high = min(limit, n - 1 - int(used.max()))
         k = int(torch.randint(low, high + 1, (1,), generator=generator))
-        return torch.roll(parts, k, dims=-1).reshape(x.shape)
+        return torch.roll(parts, k, dims=-1).reshape(x.shape), k
 
     def windows(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Bar-aligned windows (from the start of the piece; lengths from ``window_length``/``hop_length``),
