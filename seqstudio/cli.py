@@ -280,6 +280,7 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
             click.echo(note, err=True)
         click.echo(f"wrote {len(paths)} files for {len(texts)} line(s) to {out_dir}")
         return
+    bias = 0.0 if bias is None else bias  # drawings and everything else: as trained
     if interpolate:
         samples = api.interpolate(run, *interpolate, steps=steps, length=length, temperature=temperature, seed=seed)
         prefix = "interp"
