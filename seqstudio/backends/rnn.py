@@ -19,9 +19,9 @@ import torch
 import torch.nn as nn
 
 from ..heads import build_head
-from .autoregressive import AutoregressiveBackend, LSTMStateFromVector, cat_condition, likelihood_stats, shift_right
+from .autoregressive import AutoregressiveBackend, LSTMStateFromVector, cat_condition, shift_right
 from .base import check_in_range, check_positive
-from .latent import ImportanceWeighted, with_elbo
+from .exact_likelihood import ExactLikelihood
 from .window_rnn import TextSampling, TextWindowLayer, cat_context, text_tensor
 
 
@@ -46,7 +46,7 @@ def mlp(in_features: int, width: int, layers: int) -> nn.Sequential:
     return nn.Sequential(*mods)
 
 
-class RNN(TextSampling, ImportanceWeighted, AutoregressiveBackend):
+class RNN(TextSampling, ExactLikelihood, AutoregressiveBackend):
     name = "rnn"
     description = "LSTM language model, the VRNN's sizes without the latent: the baseline row of the benchmarks"
     Config = RNNConfig
@@ -102,24 +102,6 @@ class RNN(TextSampling, ImportanceWeighted, AutoregressiveBackend):
         if ctx is not None:
             h_prev = h_prev + self.text_h(ctx).to(h_prev.dtype)
         return self._params(h_prev)
-
-    # -- training and evaluation ----------------------------------------------------------------------------------
-    def loss(self, batch, step=None):
-        x, mask = batch["x"], batch["mask"]
-        params = self.teacher_forced(x, batch.get("condition"), batch.get("text"))
-        ll = self.head.log_prob(params, x)
-        nll = -(ll * mask.to(ll.dtype)).sum()
-        loss = nll / mask.sum().clamp(min=1)
-        return loss, likelihood_stats(self.head, params, x, mask, nll, kl=torch.zeros_like(nll))
-
-    @torch.no_grad()
-    def log_weights(self, x, mask, k, condition=None, text=None):
-        """No latent: every "importance weight" is the exact log-likelihood of the sequence (given its text)."""
-        ll = (self.head.log_prob(self.teacher_forced(x, condition, text), x) * mask).sum(-1)
-        return ll.unsqueeze(0).expand(k, -1)
-
-    def summarize(self, stats):
-        return with_elbo(super().summarize(stats))
 
     # -- generation ---------------------------------------------------------------------------------------------
     def start(self, n, prime, options, generator):

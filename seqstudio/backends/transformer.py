@@ -34,9 +34,9 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..heads import build_head
-from .autoregressive import AutoregressiveBackend, likelihood_stats, shift_right
+from .autoregressive import AutoregressiveBackend, shift_right
 from .base import check_in_range, check_positive
-from .latent import ImportanceWeighted, with_elbo
+from .exact_likelihood import ExactLikelihood
 
 POSITIONS = ("sinusoidal", "learned")
 
@@ -126,7 +126,7 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
-class Transformer(ImportanceWeighted, AutoregressiveBackend):
+class Transformer(ExactLikelihood, AutoregressiveBackend):
     name = "transformer"
     description = "decoder-only Transformer (pre-LN, causal scaled-dot-product attention, cached keys/values)"
     Config = TransformerConfig
@@ -187,28 +187,11 @@ class Transformer(ImportanceWeighted, AutoregressiveBackend):
             cache.position += inputs.shape[1]
         return self.ln_f(h)
 
-    def teacher_forced(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        """Head parameters for p(x_t | x_<t) at every step, ``[B, T, n_params]``, in one pass."""
+    def teacher_forced(self, x: torch.Tensor, condition: torch.Tensor | None = None, text=None) -> torch.Tensor:
+        """Head parameters for p(x_t | x_<t) at every step, ``[B, T, n_params]``, in one pass (``text`` is never
+        given: the backend takes no sequence condition)."""
         e = self.condition_vector(condition, x.shape[0])
         return self.head(self.hidden(shift_right(self.spec.to_features(x)), e))
-
-    # -- training and evaluation ----------------------------------------------------------------------------------
-    def loss(self, batch, step=None):
-        x, mask = batch["x"], batch["mask"]
-        params = self.teacher_forced(x, batch.get("condition"))
-        ll = self.head.log_prob(params, x)
-        nll = -(ll * mask.to(ll.dtype)).sum()
-        loss = nll / mask.sum().clamp(min=1)
-        return loss, likelihood_stats(self.head, params, x, mask, nll, kl=torch.zeros_like(nll))
-
-    @torch.no_grad()
-    def log_weights(self, x, mask, k, condition=None, text=None):
-        """No latent: every "importance weight" is the exact log-likelihood of the sequence."""
-        ll = (self.head.log_prob(self.teacher_forced(x, condition), x) * mask).sum(-1)
-        return ll.unsqueeze(0).expand(k, -1)
-
-    def summarize(self, stats):
-        return with_elbo(super().summarize(stats))
 
     # -- generation ---------------------------------------------------------------------------------------------
     def start(self, n, prime, options, generator):
