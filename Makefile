@@ -19,7 +19,7 @@ $(BIN)/python:
 	$(BIN)/pip install --upgrade --quiet pip
 
 # torch first, from TORCH_SPEC, so the later installs find it satisfied and pull no other build.
-PLUGINS := plugins/midi plugins/strokes plugins/text
+PLUGINS := plugins/midi plugins/strokes plugins/text plugins/models
 
 # The MIDI plugin's synthesizer (plugins/midi/seqstudio_midi/audio.py), with --no-deps: its one dependency,
 # PyAudio, is for live playback only (unused) and builds from source against PortAudio's headers.

@@ -161,11 +161,13 @@ def _lock_run_dir(run_dir: Path) -> None:
 @runlock.releases_locks
 def train(data_dir: str | Path | None = None, *, backend: str | None = None, domain: str | None = None,
           codec: str | None = None, run_dir: str | Path | None = None, config: str | Path | None = None,
-          overrides: list[str] = (), resume: bool = False, progress: bool = True, **train_options) -> Path:
-    """Train a backend on a folder of files; returns the run directory."""
+          overrides: list[str] = (), resume: bool = False, progress: bool = True,
+          init_from: str | Path | None = None, **train_options) -> Path:
+    """Train a backend on a folder of files; returns the run directory. ``init_from``: fine-tune that run."""
+    from . import finetune
     from .training import Trainer, flush_denormals, use_threads
 
-    base = None
+    base = finetune.base_spec(Path(init_from), data_dir, domain) if init_from and not resume else None
     if resume:
         if run_dir is None:
             raise ConfigError("--resume needs --run-dir pointing at the run to continue")
@@ -178,7 +180,9 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
                               f"omit DATA_DIR or start a new run")
     spec = resolve_config(Path(data_dir) if data_dir else None, backend, domain, codec, config, overrides,
                           train_options, base)
-    changed = model_changes(base, spec) if base is not None else []
+    if init_from and not resume:  # fine-tuning: the weights belong to init_from's codec and model
+        finetune.check_same_model(base, spec, init_from)
+    changed = model_changes(base, spec) if base is not None and resume else []
     if changed:  # before any data is read: the saved weights belong to the saved model
         raise ConfigError(f"cannot resume {run_dir}: it does not match this configuration, which changes the model "
                           f"({'; '.join(changed)}); change only budgets when resuming (--max-steps, --epochs, "
@@ -207,18 +211,22 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
         log.info("threads: %d (train.threads=0: %s)", threads,
                  "OMP_NUM_THREADS" if os.environ.get("OMP_NUM_THREADS") else "one per idle core")
     domain_obj = spec.make_domain()
-    saved_codec = load_codec(run_dir, spec) if resume else None
+    saved_codec = load_codec(run_dir, spec) if resume else load_codec(init_from, spec) if init_from else None
     _, codec_obj, files, sets = prepare_data(spec, codec=saved_codec, progress=progress, domain=domain_obj)
     log.info("data: %d train / %d valid files -> %d / %d windows of up to %d steps",
              len(files["train"]), len(files["valid"]), len(sets["train"]), len(sets["valid"]),
              sets["train"].max_length)
     warn_unbalanced(len(sets["train"]), len(sets["valid"]))
+    if init_from and not resume:
+        finetune.check_fits(codec_obj, sets, spec.data_path, init_from)
     valid_used = capped_validation(sets["valid"], spec.train.valid_max_windows)
     torch.manual_seed(spec.train.seed)
     model = spec.make_backend(codec_obj.spec, conditions_mod.of(codec_obj), text_mod.of(codec_obj))
-    if not from_checkpoint and spec.train.init_output_bias:
+    if not from_checkpoint and spec.train.init_output_bias and not init_from:
         x, lengths = sets["train"].gather(torch.arange(min(len(sets["train"]), 4096)))  # bounded for huge data
         model.init_from_data(x, torch.arange(x.shape[1]) < lengths.unsqueeze(1))
+    if init_from and not from_checkpoint:
+        finetune.load_weights(model, init_from)
     dist = init_distributed()
     trainer = Trainer(model, codec_obj, sets["train"], valid_used, spec.train, run_dir, dist=dist,
                       progress=progress)

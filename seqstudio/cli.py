@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from .errors import SeqStudioError
+from .model_commands import COMMANDS as MODEL_COMMANDS, EXISTING_RUN, RUN  # a model's name works as a RUN
 
 
 class _Group(click.Group):
@@ -165,9 +166,11 @@ def main():
                    "than 1 thread when other jobs shared the CPU).")
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint "
                                              "(with its saved options; change only budgets or --threads).")
+@click.option("--from", "init_from", type=RUN, help="Fine-tune: start from this run, exported folder or installed "
+              "model (`seqstudio models`), with its codec and options (DATA_DIR must fit its codec).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or info lines.")
 def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max_steps, epochs, max_minutes,
-          batch_size, lr, device, seed, threads, resume, quiet):
+          batch_size, lr, device, seed, threads, resume, init_from, quiet):
     """Train a generator on DATA_DIR (a folder of files, or one with train/ valid/ test/ subfolders).
 
     With neither --max-steps, --epochs nor --max-minutes, training runs 20 epochs (stopping early when the
@@ -188,7 +191,8 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
 
     try:
         path = api.train(data_dir, backend=backend, domain=domain, codec=codec, run_dir=run_dir,
-                         config=config_file, overrides=list(overrides), resume=resume, progress=not quiet, **options)
+                         config=config_file, overrides=list(overrides), resume=resume, progress=not quiet,
+                         init_from=init_from, **options)
     except NothingToDo as exc:  # a finished run resumed: said once, exit 0, nothing changed
         click.echo(str(exc))
         return
@@ -203,7 +207,7 @@ def train(data_dir, backend, domain, codec, run_dir, config_file, overrides, max
 
 # -- generate ----------------------------------------------------------------------------------------------------------
 @main.command()
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", type=RUN)
 @click.option("-n", "num", type=click.IntRange(min=1, max=100_000), default=4, show_default=True,
               help="Number of samples (at most 100000; written to disk in batches as they are made).")
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("generated"), show_default=True,
@@ -332,7 +336,7 @@ def _generate_in_batches(run, num, out_dir, prefix, render, audio, soundfont, qu
 
 # -- studio ------------------------------------------------------------------------------------------------------------
 @main.command()
-@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("runs", nargs=-1, required=True, type=EXISTING_RUN)
 @click.option("--port", type=click.IntRange(min=1, max=65535), default=8765, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; anything but this computer's own lets others on the network use it.")
@@ -346,7 +350,7 @@ def studio(runs, port, host):
 
 # -- info (conditions) ---------------------------------------------------------------------------------------------------
 @main.command()
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", type=RUN)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def info(run_dir, as_json):
     """What RUN_DIR is: domain, codec, backend, and the conditions `generate --condition` accepts."""
@@ -423,7 +427,7 @@ def convert(src, dest, domain):
 
 # -- evaluate ----------------------------------------------------------------------------------------------------------
 @main.command()
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", type=RUN)
 @click.argument("data_dir", type=click.Path(path_type=Path), required=False)
 @click.option("--split", type=click.Choice(["train", "valid", "test"]), default="test", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for scripts).")
@@ -547,7 +551,7 @@ def _echo_text_figures(text: dict) -> None:
 
 
 @main.command("train-recogniser")
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", type=RUN)
 @click.argument("data_dir", type=click.Path(path_type=Path), required=False)
 @click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
               help="Training budget in CPU minutes of this process.")
@@ -606,7 +610,7 @@ def _echo_judge(verdict: dict) -> None:
 
 # -- report, plot -----------------------------------------------------------------------------------------------------
 @main.command()
-@click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("run_dir", type=EXISTING_RUN)
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
               help="Folder for the page (index.html and the pictures and audio beside it). Default: RUN_DIR/report.")
 @click.option("--samples", "sample_dirs", multiple=True, type=click.Path(path_type=Path, exists=True, file_okay=False),
@@ -623,7 +627,7 @@ def report(run_dir, out_dir, sample_dirs, quiet):
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("run_dir", type=EXISTING_RUN)
 @click.option("-o", "--out", type=click.Path(path_type=Path, dir_okay=False), default=Path("curves.png"),
               show_default=True, help="Picture to write: .png (needs matplotlib) or .svg.")
 def plot(run_dir, out):
@@ -747,6 +751,9 @@ def cache_clear(older_than):
     click.echo(f"removed {removed['shards']} shard(s) and {removed['old_entries']} old-format entries "
                f"({cache_mod.human_bytes(removed['bytes'])}) from {cache_dir()}")
 
+
+for _command in MODEL_COMMANDS:  # models, export, write (seqstudio.model_commands)
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

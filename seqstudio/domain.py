@@ -67,6 +67,9 @@ class Codec:
     windowing_fields: ClassVar[tuple[str, ...]] = ("window", "hop", "min_length")
     augmentation_fields: ClassVar[tuple[str, ...]] = ()
     decoding_fields: ClassVar[tuple[str, ...]] = ()
+    # The class (of the first part) that stands for what the fitted codec never saw, if it has one (a text
+    # vocabulary's <unk>): `train --from` refuses a folder the codec would mostly map to it (seqstudio.finetune).
+    unknown_token: ClassVar[int | None] = None
 
     def __init__(self, config: CodecConfig | None = None):
         self.config = config if config is not None else self.Config()

@@ -21,6 +21,7 @@ SPECIALS = 2
 
 class CharCodec(TextCodec):
     name = "char"
+    unknown_token = UNK  # characters outside the fitted vocabulary (Codec.unknown_token)
 
     @dataclasses.dataclass
     class Config(TextCodecConfig):
