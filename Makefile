@@ -12,7 +12,7 @@ DEMO_SETTINGS ?= --backend rnn --codec notes --batch-size 16 --lr 2e-3 --set cod
 	--set train.valid_every=100
 DEMO_SAMPLING ?= --temperature 0.9
 
-.PHONY: install demo test test-all clean bench
+.PHONY: install demo test test-all clean bench models
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,5 +58,14 @@ test-all: install
 bench: install
 	OMP_NUM_THREADS=1 $(BIN)/python bench/vrnn_throughput.py
 
+# Train every shipped model (plugins/models) again from its card's commands, in MODELS_WORK, and compare the new
+# runs' test likelihood with the cards' (bench/models.py). Hours of CPU: the cards say each one's minutes.
+# MODELS=bach-chorales picks some; MODELS_UPDATE=--update replaces the shipped weights by the new ones.
+MODELS_WORK ?= models-work
+MODELS ?=
+MODELS_UPDATE ?=
+models: install
+	OMP_NUM_THREADS=1 $(BIN)/python bench/models.py retrain $(MODELS) --work $(MODELS_WORK) $(MODELS_UPDATE)
+
 clean:
-	rm -rf $(VENV) .venv-default $(DEMO_DIR) runs .pytest_cache
+	rm -rf $(VENV) .venv-default $(DEMO_DIR) runs .pytest_cache $(MODELS_WORK)

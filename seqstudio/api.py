@@ -167,7 +167,8 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
     from . import finetune
     from .training import Trainer, flush_denormals, use_threads
 
-    base = finetune.base_spec(Path(init_from), data_dir, domain) if init_from and not resume else None
+    init_from = finetune.resolve(init_from) if init_from and not resume else None
+    base = finetune.base_spec(init_from, data_dir, domain) if init_from else None
     if resume:
         if run_dir is None:
             raise ConfigError("--resume needs --run-dir pointing at the run to continue")
@@ -308,10 +309,12 @@ def _refuse_finished(trainer, run_dir: Path, dist) -> None:
 
 # -- using a trained run ----------------------------------------------------------------------------------------------
 def load(run_dir: str | Path, device: str = "cpu", which: str = "best") -> Run:
-    """Load a run directory for generation, evaluation or encoding."""
+    """Load a run directory (or an exported model folder, or an installed model's name: ``seqstudio.models``)
+    for generation, evaluation or encoding."""
+    from .models import resolve
     from .training import resolve_device
 
-    return load_run(Path(run_dir), which=which, device=resolve_device(device))
+    return load_run(resolve(run_dir), which=which, device=resolve_device(device))
 
 
 def _use_threads(run: Run) -> None:

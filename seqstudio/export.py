@@ -17,8 +17,8 @@ or ``.pkl`` beside the weights is refused, not ignored). Nothing here uses the n
 
 Loading (``materialize``) checks every file first and refuses a damaged or changed folder with one ``RunDirError``
 naming the file; then it writes an ordinary run directory (``config.yaml``, ``codec.json``, ``spec.json``,
-``best.pt``, ``MODEL.md``) under the cache, ``$SEQSTUDIO_CACHE/models/KEY`` with KEY the digest of the folder's
-files, so ``generate``, ``evaluate``, ``report``, ``info`` and the studio use it as any other run and the
+``best.pt``, ``MODEL.md``) under the cache, ``$SEQSTUDIO_CACHE/models/NAME-KEY`` with KEY the digest of the
+folder's files, so ``generate``, ``evaluate``, ``report``, ``info`` and the studio use it as any other run and the
 folder itself is never written to (a model installed as package data may be read-only). An unchanged folder is
 materialized once. Exporting that run again gives the same bytes (``tests/test_models.py``).
 """
@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -277,11 +278,17 @@ def check_folder(folder: str | Path) -> dict:
             "recogniser": recogniser}
 
 
+def _safe_name(name: str) -> str:
+    """The folder's name as the materialized run's (the studio and `info` show it), or "model"."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "", name)[:64].lstrip(".")
+    return cleaned or "model"
+
+
 def materialize(folder: str | Path) -> Path:
     """The run directory for an exported model folder (checked first; written once per folder content)."""
     folder = Path(folder)
     _check_files(folder)
-    target = materialized_root() / folder_key(folder)[:16]
+    target = materialized_root() / f"{_safe_name(folder.resolve().name)}-{folder_key(folder)[:16]}"
     if (target / MATERIALIZED).is_file() and not target.is_symlink():
         return target
     found = check_folder(folder)

@@ -23,6 +23,13 @@ log = logging.getLogger("seqstudio")
 MAX_UNKNOWN_SHARE = 0.01  # tokens the codec cannot represent (its unknown token), at most this share of the data
 
 
+def resolve(init_from) -> Path:
+    """The run directory ``--from`` names: a run, an exported folder or an installed model's name."""
+    from .models import resolve as resolve_run
+
+    return resolve_run(init_from)
+
+
 def base_spec(init_from: Path, data_dir: Path | None, domain: str | None) -> RunSpec:
     """RUN's specification, after checking that ``data_dir`` holds files of RUN's domain."""
     from . import data, registry
