@@ -13,9 +13,6 @@
 from __future__ import annotations
 
 import concurrent.futures as futures
-import contextlib
-import functools
-import gc
 import hashlib
 import json
 import logging
@@ -34,6 +31,7 @@ from .cache import cache_dir
 from .domain import Codec, Domain
 from .encoding import REAL_DTYPE, SPLITS, assign_collection, codec_class, make_codec  # noqa: F401 (the loader's names)
 from .errors import DataError
+from .gc_pause import gc_paused, gc_paused_call
 from .errors import SeqStudioError as SeqStudioErrorBase
 from .shards import (SHARD_PREFIX, SPLIT_CODES, FloatPieces, PackedPieces, RowFormat, Shard, read_index,
                      remove_shard, shard_problem, write_shard)
@@ -46,30 +44,6 @@ _HASHES, _HASHED = encoding.HASHES, encoding.HASHED
 _content_hash, _score, _split_for = encoding.content_hash, encoding.split_score, encoding.split_for
 _encode_one = encoding.encode_one
 _MEMOS_LOADED: dict[Path, tuple] = {}  # memo file -> its (size, mtime, inode, folder) when read into _HASHES
-
-
-@contextlib.contextmanager
-def gc_paused():
-    """No cyclic garbage collection inside (re-entrant). Start-up builds a few objects per file (paths, keys,
-    pieces) and keeps nearly all of them; each full collection meanwhile walks every object of the process
-    (torch's included), which cost a third of a warm start's CPU at 10,000 files. The objects made here are not
-    cyclic garbage, so nothing is left for later but an ordinary collection."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
-def gc_paused_call(fn):
-    """``fn`` run under ``gc_paused``."""
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        with gc_paused():
-            return fn(*args, **kwargs)
-    return run
 
 
 FOLDER_INFO = "seqstudio.yaml"

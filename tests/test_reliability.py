@@ -306,11 +306,11 @@ def test_convert_of_a_long_tune_writes_midi_every_reader_takes(tmp_path):
 def test_long_scores_read_with_rescaled_ticks():
     """A MIDI file past pretty_midi's 10M ticks (a long score at music21's 10,080 per quarter) reads, with its
     notes where they were."""
-    from seqstudio_midi.domain import _pretty_midi
+    from seqstudio_midi.fastread import checked_pretty_midi
 
     tpq = 10_080
     notes = [(60 + i % 12, i * tpq, i * tpq + tpq // 2) for i in range(1500)]  # 1500 quarters: 15M ticks
-    pm = _pretty_midi(midi_bytes(notes, tpb=tpq), Path("long.mid"))
+    pm = checked_pretty_midi(midi_bytes(notes, tpb=tpq), Path("long.mid"))
     assert pm.resolution == tpq // 2
     got = [(n.pitch, pm.time_to_tick(n.start) * 2, pm.time_to_tick(n.end) * 2) for n in pm.instruments[0].notes]
     assert got == notes
