@@ -139,10 +139,10 @@ def test_decode_only_options_are_not_in_the_cache_key():
     """codec.tempo and codec.program change only decoding: the same encodings serve any value of them."""
     domain = registry.load_domain("midi")()
     for codec_name in ("pianoroll", "events"):
-        keys = {data._codec_key("midi", data.make_codec(domain, codec_name, options), (0.1, 0.1))
+        keys = {data.codec_key("midi", data.make_codec(domain, codec_name, options), (0.1, 0.1))
                 for options in ({}, {"tempo": 96.0}, {"program": 12, "tempo": 60.0})}
         assert len(keys) == 1
-    other = data._codec_key("midi", data.make_codec(domain, "pianoroll", {"steps_per_quarter": 2}), (0.1, 0.1))
+    other = data.codec_key("midi", data.make_codec(domain, "pianoroll", {"steps_per_quarter": 2}), (0.1, 0.1))
     assert other not in keys
 
 
