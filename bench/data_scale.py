@@ -192,7 +192,8 @@ def cmd_loader(args) -> None:
     spec = api.resolve_config(Path(args.folder), "seqvae", None, None, None,
                               ["train.valid_fraction=0.002", "train.test_fraction=0.002", "codec.transpose=3"],
                               {}, None)
-    _, codec, _, sets = api.prepare_data(spec, progress=False, splits=("train",))
+    prepared = data.prepare(spec, progress=False, splits=("train",))
+    codec, sets = prepared.codec, prepared.windows
     if profile:
         profile.disable()
         profile.dump_stats(args.profile)

@@ -17,18 +17,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import conditions as conditions_mod
-from . import text_condition as text_mod
 from . import config as config_mod
-from . import data, prepared, registry, runlock, safe_io
+from . import data, registry, runlock, safe_io
 from .backends.base import Backend, SamplingOptions
 from .distributed import add_stats, init_distributed, leave
 from .errors import (ConfigError, DataError, NothingToDo, RunDirError, SeqStudioError, TrainingDiverged,
                      TrainingInterrupted)
 from .guidance import check_guidance
-from .rundir import Run, check_resumable, load_codec, load_run, load_spec, write_run_files
+from .rundir import Run, check_resumable, load_fitted, load_run, load_spec, write_run_files
 from .runspec import RunSpec, model_changes
-from .spec import check_informative
 
 log = logging.getLogger("seqstudio")
 # Generation lengths: the default (the training window) must be sane, and --length may ask for more, up to a
@@ -88,67 +85,6 @@ def _default_run_dir(spec: RunSpec) -> Path:
         i += 1
         candidate = Path("runs") / f"{stem}-{i}"
     return candidate
-
-
-# -- data -----------------------------------------------------------------------------------------------------------
-@data.gc_paused_call  # a few objects per file and piece, all kept: no full collection meanwhile (data.gc_paused)
-def prepare_data(spec: RunSpec, codec=None, progress: bool = True, splits=("train", "valid"), domain=None):
-    """Encode the spec's folder's splits into WindowSets (fitting the codec on train when it is not fitted).
-
-    An unchanged folder prepared the same way before is loaded from its stored preparation (``prepared``)."""
-    domain = domain or spec.make_domain()
-    codec = codec or spec.make_codec()
-    snapshot = prepared.Snapshot.for_run(spec, domain, codec, splits)
-    loaded = snapshot.load(codec) if snapshot is not None else None
-    if loaded is not None:
-        files, sets = loaded
-    else:
-        with prepared.captured_messages() as messages:
-            files, sets = _prepare_data(spec, codec, progress, splits, domain)
-        if snapshot is not None:
-            snapshot.save(codec, files, sets, messages, data.REAL_DTYPE)
-    if "train" in sets:  # conditions: a label that moves with the augmentation (a key transposed with the notes)
-        sets["train"].condition_moves = conditions_mod.move_tables(conditions_mod.of(codec), codec, domain)
-    return domain, codec, files, sets
-
-
-def _prepare_data(spec: RunSpec, codec, progress: bool, splits, domain):
-    t = spec.train
-    fractions = (t.valid_fraction, t.test_fraction)
-    files = data.split_files(spec.data_path, domain, *fractions)
-    # A many-sample file contributes to every split, whichever split the file itself landed in.
-    collections = [f for s in data.SPLITS for f in files[s] if domain.is_collection(f)]
-    if not codec.is_fitted:
-        train_files = sorted(set(files["train"]) | set(collections))
-        samples = data.read_samples(train_files, domain, "train", fractions)
-        if not samples:
-            raise DataError(f"none of the {len(train_files)} training files could be read")
-        codec.fit(samples)
-    check_informative(codec.spec, codec.name)
-    wanted = sorted({f for s in splits for f in files[s]} | set(collections), key=lambda p: p.parts)
-    encoded = data.encode_files(wanted, spec.domain, codec, workers=t.workers, progress=progress,
-                                fractions=fractions, hashes=files.hashes)
-    conditions_mod.add_folder_attributes(encoded, spec.data_path,  # conditions: attributes of the file names
-                                         data.folder_info(spec.data_path).get("attributes"))
-    sets = {}
-    for split in splits:
-        pieces = data.pieces_for_split(encoded, files, split)
-        if split == "train" and not pieces:
-            raise DataError(f"none of the {len(files['train'])} training files in {spec.data['path']} "
-                            f"could be read (see the warnings above)")
-        attrs = conditions_mod.piece_attributes(encoded, pieces)  # conditions: fitted on train, once
-        if split == "train" and not codec.decoding_state():  # decode's defaults from the pieces' provenance
-            codec.fit_decoding(attrs)
-        if split == "train":  # text: the sequence attributes are fitted as text, never as classes
-            text_mod.fit_for_run(codec, domain, attrs, [len(p) for p in pieces], t, spec.backend_class)
-        pieces, attrs, texts = text_mod.whole_lines(text_mod.of(codec), pieces, attrs, codec.window_length, split)
-        attrs_c = text_mod.categorical_only(domain, attrs, text_mod.of(codec))
-        if split == "train":
-            conditions_mod.fit_for_run(codec, domain, attrs_c, t, spec.backend_class)
-        indices = conditions_mod.piece_indices(conditions_mod.of(codec), attrs_c)
-        sets[split] = data.WindowSet.from_pieces(pieces, codec, whole=texts is not None, conditions=indices)
-        sets[split].texts = texts
-    return files, sets
 
 
 # -- training -------------------------------------------------------------------------------------------------------
@@ -211,9 +147,9 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
     if spec.train.threads <= 0:
         log.info("threads: %d (train.threads=0: %s)", threads,
                  "OMP_NUM_THREADS" if os.environ.get("OMP_NUM_THREADS") else "one per idle core")
-    domain_obj = spec.make_domain()
-    saved_codec = load_codec(run_dir, spec) if resume else load_codec(init_from, spec) if init_from else None
-    _, codec_obj, files, sets = prepare_data(spec, codec=saved_codec, progress=progress, domain=domain_obj)
+    saved = load_fitted(run_dir, spec)[1] if resume else load_fitted(init_from, spec)[1] if init_from else None
+    prepared = data.prepare(spec, fitted=saved, progress=progress)
+    codec_obj, fitted, files, sets = prepared.codec, prepared.fitted, prepared.files, prepared.windows
     log.info("data: %d train / %d valid files -> %d / %d windows of up to %d steps",
              len(files["train"]), len(files["valid"]), len(sets["train"]), len(sets["valid"]),
              sets["train"].max_length)
@@ -222,7 +158,7 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
         finetune.check_fits(codec_obj, sets, spec.data_path, init_from)
     valid_used = capped_validation(sets["valid"], spec.train.valid_max_windows)
     torch.manual_seed(spec.train.seed)
-    model = spec.make_backend(codec_obj.spec, conditions_mod.of(codec_obj), text_mod.of(codec_obj))
+    model = spec.make_backend(codec_obj.spec, fitted.conditions, fitted.text)
     if not from_checkpoint and spec.train.init_output_bias and not init_from:
         x, lengths = sets["train"].gather(torch.arange(min(len(sets["train"]), 4096)))  # bounded for huge data
         model.init_from_data(x, torch.arange(x.shape[1]) < lengths.unsqueeze(1))
@@ -235,7 +171,7 @@ def train(data_dir: str | Path | None = None, *, backend: str | None = None, dom
         trainer.resume()  # before config.yaml is rewritten: a refused resume leaves the run as it was
         _refuse_finished(trainer, run_dir, dist)
     if dist.is_main:
-        write_run_files(run_dir, spec, codec_obj)
+        write_run_files(run_dir, spec, codec_obj, fitted)
         record_json(run_dir / "data.json", {f"{s} files": len(files[s]) for s in data.SPLITS} | {
             f"{s} windows": len(sets[s]) for s in sets} | {"valid windows validated": len(valid_used)} | {
             "steps per window": sets["train"].max_length})
@@ -389,7 +325,7 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
     if n < 1:
         raise ConfigError("-n must be at least 1")
     SamplingOptions(top_k=top_k, top_p=top_p, guidance=guidance)  # bad values are refused before any file is read
-    check_guidance(guidance, conditions_mod.of(run.codec), run.backend.text_spec is not None, run.backend)
+    check_guidance(guidance, run.fitted.conditions, run.backend.text_spec is not None, run.backend)
     length = generation_length(run, length)
     _use_threads(run)
     if prime:
@@ -398,7 +334,7 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
         regular_file(Path(prime), f"--prime {prime}")
     prime_x = prime_tensor(run, run.domain.read(Path(prime))) if prime else None
     provenance = file_provenance(run, prime) if prime else None  # a primed sample continues the file: its tempo
-    cs = conditions_mod.of(run.codec)
+    cs = run.fitted.conditions
     if conditions and cs is None:
         raise ConfigError(f"{run.path} was trained without conditions, so --condition cannot be used (a run is "
                           f"conditional when its training pieces carry attributes with more than one value)")
@@ -453,7 +389,7 @@ def generate(run: Run, n: int = 4, length: int | None = None, temperature: float
 
 def conditions_of(run: Run):
     """The run's ``ConditionSpec`` (None for an unconditional run)."""
-    return conditions_mod.of(run.codec)
+    return run.fitted.conditions
 
 
 def _condition_primes(run: Run, labels: list[dict]) -> list[tuple[list[int], torch.Tensor]]:
@@ -462,24 +398,22 @@ def _condition_primes(run: Run, labels: list[dict]) -> list[tuple[list[int], tor
     groups: dict[tuple, list[int]] = {}
     for i, values in enumerate(labels):
         groups.setdefault(tuple(sorted(values.items())), []).append(i)
-    usual = conditions_mod.of(run.codec).usual_notes()  # the training pieces' header layout and the like
+    usual = run.fitted.conditions.usual_notes()  # the training pieces' header layout and the like
     return [(positions, prime_tensor(run, run.domain.condition_prime({**usual, **dict(key)})))
             for key, positions in groups.items()]
 
 
 def run_info(run_dir: str | Path) -> dict[str, Any]:
     """A run's domain, codec, backend and conditions (each attribute's values with their training counts)."""
-    from .rundir import load_codec, load_spec
-
     spec = load_spec(Path(run_dir))
-    codec = load_codec(Path(run_dir), spec)
-    cs = conditions_mod.of(codec)
+    codec, fitted = load_fitted(Path(run_dir), spec)
+    cs = fitted.conditions
     cond = None
     if cs is not None:
         cond = {"mode": cs.mode, "dropout": cs.dropout, "size": cs.size,
                 "attributes": {a.name: dict(zip(a.values, a.counts)) for a in cs.attributes},
                 "notes": {k: dict(v) for k, v in cs.notes}}
-    ts = text_mod.of(codec)  # text: the sequence condition, if any
+    ts = fitted.text  # text: the sequence condition, if any
     return {"run_dir": str(run_dir), "domain": spec.domain, "codec": spec.codec_name, "backend": spec.backend_name,
             "conditions": cond, "text": ts.to_dict() if ts is not None else None,
             "decoding": codec.decoding_state()}  # what generated samples get (a MIDI run's tempo, program)
@@ -697,8 +631,8 @@ def _held_out_windows(run: Run, data_dir, split: str, progress: bool):
         raise ConfigError(f"unknown split {split!r}; valid: {', '.join(data.SPLITS)}")
     _use_threads(run)
     spec = run.spec.with_data_path(data_dir) if data_dir is not None else run.spec
-    _, _, files, sets = prepare_data(spec, codec=run.codec, progress=progress, splits=(split,), domain=run.domain)
-    windows = sets[split]
+    prepared = data.prepare(spec, fitted=run.fitted, splits=(split,), progress=progress, domain=run.domain)
+    files, windows = prepared.files, prepared.windows[split]
     if len(windows) == 0:
         raise DataError(f"the {split} split of {spec.data['path']} holds no usable {run.domain.name} files "
                         f"({len(files[split])} files)")
@@ -728,9 +662,9 @@ def evaluate(run: Run, data_dir: str | Path | None = None, split: str = "test", 
     result = backend.summarize(stats)
     result.update(split=split, files=len(files[split]), windows=len(windows), steps=int(stats.get("steps", 0)),
                   backend=spec.backend_name, run_dir=str(run.path), data=spec.data["path"])
-    cs = conditions_mod.of(run.codec)  # conditions: the likelihood is conditioned as in training
+    cs = run.fitted.conditions  # conditions: the likelihood is conditioned as in training
     result["conditioned_on"] = cs.names if cs is not None and cs.conditions_backend else []
-    ts = text_mod.of(run.codec)  # text: the likelihood is of each line given its text
+    ts = run.fitted.text  # text: the likelihood is of each line given its text
     result["text_conditioned"] = ts.attribute if ts is not None else None
     return result
 
@@ -847,7 +781,7 @@ def evaluate_samples(run: Run, data_dir: str | Path | None = None, split: str = 
 def _labelled_windows(run: Run, data_dir, split: str, limit: int, seed: int, progress: bool):
     """``split``'s windows decoded, each with its condition values (at most ``limit``, a seeded subset)."""
     _, _, windows = _held_out_windows(run, data_dir, split, progress)
-    cs = conditions_mod.of(run.codec)
+    cs = run.fitted.conditions
     index = list(range(len(windows)))
     if limit and len(windows) > limit:
         index = sorted(torch.randperm(len(windows), generator=torch.Generator().manual_seed(seed))[:limit].tolist())
@@ -858,7 +792,7 @@ def _labelled_windows(run: Run, data_dir, split: str, limit: int, seed: int, pro
 def condition_judges(run: Run, data_dir, seed: int, progress: bool) -> dict:
     """The domain's judge of each condition attribute it can judge (``Domain.condition_judges``), fitted on the
     training windows where it learns; {} for a run without embedded conditions."""
-    cs = conditions_mod.of(run.codec)
+    cs = run.fitted.conditions
     if cs is None or not cs.conditions_backend:
         return {}
     return run.domain.condition_judges(cs.names, lambda: _labelled_windows(run, data_dir, "train", 2000, seed,
@@ -879,7 +813,7 @@ def evaluate_conditions(run: Run, data_dir: str | Path | None = None, split: str
     (``asked``); the same share for samples of the same seed generated with every condition unknown
     (``unconditional``: chance, the model's own unconditional mode); and the judge's agreement with the real
     values on ``split``'s windows (``held_out``: the ceiling, e.g. the classifier's held-out accuracy)."""
-    cs = conditions_mod.of(run.codec)
+    cs = run.fitted.conditions
     judges = condition_judges(run, data_dir, seed, progress)
     if not judges:
         return {}
@@ -905,7 +839,7 @@ GUIDANCE_CURVE = (0.0, 1.0, 2.0, 4.0)
 def can_guide(run: Run) -> bool:
     """Whether ``--guidance`` other than 1 is open to this run (``seqstudio.guidance.check_guidance``)."""
     try:
-        check_guidance(2.0, conditions_mod.of(run.codec), run.backend.text_spec is not None, run.backend)
+        check_guidance(2.0, run.fitted.conditions, run.backend.text_spec is not None, run.backend)
     except ConfigError:
         return False
     return True
@@ -926,7 +860,7 @@ def evaluate_guidance(run: Run, data_dir: str | Path | None = None, split: str =
     judges = condition_judges(run, data_dir, seed, progress)
     if not judges:
         return {}
-    cs = conditions_mod.of(run.codec)
+    cs = run.fitted.conditions
     asked = cs.sample(n, torch.Generator().manual_seed(seed))
     real, pieces = judge_reference(run, data_dir, split, limit=max_reference, seed=seed, progress=False)
     held_out = _labelled_windows(run, data_dir, split, max_reference, seed, progress)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from .config import TEXT_BIAS
 from .errors import SeqStudioError
 from .model_commands import COMMANDS as MODEL_COMMANDS, EXISTING_RUN, RUN  # a model's name works as a RUN
 
@@ -88,10 +89,6 @@ def _setup_logging(quiet: bool = False) -> None:
     log.setLevel(logging.WARNING if quiet else logging.INFO)
     log.propagate = False
 
-
-# `generate --text`'s default sampling bias: on hershey-script the recogniser reads 27% of the letters wrong at
-# bias 2 against 42% at bias 0 (BENCHMARKS.md, issue 27).
-TEXT_BIAS = 2.0
 
 # Progress bars refresh at most this often (seconds) when stderr is not a terminal (a log file, CI, nohup):
 # every refresh there is another line in the log.

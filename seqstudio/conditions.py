@@ -36,7 +36,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .codec_slot import CodecSlot
 from .errors import ConfigError
 
 log = logging.getLogger("seqstudio")
@@ -263,23 +262,15 @@ class ConditionEmbedding(nn.Module):
         return self.embed(self.drop(index))
 
 
-# -- codec state: the conditions live next to the codec's learned state --------------------------------------------
+# -- codec.json: the conditions are stored beside the codec's learned state (``data.Fitted``) ----------------------
 STATE_KEY = "_conditions"
 
 
-_SLOT = CodecSlot("conditions")
-# The conditions attached to a codec (fitted by ``prepare_data`` or restored from a run's codec.json);
-# ``decided``: whether they are settled (fitted, or restored from a run, possibly as none).
-of, attach, decided = _SLOT.of, _SLOT.attach, _SLOT.decided
-
-
 def fit_for_run(codec, domain, train_attrs: list[dict], train_config, backend_cls=None) -> ConditionSpec | None:
-    """Fit (once) and attach the run's conditions from the training pieces' attributes, saying what was chosen.
+    """Fit the run's conditions from the training pieces' attributes (``data.fitting``), saying what was chosen.
 
     A backend that does not declare ``accepts_conditions`` trains unconditionally under ``auto`` (said in the
     log) and is refused an explicit list of attributes."""
-    if decided(codec):
-        return of(codec)
     changed = set(domain.attributes_changed_by(codec))
     moving = _moving_attributes(codec, domain, changed, train_attrs)
     changed -= moving
@@ -306,7 +297,6 @@ def fit_for_run(codec, domain, train_attrs: list[dict], train_config, backend_cl
         log.info("conditions: the data carries %s, but backend %r takes no conditions: training unconditionally",
                  spec.describe(), backend_cls.name)
         spec = None
-    attach(codec, spec)
     if spec is not None:
         how = ("generate --condition primes with them" if spec.mode == "prime" else
                f"condition dropout {spec.dropout:g}")
@@ -383,21 +373,6 @@ def moved_indices(rows: torch.Tensor, changes: list, tables: tuple[tuple, torch.
         if change is not None and change in position:
             out[b] = table[position[change], torch.arange(rows.shape[1]), rows[b]]
     return out
-
-
-def split_state(state: dict) -> tuple[dict, ConditionSpec | None]:
-    """A codec.json mapping -> (the codec's own state, the conditions stored beside it or None)."""
-    if STATE_KEY not in state:
-        return state, None
-    state = dict(state)
-    return state, ConditionSpec.from_dict(state.pop(STATE_KEY))
-
-
-def joined_state(codec) -> dict:
-    """What codec.json holds: the codec's state, plus the conditions when the run has any."""
-    state = codec.state_dict()
-    spec = of(codec)
-    return {**state, STATE_KEY: spec.to_dict()} if spec is not None else state
 
 
 # -- from encoded pieces to per-window indices ------------------------------------------------------------------------

@@ -207,16 +207,14 @@ def _read_config(folder: Path):
     return config, spec
 
 
-def _check_shapes(spec, feature_spec, codec, weights: dict, where: Path) -> None:
+def _check_shapes(spec, feature_spec, fitted, weights: dict, where: Path) -> None:
     """The backend ``config.json`` describes, built without memory, must have exactly the weights' names and
     shapes: a changed option (a hidden size) or swapped weights are refused before anything is allocated."""
     import torch
 
-    from . import conditions, text_condition
-
     try:
         with torch.device("meta"):
-            model = spec.make_backend(feature_spec, conditions.of(codec), text_condition.of(codec))
+            model = spec.make_backend(feature_spec, fitted.conditions, fitted.text)
     except SeqStudioError as exc:
         raise RunDirError(f"{where.parent / CONFIG}: {exc}") from None
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
@@ -251,13 +249,13 @@ def materialized_root() -> Path:
 def check_folder(folder: str | Path) -> dict:
     """Every check ``materialize`` makes, without writing: returns what it read (``config``, ``spec``,
     ``codec``, ``feature_spec``, ``weights``, ``recogniser``)."""
-    from .rundir import load_codec
+    from .rundir import load_fitted
     from .spec import FeatureSpec
 
     folder = Path(folder)
     _check_files(folder)
     config, spec = _read_config(folder)
-    codec = load_codec(folder, spec)  # names folder/codec.json in its errors
+    codec, fitted = load_fitted(folder, spec)  # names folder/codec.json in its errors
     try:
         feature_spec = FeatureSpec.from_dict(config["spec"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -267,7 +265,7 @@ def check_folder(folder: str | Path) -> dict:
         raise RunDirError(f"{folder / CONFIG} says {feature_spec} but {folder / CODEC} gives codec "
                           f"{codec.name!r} {codec.spec}: the folder was changed")
     weights = _read_weights(folder / WEIGHTS)
-    _check_shapes(spec, feature_spec, codec, weights, folder / WEIGHTS)
+    _check_shapes(spec, feature_spec, fitted, weights, folder / WEIGHTS)
     recogniser = None
     if config.get("recogniser"):
         for name in (RECOGNISER_CONFIG, RECOGNISER_WEIGHTS):

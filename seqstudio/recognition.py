@@ -35,7 +35,7 @@ EXAMPLES = 6  # (asked, read) pairs kept per setting for the report
 
 
 def text_spec_or_refuse(run) -> text_mod.TextSpec:
-    spec = text_mod.of(run.codec)
+    spec = run.fitted.text
     if spec is None:
         raise ConfigError(f"{run.path} is not conditioned on text: a recogniser judges runs trained with "
                           f"train.text (e.g. on the hershey-script recipe)")

@@ -32,7 +32,7 @@ log = logging.getLogger("seqstudio")
 
 
 def text_spec_of(run) -> text_mod.TextSpec:
-    spec = text_mod.of(run.codec)
+    spec = run.fitted.text
     if spec is None:
         raise ConfigError(f"{run.path} was trained without a text condition, so --text cannot be used (a run is "
                           f"text-conditioned when its training pieces carry a transcription that varies, with a "
