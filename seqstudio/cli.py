@@ -268,14 +268,11 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
     from .run_summary import checkpoint_note
 
     note = checkpoint_note(run_dir, checkpoint, run.checkpoint.get("state", {}))  # said once the files are written
-    if texts or style or style_text:  # text: handwriting from text (seqstudio.text_generate)
-        from . import text_generate
-
-        lines = text_generate.generate_lines(run, list(texts), style=style, style_text=style_text,
-                                             temperature=temperature, bias=TEXT_BIAS if bias is None else bias,
-                                             seed=seed, length=length,
-                                             top_k=top_k, top_p=top_p)
-        paths = text_generate.write_lines(run, lines, list(texts), out_dir, height_mm)
+    if texts or style or style_text:  # text: handwriting from text (api.generate's text path)
+        lines = api.generate(run, texts=list(texts), style=style, style_text=style_text, temperature=temperature,
+                             bias=TEXT_BIAS if bias is None else bias, seed=seed, length=length, top_k=top_k,
+                             top_p=top_p)
+        paths = api.write_samples(run, lines, out_dir, height_mm=height_mm)
         if not quiet:
             click.echo(note, err=True)
         click.echo(f"wrote {len(paths)} files for {len(texts)} line(s) to {out_dir}")
@@ -465,34 +462,8 @@ def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samp
     quiet = quiet or as_json
     run = api.load(run_dir, device=device, which=checkpoint)
     likelihood = run.backend.has_likelihood
-    if n_samples is None:
-        n_samples = 0 if likelihood else 100
-    if not likelihood and n_samples == 0:
-        raise click.UsageError(f"backend {run.spec.backend_name!r} has no likelihood; "
-                               f"evaluate it with --samples N (N >= 1)")
-    options = {"iw_samples": iw_samples} if iw_samples else {}
-    result = (api.evaluate(run, data_dir, split=split, progress=not quiet, seed=seed, **options)
-              if likelihood else {})
-    if n_samples:
-        result.update(api.evaluate_samples(run, data_dir, split=split, n=n_samples, seed=seed,
-                                           temperature=temperature, progress=not quiet))
-        listened = api.evaluate_conditions(run, data_dir, split=split, n=n_samples, seed=seed,
-                                           temperature=temperature, progress=not quiet)
-        if listened:  # conditions: did the model do as asked?
-            result["conditions"] = listened
-            curve = api.evaluate_guidance(run, data_dir, split=split, n=n_samples, seed=seed,
-                                          temperature=temperature, progress=not quiet)
-            if curve:  # ... and how much more with classifier-free guidance, at what cost in realism
-                result["guidance"] = curve
-        from . import recognition
-
-        if run.backend.text_spec is not None:  # text: does it write what it is asked? (needs a recogniser)
-            if recognition.has_recogniser(run):
-                result["text"] = recognition.evaluate_text(run, data_dir, split=split, n=n_samples, seed=seed,
-                                                           temperature=temperature, progress=not quiet)
-            else:  # the other figures still stand; say how to get this one
-                result["text"] = {"skipped": recognition.MISSING.format(run=run.path)}
-    api.record_json(Path(run_dir) / f"evaluation-{split}.json", {**result, "checkpoint": checkpoint})
+    result = api.evaluate(run, data_dir, split, samples=n_samples, temperature=temperature, iw_samples=iw_samples,
+                          seed=seed, progress=not quiet)  # the figures, and RUN_DIR/evaluation-SPLIT.json
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -502,7 +473,7 @@ def evaluate(run_dir, data_dir, split, as_json, checkpoint, device, seed, n_samp
         for key, value in result.items():
             if isinstance(value, float) and key not in ("mean_overlap", "temperature"):
                 click.echo(f"  {key:<12} {value:.4f}")
-    if n_samples:
+    if "sample_metrics" in result:
         click.echo(f"{result['backend']}: {result['samples']} samples (temperature {temperature:g}) vs "
                    f"{result['reference_windows']} windows of the {split} split of {result['data']}")
         click.echo(f"  {'metric':<22} {'overlap':>7}   {'generated':>15}   {'held-out':>15}")
@@ -563,13 +534,14 @@ def train_recogniser(run_dir, data_dir, max_minutes, max_steps, seed, quiet):
     that against another line's text (chance). The best validation checkpoint is kept; the test lines'
     CER is printed at the end.
     """
-    from . import api, recognition
+    from . import api
+    from .api import text_reading
 
     _setup_logging(quiet=quiet)
     run = api.load(run_dir)
-    figures = recognition.train(run, data_dir, max_minutes=0 if max_steps else max_minutes,
+    figures = text_reading.train(run, data_dir, max_minutes=0 if max_steps else max_minutes,
                                 max_steps=max_steps or 0, seed=seed, progress=not quiet)
-    click.echo(f"recogniser stored in {Path(run_dir) / recognition.FOLDER}: {figures['steps']} steps, "
+    click.echo(f"recogniser stored in {Path(run_dir) / text_reading.FOLDER}: {figures['steps']} steps, "
                f"{figures['cpu_minutes']:.1f} CPU minutes, valid CER {figures['valid_cer']:.3f}"
                + (f", test CER {figures['test_cer']:.3f} (against another line's text "
                   f"{figures['test_cer_other_text']:.3f})" if "test_cer" in figures else ""))
