@@ -46,7 +46,7 @@ def main(cond_dir, uncond_dir, n):
     listened = api.evaluate_conditions(cond, split="test", n=n, seed=0, progress=False)
     cs = cond.fitted.conditions
     asked = cs.sample(n, torch.Generator().manual_seed(0))  # the same draw evaluate_conditions asked for
-    judges = cond.domain.condition_judges(cs.names, lambda: api._labelled_windows(cond, None, "train", 2000, 0, False))
+    judges = cond.domain.condition_judges(cs.names, lambda: api.labelled_windows(cond, None, "train", 2000, 0, False))
     plain = api.generate(uncond, n=n, seed=0)
     for attr, judge in judges.items():
         wanted = [cs.labels(row.tolist()).get(attr) for row in asked]
@@ -59,7 +59,7 @@ def main(cond_dir, uncond_dir, n):
     if coarse:  # coarser views of the same judgements (see the module docstring)
         with_c = api.generate(cond, n=n, seed=0, condition_index=asked)
         without = api.generate(cond, n=n, seed=0, condition_index=torch.zeros_like(asked))
-        real = api._labelled_windows(cond, None, "test", 1000, 0, False)
+        real = api.labelled_windows(cond, None, "test", 1000, 0, False)
         for attr, (name, view) in coarse.items():
             wanted = [cs.labels(row.tolist()).get(attr) for row in asked]
 

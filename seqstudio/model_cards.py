@@ -64,4 +64,4 @@ def quick_check(run_dir: Path, check: dict, workdir: Path, progress: bool = Fals
     if not data_dir.is_dir():
         recipes.build(check["recipe"], data_dir, limit=int(check["limit"]), workers=1, progress=progress)
     run = api.load(run_dir)
-    return api.evaluate(run, data_dir, split=check.get("split", "test"), progress=progress)
+    return api.evaluate_likelihood(run, data_dir, split=check.get("split", "test"), progress=progress)

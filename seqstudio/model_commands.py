@@ -100,7 +100,7 @@ def export_command(run_dir, dest, dtype, checkpoint):
               help="Height of the SVG's line on paper.")
 def write_command(text, out, run_dir, style, style_text, bias, seed, height_mm):
     """Write TEXT by hand: one line, in one command, with the shipped handwriting model (or --model)."""
-    from . import api, text_generate
+    from . import api
     from .errors import ConfigError
 
     suffix = out.suffix.lower()
@@ -109,11 +109,11 @@ def write_command(text, out, run_dir, style, style_text, bias, seed, height_mm):
     if bool(style) != bool(style_text):
         raise ConfigError("--style and --style-text go together: the line in your hand and what it says")
     run = api.load(run_dir)
-    lines = text_generate.generate_lines(run, [text], style=style, style_text=style_text, bias=bias, seed=seed)
+    lines = api.generate(run, texts=[text], style=style, style_text=style_text, bias=bias, seed=seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".write-", dir=out.parent))
     try:
-        written = text_generate.write_lines(run, lines, [text], stage / "lines", height_mm)
+        written = api.write_samples(run, lines, stage / "lines", height_mm=height_mm)
         chosen = [p for p in written if p.suffix.lower() == suffix and p.name.startswith("line-")]
         if not chosen:
             raise ConfigError(f"the model's domain ({run.spec.domain}) writes no {suffix} line")

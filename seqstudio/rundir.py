@@ -44,6 +44,7 @@ class Run:
     backend: Backend
     checkpoint: dict[str, Any]
     fitted: Fitted  # what training learned from the data (codec.json): its conditions and text alphabet
+    which: str = "best"  # the checkpoint asked for (``best`` falls back to ``last`` before the first validation)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -237,7 +238,7 @@ def load_run(path: Path, which: str = "best", device: str | torch.device = "cpu"
     checkpoint = runcheck.load_checkpoint(ckpt_path)
     backend = _build_backend(spec, feature_spec, checkpoint["model"], ckpt_path, fitted.conditions, fitted.text)
     backend.to(device).eval()
-    return Run(path, spec, spec.make_domain(), codec, backend, checkpoint, fitted)
+    return Run(path, spec, spec.make_domain(), codec, backend, checkpoint, fitted, which)
 
 
 def check_resumable(path: Path) -> None:

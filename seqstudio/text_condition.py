@@ -153,26 +153,6 @@ def categorical_only(domain, attrs: list[dict], spec: "TextSpec | None" = None) 
     return out
 
 
-def fit_for_run(domain, attrs: list[dict], steps: list[int], train_config, backend_cls=None) -> TextSpec | None:
-    """Fit the run's text condition (``data.fitting``), saying what was chosen (the conventions of
-    ``conditions.fit_for_run``: under ``auto`` a backend that cannot take text trains without it, said in the
-    log; asked for by name, it is refused with one line)."""
-    selection = train_config.text
-    spec = TextSpec.fit(sequence_names(domain), attrs, steps, selection, train_config.text_mixtures)
-    if spec is not None and backend_cls is not None and not backend_cls.accepts_text:
-        if str(selection).strip().lower() != "auto":
-            raise ConfigError(f"backend {backend_cls.name!r} cannot take a sequence condition (it does not declare "
-                              f"accepts_text); train.text={selection} asks for {spec.describe()}; use --backend "
-                              f"rnn or vrnn, or --set train.text=none")
-        log.info("text: the data carries %s, but backend %r takes no sequence condition: training without it",
-                 spec.describe(), backend_cls.name)
-        spec = None
-    if spec is not None:
-        log.info("text: conditioned on %s, %d Gaussian windows; whole lines are the windows; "
-                 "--set train.text=none turns it off", spec.describe(), spec.mixtures)
-    return spec
-
-
 def line_selection(spec: TextSpec | None, pieces: list, attrs: list[dict], limit: int) -> list[int]:
     """The positions of the pieces a text run trains on: those with a text and at most ``limit`` steps (the
     line-length limit); every position without a text condition."""

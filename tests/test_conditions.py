@@ -354,10 +354,11 @@ def test_an_augmentation_the_domain_cannot_follow_leaves_the_key_out_but_keeps_t
     domain = MidiDomain()
     attrs = [{"key": "G:minor", "mode": "minor"}, {"key": "C:major", "mode": "major"}]
     codec = SimpleNamespace(config=SimpleNamespace(transpose=3))  # transposes, but says nothing of by how much
-    spec = conditions.fit_for_run(codec, domain, attrs, TrainConfig())
-    assert spec.names == ["mode"]
+    pieces = [[0]] * len(attrs)  # what the fit reads of a piece: its length
+    spec, text = conditions.fit_for_run(codec, domain, pieces, attrs, TrainConfig())
+    assert spec.names == ["mode"] and text is None
     with pytest.raises(ConfigError, match="augmentation changes key"):
-        conditions.fit_for_run(SimpleNamespace(config=SimpleNamespace(transpose=3)), domain, attrs,
+        conditions.fit_for_run(SimpleNamespace(config=SimpleNamespace(transpose=3)), domain, pieces, attrs,
                                TrainConfig(conditions="key"))
 
 
@@ -370,7 +371,7 @@ def test_transposition_moves_the_key_with_the_notes(codec_name):
     domain = MidiDomain()
     codec = make_codec(domain, codec_name, {"transpose": 3})
     attrs = [{"key": "G:minor", "mode": "minor"}, {"key": "C:major", "mode": "major"}] * 2
-    spec = conditions.fit_for_run(codec, domain, attrs, TrainConfig(conditions="key,mode"))
+    spec, _ = conditions.fit_for_run(codec, domain, [[0]] * len(attrs), attrs, TrainConfig(conditions="key,mode"))
     key = spec.attributes[spec.names.index("key")]
     assert key.values[:2] == ("C:major", "G:minor") and key.counts[:2] == (2, 2)  # training indices unchanged
     assert set(key.values) == {"A:major", "Bb:major", "B:major", "C:major", "Db:major", "D:major", "Eb:major",

@@ -54,3 +54,26 @@ def test_a_codec_json_the_codec_cannot_take_is_one_line_naming_the_file(trained_
     (copy / "codec.json").write_text(json.dumps({**OLD_MIDI, "_conditions": {"attributes": []}}))
     with pytest.raises(RunDirError, match="codec.json"):
         api.load(copy)
+
+
+def test_each_piece_gets_its_own_files_attributes_even_when_two_files_share_one_encoding():
+    """Two files with the same content share one cached encoding (one ``Piece`` object); the attributes their
+    paths give them (a folder's ``attributes:`` rule) differ, and each piece keeps its own: attributes are looked
+    up by the piece's key (its file; a many-sample file's split and position), never by object identity."""
+    import torch
+    from pathlib import Path
+
+    from seqstudio.data import EncodedFiles, Piece, SplitFiles, pieces_for_split
+    from seqstudio.shards import FloatPieces
+
+    source = FloatPieces.from_tensors([torch.zeros(3, 2), torch.ones(4, 2), torch.full((5, 2), 2.0)], 2)
+    shared = Piece(source, 0)
+    a, b, book = Path("/d/a.mid"), Path("/d/b.mid"), Path("/d/book.npz")
+    encoded = EncodedFiles({a: shared, b: shared,
+                            book: {"train": [Piece(source, 1), Piece(source, 2)], "valid": [], "test": [], "own": {}}})
+    encoded.attributes = {a: {"label": "a"}, b: {"label": "b"},
+                          book: {"train": [{"label": "first"}, {"label": "second"}], "valid": [], "test": []}}
+    files = SplitFiles({"train": [a, b, book], "valid": [], "test": []})
+    pieces, attrs = pieces_for_split(encoded, files, "train")
+    assert pieces == [shared, shared, encoded[book]["train"][0], encoded[book]["train"][1]]
+    assert attrs == [{"label": "a"}, {"label": "b"}, {"label": "first"}, {"label": "second"}]

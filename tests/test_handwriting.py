@@ -17,7 +17,8 @@ from conftest import invoke, read_metrics, tiny_backend_args
 from test_errors import assert_clean_error
 
 pytest.importorskip("seqstudio_strokes")
-from seqstudio import api, registry, text_condition, text_generate  # noqa: E402
+from seqstudio import api, registry, text_condition  # noqa: E402
+from seqstudio.api import text_lines as text_generate  # noqa: E402
 from seqstudio.backends.autoregressive import shift_right  # noqa: E402
 from seqstudio.backends.base import SamplingOptions  # noqa: E402
 from seqstudio_strokes import hershey  # noqa: E402

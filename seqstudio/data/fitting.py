@@ -8,7 +8,6 @@ import dataclasses
 from pathlib import Path
 
 from .. import conditions as conditions_mod
-from .. import text_condition as text_mod
 from ..domain import Codec, Domain
 from ..errors import DataError
 from ..spec import check_informative
@@ -32,14 +31,11 @@ def fit_run(codec: Codec, domain: Domain, pieces: list, attrs: list[dict], train
     """The run's ``Fitted`` from the training ``pieces`` and their attribute dicts.
 
     ``given`` (a resumed run's): kept as it is, but for decoding defaults it lacks (a run directory from before
-    they existed), which are learned here as for a new run. Else the decoding defaults, then the text condition
-    (a transcription is never a class), then the categorical conditions on the pieces a text run trains on."""
+    they existed), which are learned here as for a new run. Else the decoding defaults, then the conditions of
+    both kinds (``conditions.fit_for_run``)."""
     if not codec.decoding_state():  # decode's defaults from the pieces' provenance
         codec.fit_decoding(attrs)
     if given is not None:
         return dataclasses.replace(given, decoding=dict(codec.decoding_state() or {}))
-    text = text_mod.fit_for_run(domain, attrs, [len(p) for p in pieces], train_config, backend_cls)
-    kept = [attrs[i] for i in text_mod.line_selection(text, pieces, attrs, codec.window_length)]
-    conditions = conditions_mod.fit_for_run(codec, domain, text_mod.categorical_only(domain, kept, text),
-                                            train_config, backend_cls)
+    conditions, text = conditions_mod.fit_for_run(codec, domain, pieces, attrs, train_config, backend_cls)
     return Fitted.of(codec, conditions, text)

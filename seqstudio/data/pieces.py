@@ -74,10 +74,12 @@ def _entry_value(source, i: int):
     return value
 
 
-def pieces_for_split(encoded: dict[Path, Piece | dict], files: dict[str, list[Path]],
-                     split: str) -> list[Piece]:
-    """The encoded pieces of ``split``: its single-sample files, plus that split's share of every many-sample
-    file (whichever split the file itself landed in).
+def pieces_for_split(encoded: "EncodedFiles", files: dict[str, list[Path]],
+                     split: str) -> tuple[list[Piece], list[dict]]:
+    """The encoded pieces of ``split`` and the attribute dict of each: its single-sample files, plus that split's
+    share of every many-sample file (whichever split the file itself landed in). A piece's attributes are
+    looked up by the same key as the piece (its file, and for a many-sample file its split and position), in
+    ``encoded.attributes``.
 
     When folders gave the splits (``SplitFiles.by_folder``) a file's split is its folder's, also inside a
     many-sample file: one in ``valid/`` feeds valid with its own ``valid`` samples and those it leaves to the
@@ -86,20 +88,21 @@ def pieces_for_split(encoded: dict[Path, Piece | dict], files: dict[str, list[Pa
     When none of the training files could be encoded and folders did not fix the splits, a readable valid or
     test file is moved into train (``files`` is updated) with a warning, rather than failing the run.
     """
+    table = getattr(encoded, "attributes", None) or {}
+    keys: list[tuple] = []  # (path,) for a single-sample file, (path, split, position) inside a many-sample one
     if getattr(files, "by_folder", False):
-        pieces = []
         for f in files[split]:
             value = encoded.get(f)
             if isinstance(value, Piece):
-                pieces.append(value)
+                keys.append((f,))
             elif isinstance(value, dict):
-                pieces.extend(_folder_share(value, split))
-        return pieces
-    pieces = [encoded[f] for f in files[split] if f in encoded and isinstance(encoded[f], Piece)]
-    for value in encoded.values():
+                keys.extend((f, s, i) for s, i in _folder_share(value, split))
+        return _with_attributes(encoded, table, keys)
+    keys = [(f,) for f in files[split] if f in encoded and isinstance(encoded[f], Piece)]
+    for path, value in encoded.items():
         if isinstance(value, dict):
-            pieces.extend(value.get(split, []))
-    if split == "train" and not pieces:
+            keys.extend((path, split, i) for i in range(len(value.get(split, []))))
+    if split == "train" and not keys:
         for donor in ("valid", "test"):
             good = [f for f in files[donor] if isinstance(encoded.get(f), Piece)]
             if good:
@@ -107,17 +110,33 @@ def pieces_for_split(encoded: dict[Path, Piece | dict], files: dict[str, list[Pa
                 files["train"].append(good[0])
                 log.warning("none of the training files could be read; training on %s (from the %s split) "
                             "instead%s", good[0], donor, "" if files[donor] else f", leaving {donor} empty")
-                return [encoded[good[0]]]
-    return pieces
+                return _with_attributes(encoded, table, [(good[0],)])
+    return _with_attributes(encoded, table, keys)
 
 
-def _folder_share(value: dict, split: str) -> list[Piece]:
-    """What a many-sample file in ``split``'s folder gives that split: its own samples of the split, and every
-    sample the loader placed by position (in whichever split)."""
+def _with_attributes(encoded, table: dict, keys: list[tuple]) -> tuple[list[Piece], list[dict]]:
+    """The pieces ``keys`` name and their attribute dicts (``{}`` where the domain said nothing)."""
+    pieces, attrs = [], []
+    for key in keys:
+        attr = table.get(key[0])
+        if len(key) == 1:
+            pieces.append(encoded[key[0]])
+            attrs.append(attr if isinstance(attr, dict) else {})
+        else:
+            _, s, i = key
+            pieces.append(encoded[key[0]][s][i])
+            of_split = attr.get(s, []) if isinstance(attr, dict) else []
+            attrs.append(of_split[i] if i < len(of_split) else {})
+    return pieces, attrs
+
+
+def _folder_share(value: dict, split: str) -> list[tuple[str, int]]:
+    """What a many-sample file in ``split``'s folder gives that split, as ``(split, position)`` in the file: its
+    own samples of the split, and every sample the loader placed by position (in whichever split)."""
     own = value.get("own") or {s: len(value.get(s, [])) for s in SPLITS}  # older cache entries: own only
-    share = list(value.get(split, [])[: own.get(split, 0)])
+    share = [(split, i) for i in range(min(own.get(split, 0), len(value.get(split, []))))]
     for s in SPLITS:
-        share.extend(value.get(s, [])[own.get(s, 0):])
+        share.extend((s, i) for i in range(own.get(s, 0), len(value.get(s, []))))
     return share
 
 

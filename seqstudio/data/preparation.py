@@ -80,11 +80,10 @@ def prepare_fresh(spec, domain: Domain, codec: Codec, given: Fitted | None, spli
                                          folder_info(spec.data_path).get("attributes"))
     shares = {}
     for split in splits:  # train first: it may take a readable file from valid or test (``pieces_for_split``)
-        pieces = pieces_for_split(encoded, files, split)
-        if split == "train" and not pieces:
+        shares[split] = pieces_for_split(encoded, files, split)
+        if split == "train" and not shares[split][0]:
             raise DataError(f"none of the {len(files['train'])} training files in {spec.data['path']} "
                             f"could be read (see the warnings above)")
-        shares[split] = (pieces, conditions_mod.piece_attributes(encoded, pieces))
     if "train" in shares:
         fitted = fit_run(codec, domain, *shares["train"], t, spec.backend_class, given)
     else:
