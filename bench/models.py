@@ -68,12 +68,13 @@ def figures(args) -> None:
         quick = model_cards.quick_check(models.resolve(folder), check, Path(args.quick))
     import torch
 
-    state = torch.load(Path(args.run) / "best.pt", weights_only=True).get("state", {})
+    best = torch.load(Path(args.run) / "best.pt", weights_only=True).get("state", {})
+    state = torch.load(Path(args.run) / "last.pt", weights_only=True).get("state", {})
     out = {"test": {k: test[k] for k in KEEP if k in test}, "float32_test_nll": f32["nll"],
            "judge": _judge_summary(judged) if judged else {},
            "quick_check": {**check, "nll": quick["nll"]},
            "training": {"steps": state.get("step"), "minutes": round(state.get("elapsed", 0) / 60, 2),
-                        "stopped_because": state.get("stopped_because")}}
+                        "stopped_because": state.get("stopped_because"), "best_step": best.get("step")}}
     text = json.dumps(out, indent=1)
     print(text)
     if args.out:
