@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from .shell import TEXT_BIAS, only_regular_files, setup_logging
+from ..config import TEXT_BIAS
+from .shell import only_regular_files, setup_logging
 
 
 # -- generate ----------------------------------------------------------------------------------------------------------
