@@ -129,7 +129,7 @@ class VoiceCodec(ArrayEncoding, Transposing, DecodingDefaults, Codec):
         import torch
 
         v = self.voice_parts(voice)[0] // 2
-        notes = sorted(note for line in self._lines(sample, strict=True) for note in line)
+        notes = sorted((note for line in self._lines(sample, strict=True) for note in line), key=lambda n: (n[1], n[0]))
         if not notes:
             raise DataError(f"the melody has no notes in pitch range {self.config.pitch_low}..{self.config.pitch_high}")
         for (_, s0, e0), (_, s1, _) in zip(notes, notes[1:]):
