@@ -74,14 +74,14 @@ def verdict(run, generated: list, real: list, seed: int) -> dict:
                          for name in run.domain.judge_highlights if name in f}}
 
 
-def harmonisations(run, pieces, seed: int) -> dict:
+def harmonisations(run, pieces, seed: int, temperature: float) -> dict:
     codec = run.codec
     top = codec.voices[0]
     rows, ours, ignoring, real, tensors = [], [], [], [], []
     for i, (name, x, provenance) in enumerate(pieces):
         known = voice_known(codec, x.shape[0], [top])
-        y = filling.fill(run, x, known, 1, seed + i)[0]
-        z = filling.fill(run, x, torch.zeros_like(known), 1, seed + i)[0]  # ignoring the melody ...
+        y = filling.fill(run, x, known, 1, seed + i, temperature)[0]
+        z = filling.fill(run, x, torch.zeros_like(known), 1, seed + i, temperature)[0]  # ignoring the melody ...
         z[:, known[0]] = x[:, known[0]]  # ... then Bach's melody on top
         tensors.append(y)
         rows.append({"piece": name, "ours": accuracy(codec, y, x), "ignoring": accuracy(codec, z, x)})
@@ -109,7 +109,7 @@ def infill_nll(run, pieces, seed: int) -> dict:
     return {"excerpts": int(x.shape[0]), "steps": steps, "nll_per_step": float(nll.mean() / steps)}
 
 
-def bars_fill(run, pieces, seed: int) -> dict:
+def bars_fill(run, pieces, seed: int, temperature: float) -> dict:
     codec = run.codec
     bar = codec.steps_per_bar
     x = crop_batch(pieces, 8 * bar)
@@ -118,10 +118,11 @@ def bars_fill(run, pieces, seed: int) -> dict:
     hole = torch.zeros(8 * bar, parts, dtype=torch.bool)
     hole[4 * bar : 6 * bar] = True
     g = torch.Generator().manual_seed(seed)
-    both = run.backend.infill(x, (~hole).expand(n, -1, -1), SamplingOptions(), generator=g).cpu()
+    options = SamplingOptions(temperature=temperature)
+    both = run.backend.infill(x, (~hole).expand(n, -1, -1), options, generator=g).cpu()
     left_known = torch.zeros(8 * bar, parts, dtype=torch.bool)
     left_known[: 4 * bar] = True
-    left = run.backend.infill(x, left_known.expand(n, -1, -1), SamplingOptions(), generator=g).cpu()
+    left = run.backend.infill(x, left_known.expand(n, -1, -1), options, generator=g).cpu()
     left[:, 6 * bar :] = x[:, 6 * bar :]  # Bach's bars 7-8 after the continuation
     seam = slice(3 * bar, 7 * bar)
     decode = codec.decode  # excerpts only: one tempo for all (the judge counts beats)
@@ -181,19 +182,25 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path)
     p.add_argument("--figure", type=Path)
+    p.add_argument("--gibbs-steps", type=int, help="blocked Gibbs rounds (default: the run's backend.gibbs_steps)")
+    p.add_argument("--temperature", type=float, default=1.0)
     args = p.parse_args(argv)
     run = api.load(args.run)
+    if args.gibbs_steps is not None:
+        run.backend.config.gibbs_steps = args.gibbs_steps
     use_threads(1)
     if not run.codec.voices:
         sys.exit("the run's codec has no voices: train with --codec voices")
     pieces = held_out(run, args.data, args.pieces)
     started = time.process_time()
-    result = {"run": str(args.run), "pieces": len(pieces)}
-    h = harmonisations(run, pieces, args.seed)
+    result = {"run": str(args.run), "pieces": len(pieces), "gibbs_steps": run.backend.config.gibbs_steps,
+              "temperature": args.temperature}
+    h = harmonisations(run, pieces, args.seed, args.temperature)
     ours = h.pop("samples")
     result["harmonize"] = h
     result["infill_nll"] = infill_nll(run, pieces, args.seed)
-    result["bars_5_6"] = bars_fill(run, held_out(run, args.data, args.pieces, min_bars=8), args.seed)
+    result["bars_5_6"] = bars_fill(run, held_out(run, args.data, args.pieces, min_bars=8), args.seed,
+                                   args.temperature)
     result["cpu_s"] = round(time.process_time() - started, 1)
     print(json.dumps(result, indent=1))
     if args.json:
