@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from seqstudio import api, conditions
+from seqstudio import api
 from seqstudio.training import use_threads
 
 
@@ -39,7 +39,7 @@ def sheet(run_dir, out, per_row=8):
     from seqstudio_strokes.render import render_png
 
     run = api.load(run_dir)
-    cs = conditions.of(run.codec)
+    cs = run.fitted.conditions
     inks = []
     for value in cs.attributes[0].values:
         samples = api.generate(run, n=per_row, seed=0, temperature=0.6, bias=0.5,

@@ -16,7 +16,7 @@ import sys
 
 import torch
 
-from seqstudio import api, conditions
+from seqstudio import api
 from seqstudio.training import use_threads
 
 
@@ -44,9 +44,9 @@ def main(cond_dir, uncond_dir, n):
             out[f"{name}_test"] = {k: ev.get(k) for k in ("nll", "kl", "elbo", "steps", "windows")}
         out[f"{name}_step"] = int(run.checkpoint["state"]["step"])
     listened = api.evaluate_conditions(cond, split="test", n=n, seed=0, progress=False)
-    cs = conditions.of(cond.codec)
+    cs = cond.fitted.conditions
     asked = cs.sample(n, torch.Generator().manual_seed(0))  # the same draw evaluate_conditions asked for
-    judges = cond.domain.condition_judges(cs.names, lambda: api._labelled_windows(cond, None, "train", 2000, 0, False))
+    judges = cond.domain.condition_judges(cs.names, lambda: api.labelled_windows(cond, None, "train", 2000, 0, False))
     plain = api.generate(uncond, n=n, seed=0)
     for attr, judge in judges.items():
         wanted = [cs.labels(row.tolist()).get(attr) for row in asked]
@@ -59,7 +59,7 @@ def main(cond_dir, uncond_dir, n):
     if coarse:  # coarser views of the same judgements (see the module docstring)
         with_c = api.generate(cond, n=n, seed=0, condition_index=asked)
         without = api.generate(cond, n=n, seed=0, condition_index=torch.zeros_like(asked))
-        real = api._labelled_windows(cond, None, "test", 1000, 0, False)
+        real = api.labelled_windows(cond, None, "test", 1000, 0, False)
         for attr, (name, view) in coarse.items():
             wanted = [cs.labels(row.tolist()).get(attr) for row in asked]
 

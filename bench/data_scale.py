@@ -192,7 +192,11 @@ def cmd_loader(args) -> None:
     spec = api.resolve_config(Path(args.folder), "seqvae", None, None, None,
                               ["train.valid_fraction=0.002", "train.test_fraction=0.002", "codec.transpose=3"],
                               {}, None)
-    _, codec, _, sets = api.prepare_data(spec, progress=False, splits=("train",))
+    if hasattr(data, "prepare"):  # the data package's front door
+        prepared = data.prepare(spec, progress=False, splits=("train",))
+        codec, sets = prepared.codec, prepared.windows
+    else:  # older code (A/B runs against an earlier commit): api.prepare_data
+        _, codec, _, sets = api.prepare_data(spec, progress=False, splits=("train",))
     if profile:
         profile.disable()
         profile.dump_stats(args.profile)

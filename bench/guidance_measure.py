@@ -13,7 +13,7 @@ import sys
 
 import torch
 
-from seqstudio import api, conditions
+from seqstudio import api
 from seqstudio.training import use_threads
 
 
@@ -24,7 +24,7 @@ def main(cond_dir, twin_dir, n):
     out["guidance"] = api.evaluate_guidance(cond, split="test", n=n, seed=0, progress=False)
     if twin_dir:
         twin = api.load(twin_dir)
-        cs = conditions.of(cond.codec)
+        cs = cond.fitted.conditions
         asked = cs.sample(n, torch.Generator().manual_seed(0))  # the draw evaluate_guidance asked for
         judges = api.condition_judges(cond, None, seed=0, progress=False)
         plain = api.generate(twin, n=n, seed=0)

@@ -2,7 +2,9 @@
 run's recogniser reads in it and that line's character error rate (issue 27) when the run has one."""
 import sys
 from pathlib import Path
-from seqstudio import api, recognition, text_generate
+from seqstudio import api
+from seqstudio.api import text_lines as text_generate
+from seqstudio.api import text_reading as recognition
 from seqstudio.cer import character_error_rate
 from seqstudio.errors import RunDirError
 from seqstudio_strokes.domain import StrokesDomain

@@ -5,6 +5,7 @@ for torch's import, which is most of a command's start-up; only the functions th
 """
 
 from .errors import ConfigError, DataError, PluginError, RunDirError, SeqStudioError
+from .lazy import lazy_names
 
 __version__ = "0.1.0"
 
@@ -17,17 +18,4 @@ _LAZY = {"train": "api", "load": "api", "generate": "api", "interpolate": "api",
          "write_samples": "api", "encode_file": "api", "decode_tensor": "api",
          "FeatureSpec": "spec", "Binary": "spec", "Categorical": "spec", "Real": "spec"}
 
-
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'seqstudio' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

@@ -3,7 +3,7 @@
 The cache (``data.cache_dir()``: ``$SEQSTUDIO_CACHE``, default ``~/.cache/seqstudio``) holds one folder per codec
 key (16 hex digits) with shards (``shards``: ``shard-*.bin`` + ``shard-*.json``, ``shard-*.ok`` checksum stamps
 and ``shard-*.win-*.npz`` window indexes) and, from older versions, one ``.pt`` per file; ``hashes/`` remembers
-the content hashes of data folders' files, ``prepared/`` the stored preparations of warm starts (``prepared``:
+the content hashes of data folders' files, ``prepared/`` the stored preparations of warm starts (``data.snapshot``:
 ``KEY.json`` + ``KEY-DIGEST.npz``). Clearing removes only files of those names in
 folders of that name, never anything else a user may keep there (``SEQSTUDIO_CACHE`` pointed at a home folder
 by mistake must not cost them a file). A shard's last use is its index's access time, which ``data`` sets each
@@ -26,7 +26,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SEQSTUDIO_CACHE", Path.home() / ".cache" / "seqstudio"))
 
 
-PREPARED = re.compile(r"^[0-9a-f]{32}(\.json|-[0-9a-f]{16}\.npz)$")  # prepared.Snapshot's files
+PREPARED = re.compile(r"^[0-9a-f]{32}(\.json|-[0-9a-f]{16}\.npz)$")  # data.snapshot.Snapshot's files
 LEGACY = re.compile(r"^[0-9a-f]{64}\.pt$")  # CACHE_VERSION 2: one torch file per source file
 TEMPORARY = re.compile(r"^\.(shard-|[0-9a-f]{64}\.pt).*\.tmp$")  # atomic_write's temporaries
 TEMPORARY_GRACE_S = 3600  # a younger temporary may be a concurrent run's write in progress
@@ -86,7 +86,7 @@ def info(root: Path) -> dict:
 
 
 def _prepared_files(root: Path) -> list[Path]:
-    """The stored preparations' files (``prepared``), nothing else that folder may hold."""
+    """The stored preparations' files (``data.snapshot``), nothing else that folder may hold."""
     folder = root / "prepared"
     if not folder.is_dir() or folder.is_symlink():
         return []

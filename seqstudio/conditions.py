@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .codec_slot import CodecSlot
+from . import text_condition
 from .errors import ConfigError
 
 log = logging.getLogger("seqstudio")
@@ -263,23 +263,51 @@ class ConditionEmbedding(nn.Module):
         return self.embed(self.drop(index))
 
 
-# -- codec state: the conditions live next to the codec's learned state --------------------------------------------
+# -- codec.json: the conditions are stored beside the codec's learned state (``data.Fitted``) ----------------------
 STATE_KEY = "_conditions"
 
 
-_SLOT = CodecSlot("conditions")
-# The conditions attached to a codec (fitted by ``prepare_data`` or restored from a run's codec.json);
-# ``decided``: whether they are settled (fitted, or restored from a run, possibly as none).
-of, attach, decided = _SLOT.of, _SLOT.attach, _SLOT.decided
+def fit_for_run(codec, domain, pieces: list, attrs: list[dict], train_config,
+                backend_cls=None) -> tuple[ConditionSpec | None, "text_condition.TextSpec | None"]:
+    """The run's conditions of both kinds, fitted on the training ``pieces`` and their attribute dicts, saying
+    what was chosen: ``(categorical conditions, text condition)``, each None when off.
+
+    First the sequence kind (``text_condition``: a transcription is never a class), then the categorical kind
+    on the pieces a text run trains on (whole lines within the line-length limit), without the sequence
+    attributes. Both follow one convention for a backend that cannot take them (``accepts_text``,
+    ``accepts_conditions``): under ``auto`` the run trains without them, said in the log; asked for by name,
+    they are refused with one line."""
+    text = text_condition.TextSpec.fit(text_condition.sequence_names(domain), attrs, [len(p) for p in pieces],
+                                       train_config.text, train_config.text_mixtures)
+    if text is not None:
+        text = _for_backend(
+            text, backend_cls, "accepts_text", train_config.text,
+            f"cannot take a sequence condition (it does not declare accepts_text); train.text={train_config.text} "
+            f"asks for {text.describe()}; use --backend rnn or vrnn, or --set train.text=none",
+            "text: the data carries %s, but backend %r takes no sequence condition: training without it")
+    if text is not None:
+        log.info("text: conditioned on %s, %d Gaussian windows; whole lines are the windows; "
+                 "--set train.text=none turns it off", text.describe(), text.mixtures)
+    kept = attrs if text is None else [attrs[i] for i in text_condition.line_selection(text, pieces, attrs,
+                                                                                        codec.window_length)]
+    return _fit_categorical(codec, domain, text_condition.categorical_only(domain, kept, text), train_config,
+                            backend_cls), text
 
 
-def fit_for_run(codec, domain, train_attrs: list[dict], train_config, backend_cls=None) -> ConditionSpec | None:
-    """Fit (once) and attach the run's conditions from the training pieces' attributes, saying what was chosen.
+def _for_backend(spec, backend_cls, capability: str, selection, refusal: str, without: str):
+    """``spec`` when the backend declares ``capability``; else None under ``auto`` (``without`` logged with the
+    spec's description and the backend's name) and a ConfigError (``refusal`` after the backend's name) when
+    asked for by name."""
+    if backend_cls is None or getattr(backend_cls, capability, False):
+        return spec
+    if str(selection).strip().lower() != "auto":
+        raise ConfigError(f"backend {backend_cls.name!r} {refusal}")
+    log.info(without, spec.describe(), backend_cls.name)
+    return None
 
-    A backend that does not declare ``accepts_conditions`` trains unconditionally under ``auto`` (said in the
-    log) and is refused an explicit list of attributes."""
-    if decided(codec):
-        return of(codec)
+
+def _fit_categorical(codec, domain, train_attrs: list[dict], train_config, backend_cls=None) -> ConditionSpec | None:
+    """The categorical conditions from the training pieces' attributes (the augmentation's changes handled)."""
     changed = set(domain.attributes_changed_by(codec))
     moving = _moving_attributes(codec, domain, changed, train_attrs)
     changed -= moving
@@ -297,16 +325,12 @@ def fit_for_run(codec, domain, train_attrs: list[dict], train_config, backend_cl
         spec = _with_moved_values(spec, codec, domain, moving)
         log.info("conditions: %s moves with the codec's augmentation (each training window's value is moved "
                  "with it)", ", ".join(sorted(moving & set(spec.names))))
-    if spec is not None and spec.conditions_backend and backend_cls is not None \
-            and not backend_cls.accepts_conditions:
-        if str(train_config.conditions).strip().lower() != "auto":
-            raise ConfigError(f"backend {backend_cls.name!r} cannot be conditioned (it does not declare "
-                              f"accepts_conditions); train.conditions={train_config.conditions} asks for "
-                              f"{spec.describe()}. Use --set train.conditions=none")
-        log.info("conditions: the data carries %s, but backend %r takes no conditions: training unconditionally",
-                 spec.describe(), backend_cls.name)
-        spec = None
-    attach(codec, spec)
+    if spec is not None and spec.conditions_backend:
+        spec = _for_backend(
+            spec, backend_cls, "accepts_conditions", train_config.conditions,
+            f"cannot be conditioned (it does not declare accepts_conditions); train.conditions="
+            f"{train_config.conditions} asks for {spec.describe()}. Use --set train.conditions=none",
+            "conditions: the data carries %s, but backend %r takes no conditions: training unconditionally")
     if spec is not None:
         how = ("generate --condition primes with them" if spec.mode == "prime" else
                f"condition dropout {spec.dropout:g}")
@@ -385,42 +409,7 @@ def moved_indices(rows: torch.Tensor, changes: list, tables: tuple[tuple, torch.
     return out
 
 
-def split_state(state: dict) -> tuple[dict, ConditionSpec | None]:
-    """A codec.json mapping -> (the codec's own state, the conditions stored beside it or None)."""
-    if STATE_KEY not in state:
-        return state, None
-    state = dict(state)
-    return state, ConditionSpec.from_dict(state.pop(STATE_KEY))
-
-
-def joined_state(codec) -> dict:
-    """What codec.json holds: the codec's state, plus the conditions when the run has any."""
-    state = codec.state_dict()
-    spec = of(codec)
-    return {**state, STATE_KEY: spec.to_dict()} if spec is not None else state
-
-
 # -- from encoded pieces to per-window indices ------------------------------------------------------------------------
-def piece_attributes(encoded, pieces: list) -> list[dict]:
-    """The attribute dict of each piece returned by ``data.pieces_for_split`` (matched by object identity, so the
-    split logic stays in one place); ``encoded`` is ``data.encode_files``'s result with its ``attributes``: each
-    value one piece (a ``data.Piece`` handle or a tensor) or a many-sample file's ``{split: [pieces]}``."""
-    table = getattr(encoded, "attributes", {}) or {}
-    by_id: dict[int, dict] = {}
-    for path, value in encoded.items():
-        attrs = table.get(path)
-        if not isinstance(value, dict):
-            by_id[id(value)] = attrs if isinstance(attrs, dict) else {}
-        else:
-            for split, tensors in value.items():
-                if not isinstance(tensors, list):
-                    continue
-                split_attrs = (attrs or {}).get(split, []) if isinstance(attrs, dict) else []
-                for i, t in enumerate(tensors):
-                    by_id[id(t)] = split_attrs[i] if i < len(split_attrs) else {}
-    return [by_id.get(id(p), {}) for p in pieces]
-
-
 def piece_indices(spec: ConditionSpec | None, attrs: list[dict]) -> torch.Tensor | None:
     if spec is None or not spec.conditions_backend:
         return None

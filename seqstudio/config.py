@@ -19,6 +19,11 @@ from . import safe_yaml
 from .errors import ConfigError
 from .safe_yaml import brief
 
+# The sampling bias a line written from text gets unless asked otherwise (`generate --text`, the studio's writing
+# pad): on hershey-script the recogniser reads 27% of the letters wrong at bias 2 against 42% at bias 0
+# (BENCHMARKS.md, issue 27). Other samples default to bias 0 (plain sampling).
+TEXT_BIAS = 2.0
+
 SECTIONS = ("codec", "backend", "train", "heads")
 SCHEDULES = ("constant", "cosine", "plateau")  # train.schedule (seqstudio/training/schedule.py)
 

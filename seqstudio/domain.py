@@ -137,7 +137,7 @@ class Codec:
         """Bool ``[...]``: which steps of storage-layout ``x`` ``[..., storage_width]`` end a segment of a sample
         (a pen stroke: the pen lifts after that point), or None when the codec's samples have no segments
         (default). ``generate --text`` ends a line at a segment end once the attention window has passed the
-        text (``seqstudio.text_generate``), so the last word is finished rather than cut."""
+        text (``seqstudio.api.text_lines``), so the last word is finished rather than cut."""
         return None
 
     # -- what decoding gives back that the tensor does not hold -----------------------------------------------------

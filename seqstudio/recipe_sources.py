@@ -17,6 +17,7 @@ folders. ``glob_files`` and ``user_file`` are the helpers plugin sources share w
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.metadata
 import logging
@@ -25,13 +26,36 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import safe_io
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, SeqStudioError
 
 if TYPE_CHECKING:
     from .domain import Domain
-    from .recipes import Recipe
 
 log = logging.getLogger("seqstudio")
+
+
+@dataclasses.dataclass
+class Recipe:
+    """One data recipe as ``recipes`` parses it: what a source type is given (kept here, beside the source
+    contract, so the sources need nothing from the module that builds them)."""
+
+    name: str
+    description: str
+    domain: str
+    source: dict[str, Any]
+    path: Path
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    codec: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def needs_source(self) -> bool:
+        """Whether the user must bring the data (``--source``), as its source type says. A type that is unknown
+        or whose plugin is broken counts as needing it (a warning says why); ``data build`` gives the error."""
+        try:
+            return load_source(self).needs_source
+        except SeqStudioError as exc:
+            log.warning("recipe %r: %s", self.name, exc)
+            return True
 
 
 class RecipeSource:

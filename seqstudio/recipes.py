@@ -16,7 +16,6 @@ recipes ship, and are found, with the plugin that reads their data; ``NAME`` may
 from __future__ import annotations
 
 import concurrent.futures as futures
-import dataclasses
 import logging
 import os
 import tempfile
@@ -28,30 +27,9 @@ import yaml
 from . import registry, runlock, safe_yaml, staging
 from .atomic import write_error
 from .errors import ConfigError, DataError, DiskFullError, SeqStudioError, WriteError
-from .recipe_sources import RecipeSource, load_source
+from .recipe_sources import Recipe, RecipeSource, load_source  # noqa: F401 (Recipe: this module's name for it)
 
 log = logging.getLogger("seqstudio")
-
-
-@dataclasses.dataclass
-class Recipe:
-    name: str
-    description: str
-    domain: str
-    source: dict[str, Any]
-    path: Path
-    options: dict[str, Any] = dataclasses.field(default_factory=dict)
-    codec: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    @property
-    def needs_source(self) -> bool:
-        """Whether the user must bring the data (``--source``), as its source type says. A type that is unknown
-        or whose plugin is broken counts as needing it (a warning says why); ``data build`` gives the error."""
-        try:
-            return load_source(self).needs_source
-        except SeqStudioError as exc:
-            log.warning("recipe %r: %s", self.name, exc)
-            return True
 
 
 def recipe_dirs() -> list[Path]:

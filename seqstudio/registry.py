@@ -277,9 +277,9 @@ def _accepted_count(domain, files: list[str], by_suffix: Counter) -> int:
 
 def _domain_counts(path) -> dict[str, int]:
     """Installed domain name -> how many files under ``path`` its ``accepts`` takes (broken plugins left out)."""
-    from .data import gc_paused
+    from .gc_pause import gc_paused
 
-    with gc_paused():  # a path and a few strings per file, all kept until the end (see data.gc_paused)
+    with gc_paused():  # a path and a few strings per file, all kept until the end (see gc_pause)
         return _count_domains(path)
 
 

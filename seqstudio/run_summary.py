@@ -2,7 +2,7 @@
 
 ``api.run_info`` rebuilds the codec, which imports the domain plugin and torch (2-3 s, 15 s on a busy machine)
 to print a few names and counts; this reads the same figures from the two files as they were written
-(``rundir.codec_state``), so ``info`` answers in a fraction of a second. It returns what ``api.run_info`` returns.
+(``data.Fitted.to_state``), so ``info`` answers in a fraction of a second. It returns what ``api.run_info`` returns.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from .errors import RunDirError
 
 CONDITIONS_KEY = "_conditions"  # conditions.STATE_KEY
 TEXT_KEY = "_text"  # text_condition.STATE_KEY
-DECODING_KEY = "_decoding"  # rundir.DECODING_KEY
+DECODING_KEY = "_decoding"  # data.fitted.DECODING_KEY
 
 
 def _conditions(stored: Any, where: Path) -> dict | None:

@@ -3,7 +3,8 @@
 Layout::
 
     config.yaml      the run's specification (``RunSpec.to_dict``: domain, codec, backend, train, data provenance)
-    codec.json       the codec's learned state (vocabulary, scales...; conditions, decoding defaults beside it)
+    codec.json       what the run learned from its data (``data.Fitted``: the codec's state, conditions, text
+                     alphabet and decoding defaults)
     spec.json        the FeatureSpec the backend was built for
     last.pt best.pt  checkpoints, written atomically, loaded with ``weights_only=True``
     metrics.jsonl    one JSON object per logged training/validation event
@@ -22,16 +23,14 @@ from typing import Any
 import torch
 import yaml
 
-from . import conditions, runcheck, text_condition
+from . import runcheck
 from .atomic import atomic_write, disk_full_error, is_disk_full
 from .backends.base import Backend
+from .data.fitted import Fitted
 from .domain import Codec, Domain
 from .errors import ConfigError, PluginError, RunDirError, SeqStudioError, UnsafePathError
 from .runspec import RunSpec
 from .spec import Categorical, FeatureSpec, check_informative
-
-
-DECODING_KEY = "_decoding"  # codec.json: what the codec learned for decoding (``Codec.decoding_state``)
 
 
 @dataclasses.dataclass
@@ -44,16 +43,18 @@ class Run:
     codec: Codec
     backend: Backend
     checkpoint: dict[str, Any]
+    fitted: Fitted  # what training learned from the data (codec.json): its conditions and text alphabet
+    which: str = "best"  # the checkpoint asked for (``best`` falls back to ``last`` before the first validation)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
-def write_run_files(path: Path, spec: RunSpec, codec: Codec) -> None:
+def write_run_files(path: Path, spec: RunSpec, codec: Codec, fitted: Fitted) -> None:
     path.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path / "config.yaml", yaml.safe_dump(spec.to_dict(), sort_keys=False).encode())
-    atomic_write_bytes(path / "codec.json", json.dumps(codec_state(codec)).encode())
+    atomic_write_bytes(path / "codec.json", json.dumps(fitted.to_state()).encode())
     atomic_write_bytes(path / "spec.json", json.dumps(codec.spec.to_dict()).encode())
 
 
@@ -123,44 +124,29 @@ def load_spec(path: Path) -> RunSpec:
         raise RunDirError(f"{where}: {exc}") from None
 
 
-def codec_state(codec: Codec) -> dict:
-    """All a codec learned, as codec.json holds it: its own state, the conditions and text beside it, and its
-    decoding defaults (``Codec.fit_decoding``)."""
-    state = text_condition.joined_state(codec, conditions.joined_state(codec))  # + conditions
-    if codec.decoding_state():  # what decode gives generated pieces (Codec.fit_decoding), beside the state
-        state = {**state, DECODING_KEY: codec.decoding_state()}
-    return state
-
-
-def restore_codec_state(codec: Codec, state: dict) -> None:
-    """Give ``codec`` what ``codec_state`` recorded (the codec's own errors propagate; ``load_codec`` names the
-    file)."""
-    state, condition_spec = conditions.split_state(state)  # conditions: stored beside the codec's state
-    conditions.attach(codec, condition_spec)
-    state, text_spec = text_condition.split_state(state)  # text: the sequence condition, beside them
-    text_condition.attach(codec, text_spec)
-    state = dict(state)
-    codec.load_decoding_state(state.pop(DECODING_KEY, None) or {})  # Codec.fit_decoding's
-    codec.load_state_dict(state)
-
-
-def load_codec(path: Path, spec: RunSpec) -> Codec:
-    """The run's codec with the state it learned when training began (``codec.json``), checked: a state the
-    codec cannot take is one line naming the file, not an error from deep inside the codec later."""
+def load_fitted(path: Path, spec: RunSpec) -> tuple[Codec, Fitted]:
+    """The run's codec with what it learned when training began (``codec.json``, a ``data.Fitted``), checked: a
+    state the codec cannot take is one line naming the file, not an error from deep inside the codec later."""
     where = Path(path) / "codec.json"
     state = runcheck.read_json(where, dict)
     codec = spec.make_codec()
     try:
-        restore_codec_state(codec, state)
-        fitted = codec.is_fitted
+        fitted = Fitted.from_state(state)
+        fitted.apply(codec)
+        is_fitted = codec.is_fitted
     except SeqStudioError as exc:
         raise RunDirError(f"{where}: {exc}") from None
     except Exception as exc:  # a plugin codec given a state of the wrong shape fails in its own way
         raise RunDirError(f"{where} is not a state of codec {codec.name!r} ({runcheck.first_line(exc)})") from None
-    if not fitted:
+    if not is_fitted:
         raise RunDirError(f"{where} holds no learned state for codec {codec.name!r}, which needs one "
                           f"(it is fitted on the training data); the run directory is damaged")
-    return codec
+    return codec, fitted
+
+
+def load_codec(path: Path, spec: RunSpec) -> Codec:
+    """The run's codec, as ``load_fitted`` restores it."""
+    return load_fitted(path, spec)[0]
 
 
 def load_feature_spec(path: Path, codec: Codec) -> FeatureSpec:
@@ -246,14 +232,13 @@ def load_run(path: Path, which: str = "best", device: str | torch.device = "cpu"
     checked first (``seqstudio.runcheck``), so a damaged or changed run is one ``RunDirError`` naming the file."""
     path = Path(path)
     spec = load_spec(path)
-    codec = load_codec(path, spec)
+    codec, fitted = load_fitted(path, spec)
     feature_spec = load_feature_spec(path, codec)
     ckpt_path = _checkpoint_path(path, which)
     checkpoint = runcheck.load_checkpoint(ckpt_path)
-    backend = _build_backend(spec, feature_spec, checkpoint["model"], ckpt_path, conditions.of(codec),
-                             text_condition.of(codec))
+    backend = _build_backend(spec, feature_spec, checkpoint["model"], ckpt_path, fitted.conditions, fitted.text)
     backend.to(device).eval()
-    return Run(path, spec, spec.make_domain(), codec, backend, checkpoint)
+    return Run(path, spec, spec.make_domain(), codec, backend, checkpoint, fitted, which)
 
 
 def check_resumable(path: Path) -> None:

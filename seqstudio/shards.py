@@ -206,7 +206,7 @@ class Shard(PackedPieces):
 
 
 class MappedRows(PackedPieces):
-    """A shard's rows alone, memory-mapped, without its file index: what a stored preparation (``prepared``) needs,
+    """A shard's rows alone, memory-mapped, without its file index: what a stored preparation (``data.snapshot``) needs,
     whose windows already say which rows they are."""
 
     def __init__(self, bin_path: Path, rows: int, row_bytes: int, fmt: RowFormat):

@@ -10,7 +10,7 @@ window is ``seqstudio.attention``). The pieces, domain-agnostic like the Feature
 * ``TextSpec.fit`` learns the character vocabulary on the training pieces (id 0 = padding, 1 = a character
   never seen in training, then the alphabet), the mean characters per step (which starts the window's speed
   where the data is), and a few training texts (what ``generate`` writes when no ``--text`` is given). It is
-  stored in the run's ``codec.json`` beside the categorical conditions (key ``_text``).
+  stored in the run's ``codec.json`` beside the categorical conditions (key ``_text``; ``data.Fitted``).
 * ``train.text``: ``auto`` (default) = on when the data carries a sequence attribute whose value varies per
   piece; ``none`` = off; or the attribute's name (an error if the backend cannot take it).
 * Text-conditioned training needs whole lines, never cut windows (a window must see the text it writes): the
@@ -28,7 +28,6 @@ from collections import Counter
 
 import torch
 
-from .codec_slot import CodecSlot
 from .errors import ConfigError, DataError
 
 log = logging.getLogger("seqstudio")
@@ -135,23 +134,7 @@ class TextSpec:
         return f"{self.attribute} ({len(self.alphabet)} characters, up to {self.max_chars} per piece)"
 
 
-# -- codec state: the text spec lives next to the codec's learned state (and the categorical conditions) ----------
-_SLOT = CodecSlot("text")
-of, attach, decided = _SLOT.of, _SLOT.attach, _SLOT.decided
-
-
-def split_state(state: dict) -> tuple[dict, TextSpec | None]:
-    if STATE_KEY not in state:
-        return state, None
-    state = dict(state)
-    return state, TextSpec.from_dict(state.pop(STATE_KEY))
-
-
-def joined_state(codec, state: dict) -> dict:
-    spec = of(codec)
-    return {**state, STATE_KEY: spec.to_dict()} if spec is not None else state
-
-
+# -- the run's text condition ----------------------------------------------------------------------------------------
 def sequence_names(domain) -> tuple[str, ...]:
     return tuple(domain.sequence_attributes)
 
@@ -170,27 +153,13 @@ def categorical_only(domain, attrs: list[dict], spec: "TextSpec | None" = None) 
     return out
 
 
-def fit_for_run(codec, domain, attrs: list[dict], steps: list[int], train_config, backend_cls=None):
-    """Fit (once) and attach the run's text condition, saying what was chosen (the conventions of
-    ``conditions.fit_for_run``: under ``auto`` a backend that cannot take text trains without it, said in the
-    log; asked for by name, it is refused with one line)."""
-    if decided(codec):
-        return of(codec)
-    selection = train_config.text
-    spec = TextSpec.fit(sequence_names(domain), attrs, steps, selection, train_config.text_mixtures)
-    if spec is not None and backend_cls is not None and not backend_cls.accepts_text:
-        if str(selection).strip().lower() != "auto":
-            raise ConfigError(f"backend {backend_cls.name!r} cannot take a sequence condition (it does not declare "
-                              f"accepts_text); train.text={selection} asks for {spec.describe()}; use --backend "
-                              f"rnn or vrnn, or --set train.text=none")
-        log.info("text: the data carries %s, but backend %r takes no sequence condition: training without it",
-                 spec.describe(), backend_cls.name)
-        spec = None
-    attach(codec, spec)
-    if spec is not None:
-        log.info("text: conditioned on %s, %d Gaussian windows; whole lines are the windows; "
-                 "--set train.text=none turns it off", spec.describe(), spec.mixtures)
-    return spec
+def line_selection(spec: TextSpec | None, pieces: list, attrs: list[dict], limit: int) -> list[int]:
+    """The positions of the pieces a text run trains on: those with a text and at most ``limit`` steps (the
+    line-length limit); every position without a text condition."""
+    if spec is None:
+        return list(range(len(pieces)))
+    return [i for i, (p, a) in enumerate(zip(pieces, attrs))
+            if (a or {}).get(spec.attribute) and (limit <= 0 or len(p) <= limit)]
 
 
 def whole_lines(spec: TextSpec | None, pieces: list[torch.Tensor], attrs: list[dict], limit: int, split: str):
@@ -198,8 +167,7 @@ def whole_lines(spec: TextSpec | None, pieces: list[torch.Tensor], attrs: list[d
     steps (the line-length limit; one warning names how many were left out); else everything unchanged."""
     if spec is None:
         return pieces, attrs, None
-    keep = [i for i, (p, a) in enumerate(zip(pieces, attrs))
-            if (a or {}).get(spec.attribute) and (limit <= 0 or len(p) <= limit)]
+    keep = line_selection(spec, pieces, attrs, limit)
     too_long = sum(1 for p in pieces if limit > 0 and len(p) > limit)
     untexted = sum(1 for a in attrs if not (a or {}).get(spec.attribute))
     if len(keep) < len(pieces):

@@ -48,7 +48,9 @@ def test_generate_is_reproducible_with_a_seed(trained_run, tmp_path):
     for name in ("a", "b"):
         assert invoke("generate", trained_run, "-n", 2, "-o", tmp_path / name, "--seed", 7,
                       "--no-pictures").exit_code == 0
-    for fa in sorted((tmp_path / "a").glob("*.mid")):
+    generated = sorted((tmp_path / "a").glob("*.mid"))
+    assert len(generated) == 2
+    for fa in generated:
         notes_a = [(n.pitch, n.start) for i in pretty_midi.PrettyMIDI(str(fa)).instruments for n in i.notes]
         notes_b = [(n.pitch, n.start) for i in pretty_midi.PrettyMIDI(str(tmp_path / "b" / fa.name)).instruments
                    for n in i.notes]
@@ -243,7 +245,9 @@ def test_events_codec_trains_and_generates(chorales, tmp_path):
     assert result.exit_code == 0, result.output
     assert invoke("generate", run_dir, "-n", 2, "-o", tmp_path / "out", "--length", 40,
                   "--seed", 0).exit_code == 0
-    for f in (tmp_path / "out").glob("*.mid"):
+    generated = sorted((tmp_path / "out").glob("*.mid"))
+    assert len(generated) == 2
+    for f in generated:
         pretty_midi.PrettyMIDI(str(f))
 
 

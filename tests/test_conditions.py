@@ -265,10 +265,10 @@ def test_the_condition_survives_the_run_directory(shapes_run):
     from seqstudio import api
 
     run = api.load(shapes_run)
-    cs = conditions.of(run.codec)
+    cs = run.fitted.conditions
     here = run.backend.condition_vector(cs.tensor({"label": "cross"}), 1)[0].tolist()
-    code = ("import json, sys; from seqstudio import api, conditions; run = api.load(sys.argv[1]); "
-            "cs = conditions.of(run.codec); s = api.generate(run, n=1, seed=0, conditions=['label=cross']); "
+    code = ("import json, sys; from seqstudio import api; run = api.load(sys.argv[1]); "
+            "cs = run.fitted.conditions; s = api.generate(run, n=1, seed=0, conditions=['label=cross']); "
             "print(json.dumps({'asked': s.conditions, 'e': run.backend.condition_vector("
             "cs.tensor({'label': 'cross'}), 1)[0].tolist()}))")
     out = subprocess.run([sys.executable, "-c", code, str(shapes_run)], capture_output=True, text=True, check=True)
@@ -354,10 +354,11 @@ def test_an_augmentation_the_domain_cannot_follow_leaves_the_key_out_but_keeps_t
     domain = MidiDomain()
     attrs = [{"key": "G:minor", "mode": "minor"}, {"key": "C:major", "mode": "major"}]
     codec = SimpleNamespace(config=SimpleNamespace(transpose=3))  # transposes, but says nothing of by how much
-    spec = conditions.fit_for_run(codec, domain, attrs, TrainConfig())
-    assert spec.names == ["mode"]
+    pieces = [[0]] * len(attrs)  # what the fit reads of a piece: its length
+    spec, text = conditions.fit_for_run(codec, domain, pieces, attrs, TrainConfig())
+    assert spec.names == ["mode"] and text is None
     with pytest.raises(ConfigError, match="augmentation changes key"):
-        conditions.fit_for_run(SimpleNamespace(config=SimpleNamespace(transpose=3)), domain, attrs,
+        conditions.fit_for_run(SimpleNamespace(config=SimpleNamespace(transpose=3)), domain, pieces, attrs,
                                TrainConfig(conditions="key"))
 
 
@@ -370,7 +371,7 @@ def test_transposition_moves_the_key_with_the_notes(codec_name):
     domain = MidiDomain()
     codec = make_codec(domain, codec_name, {"transpose": 3})
     attrs = [{"key": "G:minor", "mode": "minor"}, {"key": "C:major", "mode": "major"}] * 2
-    spec = conditions.fit_for_run(codec, domain, attrs, TrainConfig(conditions="key,mode"))
+    spec, _ = conditions.fit_for_run(codec, domain, [[0]] * len(attrs), attrs, TrainConfig(conditions="key,mode"))
     key = spec.attributes[spec.names.index("key")]
     assert key.values[:2] == ("C:major", "G:minor") and key.counts[:2] == (2, 2)  # training indices unchanged
     assert set(key.values) == {"A:major", "Bb:major", "B:major", "C:major", "Db:major", "D:major", "Eb:major",
@@ -386,7 +387,9 @@ def test_transposition_moves_the_key_with_the_notes(codec_name):
 def test_a_transposed_run_takes_the_readme_key_condition_and_its_batches_move_the_key(chorales, tmp_path):
     """README: ``generate RUN --condition key=G:minor``, on a run trained as the demo is (notes, transpose 3)."""
     from seqstudio import api
+    from seqstudio import data
     from seqstudio.data import make_batch
+    from seqstudio.rundir import load_fitted
 
     run = tmp_path / "run"
     args = ["--backend", "rnn", *tiny_backend_args("rnn"), "--codec", "notes", "--set", "codec.transpose=3",
@@ -409,9 +412,8 @@ def test_a_transposed_run_takes_the_readme_key_condition_and_its_batches_move_th
 
     # Each training window's key index is its piece's key moved by the window's transposition.
     loaded = api.load_spec(run)
-    domain, codec, _, sets = api.prepare_data(loaded, codec=api.load_codec(run, loaded), progress=False,
-                                              splits=("train",))
-    windows = sets["train"]
+    prepared = data.prepare(loaded, fitted=load_fitted(run, loaded)[1], progress=False, splits=("train",))
+    codec, windows = prepared.codec, prepared.windows["train"]
     index = torch.arange(min(len(windows), 24))
     batch = make_batch(windows, index, torch.device("cpu"), codec, torch.Generator().manual_seed(7))
     x, lengths = windows.gather(index)

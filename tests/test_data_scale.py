@@ -17,6 +17,7 @@ import torch
 from click.testing import CliRunner
 
 from seqstudio import data, encoding, registry
+from seqstudio.data import encode
 from seqstudio.cli import main
 from seqstudio.shards import FloatPieces, PackedPieces, PackError, RowFormat
 from seqstudio.spec import Binary, Categorical, FeatureSpec, Real
@@ -145,7 +146,7 @@ def test_other_domains_windows_equal_the_padded_windows(domain_name):
         samples = domain.example_samples()
         if codec.needs_fit:
             codec.fit(samples)
-        tensors = [torch.from_numpy(data._encode_one(codec, s)) for s in samples]
+        tensors = [torch.from_numpy(encoding.encode_one(codec, s)) for s in samples]
         fmt = RowFormat(codec.spec)
         rows = [fmt.pack(t) for t in tensors]
         source = PackedPieces.from_rows(rows, fmt)
@@ -324,10 +325,10 @@ def test_splits_are_the_content_hash_rule(tmp_path, count, valid, test):
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(f"content {i}".encode())
         files.append(path)
-    score = {f: data._score(hashlib.sha256(f.read_bytes()).hexdigest()) for f in files}
+    score = {f: encoding.split_score(hashlib.sha256(f.read_bytes()).hexdigest()) for f in files}
     expected = {s: [] for s in data.SPLITS}
     for f in sorted(files, key=lambda f: (score[f], str(f))):
-        expected[data._split_for(score[f], valid, test)].append(f)
+        expected[encoding.split_for(score[f], valid, test)].append(f)
     if not expected["valid"] and count >= 2 and valid > 0:
         pool = "train" if len(expected["train"]) > 1 else "test"
         if expected[pool]:
@@ -354,7 +355,7 @@ def test_a_changed_file_gets_a_new_hash_in_the_same_process(tmp_path, monkeypatc
     target.write_bytes(b"bbbb0")
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
     data.split_files(folder, domain)
-    assert data._content_hash(target) == hashlib.sha256(b"bbbb0").hexdigest()
+    assert encoding.content_hash(target) == hashlib.sha256(b"bbbb0").hexdigest()
 
 
 def test_domain_detection_sees_the_files_rglob_saw(tmp_path):
@@ -422,7 +423,7 @@ def test_a_small_folder_is_encoded_in_process_without_starting_workers(chorales,
     def no_workers(workers):
         raise AssertionError("worker processes were started for a small folder")
 
-    monkeypatch.setattr(data, "_pool", no_workers)
+    monkeypatch.setattr(encode, "worker_pool", no_workers)
     monkeypatch.setenv("SEQSTUDIO_CACHE", str(tmp_path / "cache"))  # nothing encoded before: every file is new
     result = invoke("train", chorales, "--run-dir", tmp_path / "run", "--max-steps", 1, *TINY,
                     "--set", "train.workers=2")
@@ -431,9 +432,9 @@ def test_a_small_folder_is_encoded_in_process_without_starting_workers(chorales,
 
 def test_what_is_left_after_the_in_process_seconds_goes_to_the_workers(chorales, tmp_path, monkeypatch):
     started = []
-    real_pool = data._pool
-    monkeypatch.setattr(data, "IN_PROCESS_SECONDS", 0.0)
-    monkeypatch.setattr(data, "_pool", lambda workers: started.append(workers) or real_pool(workers))
+    real_pool = encode.worker_pool
+    monkeypatch.setattr(encode, "IN_PROCESS_SECONDS", 0.0)
+    monkeypatch.setattr(encode, "worker_pool", lambda workers: started.append(workers) or real_pool(workers))
     domain = registry.load_domain("midi")()
     codec = data.make_codec(domain, "pianoroll")
     files = sorted(chorales.glob("*.mid"))

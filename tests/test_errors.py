@@ -153,9 +153,9 @@ def test_resume_on_other_data_is_refused(trained_run, tmp_path):
 
 
 def test_bad_train_values_are_refused_before_any_file_is_read(chorales, tmp_path, monkeypatch):
-    from seqstudio import data
+    from seqstudio.data import preparation
 
-    monkeypatch.setattr(data, "split_files", lambda *a, **k: pytest.fail("data read before the options were checked"))
+    monkeypatch.setattr(preparation, "split_files", lambda *a, **k: pytest.fail("data read before the options were checked"))
     assert_clean_error(invoke("train", chorales, "--set", "train.precision=fp16"), "unknown precision", "bf16")
     assert_clean_error(invoke("train", chorales, "--set", "train.lr_warmup_steps=-2"), "lr_warmup_steps must be >= 0")
 

@@ -17,7 +17,8 @@ from conftest import invoke, read_metrics, tiny_backend_args
 from test_errors import assert_clean_error
 
 pytest.importorskip("seqstudio_strokes")
-from seqstudio import api, registry, text_condition, text_generate  # noqa: E402
+from seqstudio import api, registry, text_condition  # noqa: E402
+from seqstudio.api import text_lines as text_generate  # noqa: E402
 from seqstudio.backends.autoregressive import shift_right  # noqa: E402
 from seqstudio.backends.base import SamplingOptions  # noqa: E402
 from seqstudio_strokes import hershey  # noqa: E402
@@ -77,11 +78,10 @@ def test_text_is_on_by_default_stored_in_the_run_and_listed_by_info(text_run, li
 
 def test_text_batches_are_whole_lines_and_longer_lines_are_left_out_with_a_warning(lines, tmp_path, caplog):
     spec = api.resolve_config(lines, "rnn", None, None, None, ["train.workers=1", "codec.window=10000"], {})
-    _, codec, _, sets = api.prepare_data(spec, progress=False)
-    train = sets["train"]
-    assert train.texts is not None and len(train) == 6  # one window per line, each with its text
     from seqstudio import data
 
+    train = data.prepare(spec, progress=False).windows["train"]
+    assert train.texts is not None and len(train) == 6  # one window per line, each with its text
     batch = data.make_batch(train, torch.arange(3), torch.device("cpu"))
     assert batch["text"].shape == batch["text_mask"].shape and batch["text"].dtype == torch.long
     assert torch.equal(batch["text_mask"], batch["text"] > 0)
@@ -89,8 +89,8 @@ def test_text_batches_are_whole_lines_and_longer_lines_are_left_out_with_a_warni
     limit = int(train.lengths.float().median())
     spec = api.resolve_config(lines, "rnn", None, None, None, ["train.workers=1", f"codec.window={limit}"], {})
     with caplog.at_level("WARNING", logger="seqstudio"):
-        _, _, _, sets = api.prepare_data(spec, progress=False)
-    assert len(sets["train"]) < 6 and (sets["train"].lengths <= limit).all()
+        train = data.prepare(spec, progress=False).windows["train"]
+    assert len(train) < 6 and (train.lengths <= limit).all()
     assert any("left out" in r.getMessage() and "line-length limit" in r.getMessage() for r in caplog.records)
 
 

@@ -139,10 +139,10 @@ def test_decode_only_options_are_not_in_the_cache_key():
     """codec.tempo and codec.program change only decoding: the same encodings serve any value of them."""
     domain = registry.load_domain("midi")()
     for codec_name in ("pianoroll", "events"):
-        keys = {data._codec_key("midi", data.make_codec(domain, codec_name, options), (0.1, 0.1))
+        keys = {data.codec_key("midi", data.make_codec(domain, codec_name, options), (0.1, 0.1))
                 for options in ({}, {"tempo": 96.0}, {"program": 12, "tempo": 60.0})}
         assert len(keys) == 1
-    other = data._codec_key("midi", data.make_codec(domain, "pianoroll", {"steps_per_quarter": 2}), (0.1, 0.1))
+    other = data.codec_key("midi", data.make_codec(domain, "pianoroll", {"steps_per_quarter": 2}), (0.1, 0.1))
     assert other not in keys
 
 
@@ -181,7 +181,9 @@ def test_generated_samples_get_the_training_tempo_and_program(multitrack, tempo_
     _train(multitrack, run_dir)
     state = json.loads((run_dir / "codec.json").read_text())["_decoding"]
     assert state == {"tempo": 90.0, "program": 40}
-    for f in sorted((run_dir / "samples").glob("*.mid")):  # written at the end of training
+    written_at_training = sorted((run_dir / "samples").glob("*.mid"))  # written at the end of training
+    assert len(written_at_training) == 2  # train.samples=2 (TINY)
+    for f in written_at_training:
         assert _tempo_of(f) == pytest.approx(90, abs=0.01) and _programs_of(f) in ([40], [])
     runner = CliRunner()
     result = runner.invoke(main, ["generate", str(run_dir), "-n", "3", "-o", str(tmp_path / "out"), "--seed", "3"])
@@ -193,7 +195,9 @@ def test_generated_samples_get_the_training_tempo_and_program(multitrack, tempo_
     result = runner.invoke(main, ["generate", str(run_dir), "-n", "2", "-o", str(tmp_path / "primed"),
                                   "--prime", str(tempo_files / "t132-p41.mid"), "--seed", "3"])
     assert result.exit_code == 0, result.output
-    for f in sorted((tmp_path / "primed").glob("*.mid")):
+    primed = sorted((tmp_path / "primed").glob("*.mid"))
+    assert len(primed) == 2
+    for f in primed:
         assert _tempo_of(f) == pytest.approx(132, abs=0.01) and _programs_of(f) == [41]
     result = runner.invoke(main, ["generate", str(run_dir), "--interpolate", str(tempo_files / "t132-p41.mid"),
                                   str(tempo_files / "t90-p40.mid"), "--steps", "2", "-o", str(tmp_path / "interp")])
@@ -219,7 +223,9 @@ def test_a_tempo_set_for_the_run_wins(multitrack, tmp_path):
     _train(multitrack, run_dir, "--set", "codec.tempo=96", "--set", "codec.program=0")
     result = CliRunner().invoke(main, ["generate", str(run_dir), "-n", "2", "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    for f in sorted((tmp_path / "out").glob("*.mid")) + sorted((run_dir / "samples").glob("*.mid")):
+    generated = sorted((tmp_path / "out").glob("*.mid")) + sorted((run_dir / "samples").glob("*.mid"))
+    assert len(generated) == 2 + 2  # -n 2, and train.samples=2 (TINY)
+    for f in generated:
         assert _tempo_of(f) == pytest.approx(96, abs=0.01) and _programs_of(f) in ([0], [])
     report = json.loads(CliRunner().invoke(main, ["cache", "info", "--json"]).output)
     mine = [d for d in report["datasets"] if any(str(multitrack.resolve()) in src for src in d["sources"])]

@@ -1,4 +1,4 @@
-"""Warm starts from a stored preparation (``seqstudio.prepared``): the same windows, files and codec state as the
+"""Warm starts from a stored preparation (``seqstudio.data.snapshot``): the same windows, files and codec state as the
 ordinary path, used only while nothing it depends on has changed."""
 
 from __future__ import annotations
@@ -14,36 +14,39 @@ import pytest
 import torch
 
 from conftest import invoke
-from seqstudio import api, data, prepared
-from seqstudio.rundir import codec_state
+from seqstudio import api, data
+from seqstudio.data import preparation, snapshot
+from seqstudio.errors import DataError
 
 OPTIONS = ["codec.transpose=3", "train.valid_fraction=0.25", "train.test_fraction=0.25"]
 
 
 def prepare(folder: Path, options=(), splits=("train", "valid", "test")):
     spec = api.resolve_config(folder, "seqvae", None, None, None, [*OPTIONS, *options], {}, None)
-    return api.prepare_data(spec, progress=False, splits=splits)
+    return data.prepare(spec, progress=False, splits=splits)
 
 
 @pytest.fixture
 def counted(monkeypatch):
     """How many times the ordinary path ran."""
     calls = []
-    ordinary = api._prepare_data
+    ordinary = preparation.prepare_fresh
 
     def counting(*args, **kwargs):
         calls.append(1)
         return ordinary(*args, **kwargs)
 
-    monkeypatch.setattr(api, "_prepare_data", counting)
+    monkeypatch.setattr(preparation, "prepare_fresh", counting)
     return calls
 
 
 def same_preparation(a, b) -> None:
-    (_, codec_a, files_a, sets_a), (_, codec_b, files_b, sets_b) = a, b
+    files_a, sets_a, files_b, sets_b = a.files, a.windows, b.files, b.windows
     assert {s: list(v) for s, v in files_a.items()} == {s: list(v) for s, v in files_b.items()}
     assert files_a.by_folder == files_b.by_folder
-    assert json.dumps(codec_state(codec_a), sort_keys=True) == json.dumps(codec_state(codec_b), sort_keys=True)
+    assert json.dumps(a.fitted.to_state(), sort_keys=True) == json.dumps(b.fitted.to_state(), sort_keys=True)
+    assert a.fitted == b.fitted
+    assert json.dumps(a.codec.state_dict(), sort_keys=True) == json.dumps(b.codec.state_dict(), sort_keys=True)
     assert sets_a.keys() == sets_b.keys()
     for split in sets_a:
         wa, wb = sets_a[split], sets_b[split]
@@ -59,10 +62,10 @@ def same_preparation(a, b) -> None:
 def test_a_warm_start_loads_the_stored_preparation_and_it_equals_the_ordinary_one(chorale_copy, counted,
                                                                                  monkeypatch):
     first = prepare(chorale_copy)
-    assert len(counted) == 1 and list(prepared.folder().glob("*.json"))
+    assert len(counted) == 1 and list(snapshot.folder().glob("*.json"))
     second = prepare(chorale_copy)
     assert len(counted) == 1, "the second start did not use the stored preparation"
-    assert isinstance(second[2]["train"], prepared.PathList)
+    assert isinstance(second.files["train"], snapshot.PathList)
     same_preparation(first, second)
     monkeypatch.setenv("SEQSTUDIO_NO_PREPARED", "1")
     same_preparation(prepare(chorale_copy), second)  # and the ordinary path, computed again, agrees
@@ -98,7 +101,7 @@ def test_any_change_to_the_folder_takes_the_ordinary_path(chorale_copy, counted,
     prepare(chorale_copy)
     change(chorale_copy)
     if change is _subfolder:  # train/ holds nothing: the ordinary path's own error, not a stale answer
-        with pytest.raises(data.DataError, match="holds no midi files"):
+        with pytest.raises(DataError, match="holds no midi files"):
             prepare(chorale_copy)
         assert len(counted) == 2
         return
@@ -120,7 +123,7 @@ def test_data_options_are_in_the_key_and_optimisation_options_are_not(chorale_co
 
 def test_a_shard_written_to_since_is_not_trusted(chorale_copy, counted):
     first = prepare(chorale_copy)
-    shard = first[3]["train"].sources[0].bin_path
+    shard = first.windows["train"].sources[0].bin_path
     shard.write_bytes(shard.read_bytes())  # the same bytes, but a new write: its times change
     second = prepare(chorale_copy)
     assert len(counted) == 2
@@ -143,7 +146,7 @@ def test_a_folder_with_a_link_is_prepared_the_ordinary_way(chorale_copy, counted
     outside = tmp_path / "outside.mid"
     shutil.copy(sorted(chorale_copy.glob("*.mid"))[0], outside)
     (chorale_copy / "link.mid").symlink_to(outside)
-    assert prepared.fingerprint(chorale_copy) is None
+    assert snapshot.fingerprint(chorale_copy) is None
     prepare(chorale_copy)
     prepare(chorale_copy)
     assert len(counted) == 2
@@ -151,20 +154,20 @@ def test_a_folder_with_a_link_is_prepared_the_ordinary_way(chorale_copy, counted
 
 def test_cache_clear_removes_the_stored_preparations_and_info_counts_them(chorale_copy):
     prepare(chorale_copy)
-    stored = list(prepared.folder().iterdir())
+    stored = list(snapshot.folder().iterdir())
     assert any(p.suffix == ".json" for p in stored) and any(p.suffix == ".npz" for p in stored)
-    keep = prepared.folder() / "notes.txt"  # not ours: never removed
+    keep = snapshot.folder() / "notes.txt"  # not ours: never removed
     keep.write_text("mine")
     info = json.loads(invoke("cache", "info", "--json").output)
     assert info["prepared"]["runs"] >= 1 and info["prepared"]["bytes"] > 0
     result = invoke("cache", "clear")
     assert result.exit_code == 0, result.output
-    assert [p.name for p in prepared.folder().iterdir()] == ["notes.txt"]
+    assert [p.name for p in snapshot.folder().iterdir()] == ["notes.txt"]
 
 
 def test_path_list_behaves_like_the_list_of_paths():
     names = ["/a/x.mid", "/a/y.mid"]
-    paths = prepared.PathList(names)
+    paths = snapshot.PathList(names)
     assert len(paths) == 2 and paths[1] == Path("/a/y.mid") and list(paths) == [Path(n) for n in names]
     assert paths == [Path(n) for n in names] and Path("/a/x.mid") in paths
     assert paths + [Path("/b")] == [Path("/a/x.mid"), Path("/a/y.mid"), Path("/b")]

@@ -184,7 +184,7 @@ def test_a_linked_recogniser_is_refused(text_run, tmp_path):
 
 
 def test_generate_text_writes_at_the_neater_bias_unless_told(text_run, tmp_path, monkeypatch):
-    from seqstudio import text_generate
+    from seqstudio.api import text_lines as text_generate
 
     seen, real = [], text_generate.generate_lines
     monkeypatch.setattr(text_generate, "generate_lines", lambda *a, **k: seen.append(k["bias"]) or real(*a, **k))

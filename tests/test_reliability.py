@@ -30,7 +30,7 @@ import pretty_midi
 import pytest
 import torch
 
-from seqstudio import api, data
+from seqstudio import api, data, encoding
 from seqstudio.errors import ConfigError, DataError
 
 from conftest import TINY
@@ -306,11 +306,11 @@ def test_convert_of_a_long_tune_writes_midi_every_reader_takes(tmp_path):
 def test_long_scores_read_with_rescaled_ticks():
     """A MIDI file past pretty_midi's 10M ticks (a long score at music21's 10,080 per quarter) reads, with its
     notes where they were."""
-    from seqstudio_midi.domain import _pretty_midi
+    from seqstudio_midi.fastread import checked_pretty_midi
 
     tpq = 10_080
     notes = [(60 + i % 12, i * tpq, i * tpq + tpq // 2) for i in range(1500)]  # 1500 quarters: 15M ticks
-    pm = _pretty_midi(midi_bytes(notes, tpb=tpq), Path("long.mid"))
+    pm = checked_pretty_midi(midi_bytes(notes, tpb=tpq), Path("long.mid"))
     assert pm.resolution == tpq // 2
     got = [(n.pitch, pm.time_to_tick(n.start) * 2, pm.time_to_tick(n.end) * 2) for n in pm.instruments[0].notes]
     assert got == notes
@@ -394,7 +394,8 @@ def test_text_folder_links_to_passwd_and_proc_are_never_read(tmp_path, caplog):
     (folder / "environ.txt").symlink_to("/proc/self/environ")
     cfg = api.resolve_config(folder, domain="text", overrides=["train.workers=1"])
     with caplog.at_level(logging.WARNING, logger="seqstudio"):
-        _, codec, files, _ = api.prepare_data(cfg, progress=False)
+        prepared = data.prepare(cfg, progress=False)
+    codec, files = prepared.codec, prepared.files
     listed = {p.name for s in data.SPLITS for p in files[s]}
     assert "passwd.txt" not in listed and "environ.txt" not in listed and "inside.txt" in listed
     warnings = [r.getMessage() for r in caplog.records if "passwd.txt" in r.getMessage()]
@@ -431,7 +432,8 @@ def test_folder_splits_never_mix_inside_many_drawing_files(tmp_path):
         + "\n" for ink in loose))
     sources[("valid", "dog.ndjson", "")] = loose
     cfg = api.resolve_config(root, domain="strokes", overrides=["train.workers=1", "codec.simplify=0"])
-    _, codec, files, sets = api.prepare_data(cfg, progress=False, splits=data.SPLITS)
+    prepared = data.prepare(cfg, progress=False, splits=data.SPLITS)
+    codec, files, sets = prepared.codec, prepared.files, prepared.windows
     reference = Stroke5Codec(codec.config)
     reference.load_state_dict(codec.state_dict())
     origin = {}  # window hash -> (folder, file, array), from the drawings as the readers return them
@@ -455,7 +457,7 @@ def test_folder_splits_never_mix_inside_many_drawing_files(tmp_path):
 def _content_with_score(make, low: float, high: float) -> bytes:
     for i in range(10_000):
         content = make(i)
-        if low <= data._score(hashlib.sha256(content).hexdigest()) < high:
+        if low <= encoding.split_score(hashlib.sha256(content).hexdigest()) < high:
             return content
     raise AssertionError("no content found")
 
@@ -478,7 +480,8 @@ def test_a_tiny_folder_always_trains_on_its_readable_file(tmp_path, caplog, doma
         (folder / "bad.mid").write_bytes(bad)
     cfg = api.resolve_config(folder, domain=domain, overrides=["train.workers=1"])
     with caplog.at_level(logging.WARNING, logger="seqstudio"):
-        _, _, files, sets = api.prepare_data(cfg, progress=False)
+        prepared = data.prepare(cfg, progress=False)
+        files, sets = prepared.files, prepared.windows
     assert f"good.{'txt' if domain == 'text' else 'mid'}" in [f.name for f in files["train"]]
     assert len(sets["train"]) > 0
     messages = " ".join(r.getMessage() for r in caplog.records)

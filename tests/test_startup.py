@@ -96,7 +96,8 @@ WORKERS = """
 import os, sys
 from pathlib import Path
 from seqstudio import data, registry
-data.IN_PROCESS_SECONDS = 0.0  # every file goes to the workers
+from seqstudio.data import encode
+encode.IN_PROCESS_SECONDS = 0.0  # every file goes to the workers
 files = sorted(Path(sys.argv[1]).glob("*.mid"))
 codec = data.make_codec(registry.load_domain("midi")(), sys.argv[2])
 encoded = data.encode_files(files, "midi", codec, workers=2, progress=False, use_cache=False)

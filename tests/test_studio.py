@@ -116,6 +116,17 @@ def test_runs_are_listed_by_index_with_their_menus_and_no_paths(studio, trained_
     assert str(trained_run.parent) not in json.dumps(runs)
 
 
+def test_a_line_from_text_samples_at_the_clis_bias_unless_asked_otherwise(trained_run, hand_run):
+    from seqstudio.config import TEXT_BIAS
+    from seqstudio.studio.models import StudioModel
+
+    hand, plain = StudioModel(1, hand_run), StudioModel(0, trained_run)
+    assert TEXT_BIAS > 0 and hand.describe()["defaults"]["bias"] == TEXT_BIAS
+    assert hand.parse({"kind": "hand", "text": "ab"}).bias == TEXT_BIAS
+    assert hand.parse({"kind": "hand", "text": "ab", "bias": 0}).bias == 0
+    assert plain.describe()["defaults"]["bias"] == 0 and plain.parse({"kind": "samples"}).bias == 0
+
+
 def test_two_requests_at_once_both_finish_one_after_the_other(studio):
     answers = []
 
@@ -307,6 +318,7 @@ def test_the_page_generates_plays_and_writes_in_your_hand(page, studio, tmp_path
 
     tab.select_option("#run", "1")
     assert tab.locator("#hand-panel").is_visible() and not tab.locator("#samples-panel").is_visible()
+    assert float(tab.input_value("#bias")) == runs_bias(studio, 1)
     _draw_a_line(tab)
     strokes = tab.evaluate("strokes.length")
     assert strokes == 3
@@ -326,6 +338,10 @@ def test_the_page_generates_plays_and_writes_in_your_hand(page, studio, tmp_path
 
 
 @pytest.mark.browser
+def runs_bias(studio, index: int) -> float:
+    return _get(studio + "/api/runs")[index]["defaults"]["bias"]
+
+
 def test_bad_input_in_the_page_is_a_clear_message_and_the_server_stays_up(page, studio):
     tab = page
     message = tab.locator("#message")

@@ -165,16 +165,16 @@ def test_divergence_stops_with_one_line_and_keeps_the_last_finite_checkpoint(cho
 
 
 def test_data_that_is_nan_from_the_start_is_refused(chorales, tmp_path, monkeypatch):
-    from seqstudio import api
+    from seqstudio import data
 
-    prepare = api.prepare_data
+    prepare = data.prepare
 
     def nan_scaled(*args, **kwargs):  # as if a codec had scaled the data by NaN
-        domain, codec, files, sets = prepare(*args, **kwargs)
-        sets["train"].x = sets["train"].x * float("nan")
-        return domain, codec, files, sets
+        prepared = prepare(*args, **kwargs)
+        prepared.windows["train"].x = prepared.windows["train"].x * float("nan")
+        return prepared
 
-    monkeypatch.setattr(api, "prepare_data", nan_scaled)
+    monkeypatch.setattr(data, "prepare", nan_scaled)
     result = invoke("train", chorales, "--run-dir", tmp_path / "run", "--max-steps", 5, *TINY)
     assert_clean_error(result, "NaN or infinite")
     assert not (tmp_path / "run" / "last.pt").exists()

@@ -1,7 +1,7 @@
 """``seqstudio studio RUN ...``: a local web page to play with trained runs — generate, listen, look, and write
 a line in your own hand — served by Uvicorn (an ASGI server) with Starlette routes.
 
-A thin layer over the same library calls as the CLI (``api.generate``, ``text_generate``): ``app.py`` (routes),
+A thin layer over the same library calls as the CLI (``api.generate``, ``api.write_samples``): ``app.py`` (routes),
 ``jobs.py`` (one queue per model, progress, cancel), ``models.py`` (the served runs; checking requests),
 ``work.py`` (what a job does), ``page/`` (the page, its script and style sheet: package data, nothing from a
 CDN, so it works offline). Starlette and Uvicorn are the optional extra ``studio``; importing this package

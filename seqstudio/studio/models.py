@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import TEXT_BIAS
 from ..errors import ConfigError
 
 MAX_SAMPLES = 8  # samples per request
@@ -78,12 +79,18 @@ class StudioModel:
         text = self.info.get("text")
         return text["alphabet"] if text else None
 
+    @property
+    def default_bias(self) -> float:
+        """Lines written from text sample at ``TEXT_BIAS`` unless asked otherwise, as ``generate --text`` does."""
+        return TEXT_BIAS if self.alphabet else 0.0
+
     def describe(self) -> dict[str, Any]:
         """The page's view of the run: names and menus only (the run's folder name, never its full path)."""
         conditions = self.info.get("conditions") or {}
         return {"index": self.index, "name": self.path.resolve().name, "domain": self.info["domain"],
                 "backend": self.info["backend"], "codec": self.info["codec"],
                 "mode": "hand" if self.alphabet else "samples",
+                "defaults": {"bias": self.default_bias},
                 "conditions": {name: sorted(values, key=lambda v: -values[v])
                                for name, values in (conditions.get("attributes") or {}).items()},
                 "alphabet": self.alphabet, "extensions": list(self.extensions), "audio": self.can_play,
@@ -115,7 +122,7 @@ class StudioModel:
         req.temperature = _number(body, "temperature", float, 1.0, 0.0, 5.0, "temperature")
         req.top_p = _number(body, "top_p", float, 1.0, 0.01, 1.0, "top-p")
         req.top_k = _number(body, "top_k", int, 0, 0, 10_000, "top-k")
-        req.bias = _number(body, "bias", float, 0.0, 0.0, 10.0, "bias")
+        req.bias = _number(body, "bias", float, self.default_bias, 0.0, 10.0, "bias")
         if body.get("length") not in (None, ""):
             req.length = _number(body, "length", int, None, 1, MAX_LENGTH, "length")
         if body.get("seed") not in (None, ""):

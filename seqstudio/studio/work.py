@@ -1,5 +1,5 @@
 """What a studio job does: the same library calls as ``seqstudio generate`` (``api.generate`` and
-``api.write_samples``; ``text_generate`` for lines of handwriting), into a folder the job owns.
+``api.write_samples``; ``api.generate``'s text path for lines of handwriting), into a folder the job owns.
 
 An uploaded file is saved there under a name the studio chooses (``upload`` plus an extension the run's domain
 reads) and then read by the library exactly as a file given to ``generate --prime`` / ``--style`` is: the
@@ -109,7 +109,7 @@ def _default_length(run) -> int:
 
 
 def _write_hand(job: Job, run, req: Request, folder: Path, files: Files, uploads: dict) -> dict[str, Any]:
-    from .. import text_generate
+    from .. import api
 
     style = None
     if req.style is not None:
@@ -117,11 +117,11 @@ def _write_hand(job: Job, run, req: Request, folder: Path, files: Files, uploads
         uploads[str(path)] = req.style
         style = run.domain.fit_style(run.domain.read(path), run.codec)  # a canvas in pixels -> the run's units
     job.step(1, 3, "writing the line")
-    lines = text_generate.generate_lines(run, [req.text], style=style, style_text=req.style_text or None,
-                                         temperature=req.temperature, bias=req.bias, seed=req.seed,
-                                         length=req.length, top_k=req.top_k, top_p=req.top_p)
+    lines = api.generate(run, texts=[req.text], style=style, style_text=req.style_text or None,
+                         temperature=req.temperature, bias=req.bias, seed=req.seed, length=req.length,
+                         top_k=req.top_k, top_p=req.top_p)
     job.step(2, 3, "drawing it")
-    written = text_generate.write_lines(run, lines, [req.text], folder / "out")
+    written = api.write_samples(run, lines, folder / "out")
     svg = next((p for p in written if p.suffix == ".svg" and p.name.startswith("line-")), None)
     png = next((p for p in written if p.suffix == ".png" and p.name.startswith("line-")), None)
     item = _item(req.text, files, svg, svg or png, None, None, [], {})

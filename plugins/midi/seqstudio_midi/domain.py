@@ -19,6 +19,7 @@ from seqstudio.domain import Domain
 from seqstudio.errors import DataError
 
 from .events import EventCodec
+from .fastread import checked_pretty_midi
 from .notes import NoteCodec
 from .pianoroll import PianoRollCodec
 from .voices import VoiceCodec
@@ -83,14 +84,14 @@ class MidiDomain(Domain):
                 if path.suffix.lower() in MIDI_EXTENSIONS:
                     data = safe_io.read_bytes_limited(path, score_limits.MAX_MIDI_BYTES, "MIDI file")
                     with safe_io.time_limit(safe_io.read_timeout(120.0), str(path)):
-                        pm = _pretty_midi(data, path)
+                        pm = checked_pretty_midi(data, path)
                 else:
                     score, notes = _checked_notation(path)
                     import music21.converter  # noqa: F401 - before the clock starts: an import cut short
                     import music21.midi.translate  # noqa: F401 - would leave music21 broken in this process
                     budget = (score_limits.abc_budget if isinstance(score, str) else score_limits.parse_budget)(notes)
                     with safe_io.time_limit(budget, str(path)):
-                        pm = _pretty_midi(_notation_to_midi_bytes(score), path)
+                        pm = checked_pretty_midi(_notation_to_midi_bytes(score), path)
         except DataError:
             raise
         except Exception as exc:  # the parsers raise anything from EOFError to KeyError on bad input
@@ -266,12 +267,6 @@ def _decode(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return data.decode("latin-1")
-
-
-def _pretty_midi(data: bytes, path: Path) -> pretty_midi.PrettyMIDI:
-    """MIDI bytes as ``PrettyMIDI`` after ``score_limits.checked_mido`` bounded them (and rescaled the ticks of a
-    long score past pretty_midi's 10^7-tick limit)."""
-    return pretty_midi.PrettyMIDI(mido_object=score_limits.checked_mido(data, str(path)))
 
 
 def _notation_to_midi_bytes(source) -> bytes:

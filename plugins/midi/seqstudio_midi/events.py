@@ -19,9 +19,9 @@ import pretty_midi
 
 from seqstudio.domain import Codec
 from seqstudio.errors import ConfigError
-from seqstudio.spec import Categorical, FeatureSpec
 
 from .grid import ArrayEncoding, DecodingDefaults, GridConfig, GridNote, Transposing, quantise_arrays
+from .tokens import Block, TokenBlocks
 
 if TYPE_CHECKING:  # torch is imported inside the methods that need it (encoding workers never do)
     import torch
@@ -30,8 +30,8 @@ DEFAULT_VELOCITY = 80
 """Velocity of notes decoded before any VELOCITY token (a generated sequence may not start with one)."""
 
 
-class EventCodec(ArrayEncoding, Transposing, DecodingDefaults, Codec):
-    """One categorical token per step, stored as its index in a single float column."""
+class EventCodec(TokenBlocks, ArrayEncoding, Transposing, DecodingDefaults, Codec):
+    """Note-on, note-off, time-shift and velocity tokens (``TokenBlocks``: the layout and the transposition)."""
 
     name = "events"
     augmentation_fields = ("transpose",)
@@ -59,35 +59,10 @@ class EventCodec(ArrayEncoding, Transposing, DecodingDefaults, Codec):
     config: Config
 
     # -- vocabulary layout ------------------------------------------------------------------------------------
-    @property
-    def _off_base(self) -> int:
-        return self.config.n_pitches
-
-    @property
-    def _shift_base(self) -> int:
-        return 2 * self.config.n_pitches
-
-    @property
-    def _velocity_base(self) -> int:
-        return self._shift_base + self.config.max_shift
-
-    @property
-    def vocab_size(self) -> int:
-        return self._velocity_base + self.config.velocity_bins
-
-    @property
-    def spec(self) -> FeatureSpec:
-        return FeatureSpec([Categorical(self.vocab_size)])
-
-    def token_names(self) -> list[str]:
-        """Readable name of every token index, e.g. ``ON60``, ``OFF60``, ``SHIFT4``, ``VEL3``."""
-        pitches = range(self.config.pitch_low, self.config.pitch_high + 1)
-        return (
-            [f"ON{p}" for p in pitches]
-            + [f"OFF{p}" for p in pitches]
-            + [f"SHIFT{s}" for s in range(1, self.config.max_shift + 1)]
-            + [f"VEL{b}" for b in range(self.config.velocity_bins)]
-        )
+    def blocks(self) -> tuple[Block, ...]:
+        return (self.pitch_block("ON"), self.pitch_block("OFF"),
+                Block("SHIFT", tuple(range(1, self.config.max_shift + 1))),
+                Block("VEL", tuple(range(self.config.velocity_bins))))
 
     def velocity_bin(self, velocity: int) -> int:
         """MIDI velocity 0..127 -> bin 0..velocity_bins-1 (equal-width bins)."""
@@ -106,25 +81,20 @@ class EventCodec(ArrayEncoding, Transposing, DecodingDefaults, Codec):
         for pitch, start, end, velocity in zip(*(column.tolist() for column in quantise_arrays(sample, self.config))):
             ons[start].append((pitch, velocity))
             offs[end].append(pitch)
+        off_base, velocity_base = self.base("OFF"), self.base("VEL")
         tokens: list[int] = []
         now, current_bin = 0, None
         for step in sorted(offs.keys() | ons.keys()):
-            tokens.extend(self._shifts(step - now))
+            tokens.extend(self.shifts(step - now))
             now = step
-            tokens.extend(self._off_base + pitch - low for pitch in sorted(offs[step]))
+            tokens.extend(off_base + pitch - low for pitch in sorted(offs[step]))
             for pitch, velocity in sorted(ons[step]):
                 velocity_bin = self.velocity_bin(velocity)
                 if velocity_bin != current_bin:
-                    tokens.append(self._velocity_base + velocity_bin)
+                    tokens.append(velocity_base + velocity_bin)
                     current_bin = velocity_bin
                 tokens.append(pitch - low)
         return np.asarray(tokens, dtype=np.float32).reshape(-1, 1)
-
-    def _shifts(self, gap: int) -> list[int]:
-        """TIME_SHIFT tokens covering ``gap`` steps, longest first."""
-        full, rest = divmod(gap, self.config.max_shift)
-        tokens = [self._shift_base + self.config.max_shift - 1] * full
-        return tokens + [self._shift_base + rest - 1] if rest else tokens
 
     def _notes(self, x: torch.Tensor) -> list[GridNote]:
         """Tokens -> notes (``decode`` writes them, ``DecodingDefaults``), accepting any sequence a model may
@@ -134,6 +104,7 @@ class EventCodec(ArrayEncoding, Transposing, DecodingDefaults, Codec):
         restarts it, notes left on are closed at the end, and zero-length notes last one step.
         """
         n, low = self.config.n_pitches, self.config.pitch_low
+        shift_base, velocity_base, size = self.base("SHIFT"), self.base("VEL"), self.vocab_size
         sounding: dict[int, tuple[int, int]] = {}  # pitch -> (start step, velocity)
         notes: list[GridNote] = []
         now, velocity = 0, DEFAULT_VELOCITY
@@ -148,30 +119,13 @@ class EventCodec(ArrayEncoding, Transposing, DecodingDefaults, Codec):
                 if pitch in sounding:
                     close(pitch)
                 sounding[pitch] = (now, velocity)
-            elif n <= token < self._shift_base:
+            elif n <= token < shift_base:
                 if token - n + low in sounding:
                     close(token - n + low)
-            elif self._shift_base <= token < self._velocity_base:
-                now += token - self._shift_base + 1
-            elif self._velocity_base <= token < self.vocab_size:
-                velocity = self.bin_velocity(token - self._velocity_base)
+            elif shift_base <= token < velocity_base:
+                now += token - shift_base + 1
+            elif velocity_base <= token < size:
+                velocity = self.bin_velocity(token - velocity_base)
         for pitch in list(sounding):
             close(pitch)
         return notes
-
-    def augment_with_change(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, int]:
-        """Transpose by shifting note-on/off indices, by a random amount that keeps all pitches in range."""
-        import torch
-
-        limit, n = self.config.transpose, self.config.n_pitches
-        tokens = x[:, 0].float().round().long()
-        is_note = (tokens >= 0) & (tokens < 2 * n)
-        if limit == 0 or not bool(is_note.any()):
-            return x, (0 if limit else None)
-        keys = tokens[is_note] % n
-        low = max(-limit, -int(keys.min()))
-        high = min(limit, n - 1 - int(keys.max()))
-        k = int(torch.randint(low, high + 1, (1,), generator=generator))
-        out = x.clone()
-        out[is_note, 0] += k
-        return out, k

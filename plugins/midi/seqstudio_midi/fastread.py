@@ -39,6 +39,15 @@ from seqstudio import safe_io, score_limits
 from seqstudio.errors import DataError
 
 
+def checked_pretty_midi(data: bytes, path: Path):
+    """MIDI bytes as ``PrettyMIDI`` after ``score_limits.checked_mido`` bounded them (and rescaled the ticks of a
+    long score past pretty_midi's 10^7-tick limit): the one pretty_midi read of both paths (``MidiDomain.read``
+    and a ``NoteScore`` asked for its ``pretty_midi``)."""
+    import pretty_midi
+
+    return pretty_midi.PrettyMIDI(mido_object=score_limits.checked_mido(data, str(path)))
+
+
 class NoteScore:
     """The notes of a MIDI file as the codecs need them: ``instruments`` is a list of ``(is_drum, start, end,
     pitch, velocity)`` with int64 tick arrays; ``resolution`` ticks per quarter note. ``pretty_midi`` builds
@@ -60,9 +69,7 @@ class NoteScore:
     @property
     def pretty_midi(self):
         if self._pm is None:
-            from .domain import _pretty_midi
-
-            self._pm = _pretty_midi(self._data, self._path)
+            self._pm = checked_pretty_midi(self._data, self._path)
         return self._pm
 
 

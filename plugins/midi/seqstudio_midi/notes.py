@@ -27,9 +27,9 @@ import pretty_midi
 
 from seqstudio.domain import Codec
 from seqstudio.errors import ConfigError
-from seqstudio.spec import Categorical, FeatureSpec
 
 from .grid import ArrayEncoding, DecodingDefaults, GridConfig, GridNote, Transposing, quantise_arrays
+from .tokens import Block, TokenBlocks
 
 if TYPE_CHECKING:  # torch is imported inside the methods that need it (encoding workers never do)
     import torch
@@ -38,8 +38,8 @@ DECODE_VELOCITY = 80
 """The codec keeps no dynamics (chorales and folk tunes have none to keep), so decoded notes get this velocity."""
 
 
-class NoteCodec(ArrayEncoding, Transposing, DecodingDefaults, Codec):
-    """One categorical token per step, stored as its index in a single float column."""
+class NoteCodec(TokenBlocks, ArrayEncoding, Transposing, DecodingDefaults, Codec):
+    """Pitch, duration and time-shift tokens (``TokenBlocks``: the layout and the transposition)."""
 
     name = "notes"
     augmentation_fields = ("transpose",)
@@ -68,48 +68,24 @@ class NoteCodec(ArrayEncoding, Transposing, DecodingDefaults, Codec):
     config: Config
 
     # -- vocabulary layout ------------------------------------------------------------------------------------
-    @property
-    def _duration_base(self) -> int:
-        return self.config.n_pitches
-
-    @property
-    def _shift_base(self) -> int:
-        return self._duration_base + self.config.max_duration
-
-    @property
-    def vocab_size(self) -> int:
-        return self._shift_base + self.config.max_shift
-
-    @property
-    def spec(self) -> FeatureSpec:
-        return FeatureSpec([Categorical(self.vocab_size)])
-
-    def token_names(self) -> list[str]:
-        """Readable name of every token index, e.g. ``P60``, ``D4``, ``SHIFT2``."""
-        pitches = range(self.config.pitch_low, self.config.pitch_high + 1)
-        return ([f"P{p}" for p in pitches] + [f"D{d}" for d in range(1, self.config.max_duration + 1)]
-                + [f"SHIFT{s}" for s in range(1, self.config.max_shift + 1)])
+    def blocks(self) -> tuple[Block, ...]:
+        return (self.pitch_block("P"), Block("D", tuple(range(1, self.config.max_duration + 1))),
+                Block("SHIFT", tuple(range(1, self.config.max_shift + 1))))
 
     # -- conversion -------------------------------------------------------------------------------------------
     def encode_array(self, sample: pretty_midi.PrettyMIDI) -> np.ndarray:
         """Per onset: the shifts since the last one, then ``PITCH, DURATION`` per note by pitch (canonical)."""
         notes = quantise_arrays(sample, self.config)  # sorted by (start, pitch)
-        low, longest = self.config.pitch_low, self.config.max_duration
+        low, longest, duration_base = self.config.pitch_low, self.config.max_duration, self.base("D")
         tokens: list[int] = []
         now = 0
         for pitch, start, end in zip(notes.pitch.tolist(), notes.start.tolist(), notes.end.tolist()):
             if start > now:
-                tokens.extend(self._shifts(start - now))
+                tokens.extend(self.shifts(start - now))
                 now = start
             tokens.append(pitch - low)
-            tokens.append(self._duration_base + min(end - start, longest) - 1)
+            tokens.append(duration_base + min(end - start, longest) - 1)
         return np.asarray(tokens, dtype=np.float32).reshape(-1, 1)
-
-    def _shifts(self, gap: int) -> list[int]:
-        """TIME_SHIFT tokens covering ``gap`` steps, longest first."""
-        full, rest = divmod(gap, self.config.max_shift)
-        tokens = [self._shift_base + self.config.max_shift - 1] * full
-        return tokens + [self._shift_base + rest - 1] if rest else tokens
 
     def _notes(self, x: torch.Tensor) -> list[GridNote]:
         """Tokens -> notes (``decode`` writes them, ``DecodingDefaults``), accepting any sequence a model may
@@ -121,17 +97,18 @@ class NoteCodec(ArrayEncoding, Transposing, DecodingDefaults, Codec):
         the grid has it).
         """
         n, low = self.config.n_pitches, self.config.pitch_low
+        duration_base, shift_base, size = self.base("D"), self.base("SHIFT"), self.vocab_size
         tokens = x.detach().cpu().reshape(-1).float().round().long().tolist()
         raw: list[tuple[int, int, int]] = []  # (pitch, start, end)
         now = 0
         for i, token in enumerate(tokens):
             if 0 <= token < n:
                 following = tokens[i + 1] if i + 1 < len(tokens) else -1
-                is_duration = self._duration_base <= following < self._shift_base
-                length = following - self._duration_base + 1 if is_duration else 1
+                is_duration = duration_base <= following < shift_base
+                length = following - duration_base + 1 if is_duration else 1
                 raw.append((token + low, now, now + length))
-            elif self._shift_base <= token < self.vocab_size:
-                now += token - self._shift_base + 1
+            elif shift_base <= token < size:
+                now += token - shift_base + 1
         raw.sort(key=lambda note: (note[0], note[1]))
         notes = []
         for k, (pitch, start, end) in enumerate(raw):
@@ -141,20 +118,3 @@ class NoteCodec(ArrayEncoding, Transposing, DecodingDefaults, Codec):
                 end = min(end, raw[k + 1][1])
             notes.append(GridNote(pitch, start, end, DECODE_VELOCITY))
         return notes
-
-    def augment_with_change(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, int]:
-        """Transpose by shifting pitch indices, by a random amount that keeps all pitches in range."""
-        import torch
-
-        limit, n = self.config.transpose, self.config.n_pitches
-        tokens = x[:, 0].float().round().long()
-        is_pitch = (tokens >= 0) & (tokens < n)
-        if limit == 0 or not bool(is_pitch.any()):
-            return x, (0 if limit else None)
-        keys = tokens[is_pitch]
-        low = max(-limit, -int(keys.min()))
-        high = min(limit, n - 1 - int(keys.max()))
-        k = int(torch.randint(low, high + 1, (1,), generator=generator))
-        out = x.clone()
-        out[is_pitch, 0] += k
-        return out, k

@@ -1,12 +1,10 @@
 """Pen-strokes domain plugin for seqstudio: handwriting and drawings (KanjiVG, IAM-OnDB, QuickDraw, InkML)."""
 
+from seqstudio.lazy import lazy_names
+
 __all__ = ["Ink", "from_stroke3", "to_stroke3"]
 
+# ``Ink`` and its helpers load on first use: a recipe listing (`seqstudio data list`) must not pay for numpy.
+_LAZY = {"Ink": "ink", "from_stroke3": "ink", "to_stroke3": "ink"}
 
-def __getattr__(name):
-    """``Ink`` and its helpers load on first use: a recipe listing (`seqstudio data list`) must not pay for numpy."""
-    if name not in __all__:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from . import ink
-
-    return getattr(ink, name)
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

@@ -3,17 +3,11 @@
 The core finds this package through the ``seqstudio.domains`` entry point; nothing needs importing by hand.
 """
 
+from seqstudio.lazy import lazy_names
+
 __all__ = ["TextDomain", "CharCodec", "BPECodec", "Document"]
+
+# The classes load on first use, so a recipe source of this package never pays for torch's import.
 _LAZY = {"TextDomain": "domain", "CharCodec": "char", "BPECodec": "bpe", "Document": "document"}
 
-
-def __getattr__(name):
-    """The classes load on first use, so a recipe source of this package never pays for torch's import."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

@@ -56,6 +56,7 @@ function showRun(index) {
   $('n').max = current.limits.samples;
   $('length').max = current.limits.length;
   $('prime').accept = current.extensions.join(',');
+  $('bias').value = current.defaults.bias;
   const box = $('conditions');
   box.replaceChildren();
   for (const [name, values] of Object.entries(current.conditions)) {
@@ -73,7 +74,7 @@ function settings() {
     if (select.value) conditions[select.dataset.condition] = select.value;
   }
   return {n: number('n') || 1, temperature: number('temperature'), top_p: number('top_p'), top_k: number('top_k'),
-          length: number('length') || null, seed: number('seed') || null, bias: number('bias') || 0, conditions};
+          length: number('length') || null, seed: number('seed') || null, bias: number('bias') === '' ? null : number('bias'), conditions};
 }
 
 // -- jobs --------------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """``seqstudio generate RUN --harmonize melody.mid [--voice bass]`` and ``--infill FILE --bars 5-8``: the CLI's
-side of ``seqstudio.filling`` (option checks and writing), so ``cli.py`` carries only the hook."""
+side of ``seqstudio.filling`` (option checks and writing), so ``generating.py`` carries only the hook."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def generate_filled(run, out_dir: Path, num: int, seed, temperature: float, top_
                     audio: bool, soundfont, quiet: bool, harmonize=None, voice=None, infill_file=None,
                     bars=None) -> None:
     """Harmonise or fill, write the files (and pictures), and say what was kept."""
-    from . import api, filling
+    from .. import api, filling
 
     if harmonize:
         samples = filling.harmonize(run, harmonize, voice=voice, n=num, seed=seed, temperature=temperature,

@@ -1,4 +1,5 @@
-"""``generate RUN --text "..."``: write given lines of text with a text-conditioned run (``seqstudio.text_condition``).
+"""``generate RUN --text "..."``: write given lines of text with a text-conditioned run (``seqstudio.text_condition``);
+``api.generate`` takes this path when it is given texts.
 
 Each text is one sample. Its characters must be in the run's training alphabet (else one ``ConfigError``
 listing the others: the model has never seen them, so there is no honest fallback). A line ends once the
@@ -24,15 +25,16 @@ from pathlib import Path
 
 import torch
 
-from . import text_condition as text_mod
-from .backends.base import SamplingOptions
-from .errors import ConfigError, DataError
+from .. import text_condition as text_mod
+from ..backends.base import SamplingOptions
+from ..errors import ConfigError, DataError
+from .runs import MAX_LENGTH, generation_length, prime_tensor, run_generator, run_threads
 
 log = logging.getLogger("seqstudio")
 
 
 def text_spec_of(run) -> text_mod.TextSpec:
-    spec = text_mod.of(run.codec)
+    spec = run.fitted.text
     if spec is None:
         raise ConfigError(f"{run.path} was trained without a text condition, so --text cannot be used (a run is "
                           f"text-conditioned when its training pieces carry a transcription that varies, with a "
@@ -73,8 +75,6 @@ def generate_lines(run, texts: list[str], *, style=None, style_text: str | None 
     sample already read (the studio's line drawn on a canvas, brought to the run's units). ``wait``: the cap on the
     points after the window has passed the text, waiting for a pen lift (default ``default_wait``; 0 = Graves'
     rule alone)."""
-    from . import api
-
     spec = text_spec_of(run)
     texts = [str(t) for t in texts]
     if not texts:
@@ -87,21 +87,21 @@ def generate_lines(run, texts: list[str], *, style=None, style_text: str | None 
             raise ConfigError("--style FILE and --style-text \"what it says\" go together")
         spec.check(style_text, "--style-text")
         if isinstance(style, (str, Path)):
-            from .runcheck import regular_file
+            from ..runcheck import regular_file
 
             regular_file(Path(style), f"--style {style}")
             style = style_sample(run, Path(style))
-        prime_x = api.prime_tensor(run, style)
+        prime_x = prime_tensor(run, style)
         prefix = style_text + " "
     full = [prefix + t for t in texts]
     if length is None:
-        length = min(default_length(spec, texts), api.MAX_LENGTH)
-    length = api.generation_length(run, length)
+        length = min(default_length(spec, texts), MAX_LENGTH)
+    length = generation_length(run, length)
     wait = default_wait(spec) if wait is None else int(wait)
     if wait < 0:
         raise ConfigError(f"the wait for a pen lift must be >= 0 points, got {wait}")
-    api._use_threads(run)
-    g = api._generator(run, seed)
+    run_threads(run)
+    g = run_generator(run, seed)
     out = []
     for start in range(0, len(full), batch_size):
         chunk = full[start : start + batch_size]
@@ -117,13 +117,10 @@ def generate_lines(run, texts: list[str], *, style=None, style_text: str | None 
 
 def write_lines(run, samples: list, texts: list[str], out_dir: str | Path,
                 height_mm: float | None = None) -> list[Path]:
-    """The domain's text-line files (plotter SVG, PNG, npz, a sheet) when it writes them, else its ordinary
-    sample files; through ``staged_output`` like every generated file."""
-    from . import api
-    from .outputs import staged_output
+    """The domain's text-line files (plotter SVG, PNG, npz, a sheet; ``Domain.can_write_text_lines``), through
+    ``staged_output`` like every generated file (``write_samples`` writes lines of other domains)."""
+    from ..outputs import staged_output
 
-    if not run.domain.can_write_text_lines:
-        return api.write_samples(run, samples, out_dir, prefix="line")
     out_dir = Path(out_dir)
     with staged_output(out_dir) as stage:
         written = run.domain.write_text_lines(samples, texts, stage, {"height_mm": height_mm})
@@ -134,7 +131,7 @@ def write_lines(run, samples: list, texts: list[str], out_dir: str | Path,
 def window_trace(run, x: torch.Tensor, text: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The window's positions ``kappa`` [T, K] and weights ``phi`` [T, U + 1] over a line ``x`` [T, D] read
     teacher-forced with ``text`` (for tests and for looking at an alignment)."""
-    from .backends.autoregressive import shift_right
+    from ..backends.autoregressive import shift_right
 
     backend = run.backend
     spec = text_spec_of(run)

@@ -23,9 +23,10 @@ from typing import Any
 
 import torch
 
-from . import text_condition as text_mod
-from .cer import character_error_rate
-from .errors import ConfigError, DataError, RunDirError, SeqStudioError
+from .. import text_condition as text_mod
+from ..cer import character_error_rate
+from ..errors import ConfigError, DataError, RunDirError, SeqStudioError
+from . import text_lines
 
 log = logging.getLogger("seqstudio")
 
@@ -35,7 +36,7 @@ EXAMPLES = 6  # (asked, read) pairs kept per setting for the report
 
 
 def text_spec_or_refuse(run) -> text_mod.TextSpec:
-    spec = text_mod.of(run.codec)
+    spec = run.fitted.text
     if spec is None:
         raise ConfigError(f"{run.path} is not conditioned on text: a recogniser judges runs trained with "
                           f"train.text (e.g. on the hershey-script recipe)")
@@ -45,7 +46,7 @@ def text_spec_or_refuse(run) -> text_mod.TextSpec:
 def labelled_lines(run, data_dir, split: str) -> list[tuple[Any, str, Path]]:
     """``split``'s files of the run's data folder (or ``data_dir``) read by the run's domain, each with the text
     it says (``(sample, text, path)``); files without text or that cannot be read are left out."""
-    from . import data
+    from .. import data
 
     attribute = text_spec_or_refuse(run).attribute
     spec = run.spec.with_data_path(data_dir) if data_dir is not None else run.spec
@@ -87,7 +88,7 @@ def train(run, data_dir=None, *, max_minutes: float = 10.0, max_steps: int = 0, 
         if progress:
             log.info("recogniser step %d: loss %.3f, valid CER %.3f", step, figures["loss"], figures["valid_cer"])
 
-    from . import runlock
+    from .. import runlock
 
     folder = Path(run.path) / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
@@ -121,7 +122,7 @@ def load(run):
     folder = Path(run.path) / FOLDER
     if not folder.is_dir():
         raise RunDirError(MISSING.format(run=run.path))
-    from .runcheck import refuse_link
+    from ..runcheck import refuse_link
 
     for entry in (folder, *sorted(folder.iterdir())):  # as everywhere in a run directory: no reading through links
         refuse_link(entry)
@@ -132,8 +133,6 @@ def evaluate_text(run, data_dir=None, split: str = "test", n: int = 100, seed: i
                   biases=BIASES, style: bool = True, progress: bool = True) -> dict[str, Any]:
     """CER of generated lines against their asked texts, beside the real lines' CER (ceiling) and the CER against
     other texts (chance), for each sampling bias; see the module's docstring."""
-    from . import text_generate
-
     recogniser = load(run)
     real = labelled_lines(run, data_dir, split)
     if not real:
@@ -151,7 +150,7 @@ def evaluate_text(run, data_dir=None, split: str = "test", n: int = 100, seed: i
     for bias in biases:
         if progress:
             log.info("writing %d lines at bias %g", len(asked), bias)
-        lines = text_generate.generate_lines(run, asked, seed=seed, bias=bias, temperature=temperature)
+        lines = text_lines.generate_lines(run, asked, seed=seed, bias=bias, temperature=temperature)
         read = recogniser.read(lines)
         row = {"cer": round(character_error_rate(read, asked), 4),
                "cer_other_text": round(character_error_rate(read, other), 4),
@@ -164,7 +163,7 @@ def evaluate_text(run, data_dir=None, split: str = "test", n: int = 100, seed: i
         if train_lines:
             _, style_text, style_path = train_lines[0]
             bias = biases[-1]
-            lines = text_generate.generate_lines(run, asked, style=style_path, style_text=style_text, seed=seed,
+            lines = text_lines.generate_lines(run, asked, style=style_path, style_text=style_text, seed=seed,
                                                  bias=bias, temperature=temperature)
             read = recogniser.read(lines)
             result["style_primed"] = {"cer": round(character_error_rate(read, asked), 4), "bias": bias,

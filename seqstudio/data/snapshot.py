@@ -1,4 +1,4 @@
-"""A warm start in one read: what ``api.prepare_data`` made of an unchanged folder, kept in the cache.
+"""A warm start in one read: what ``data.prepare`` made of an unchanged folder, kept in the cache.
 
 Every warm start derived the same result from the same files again: list the folder, look up each file's
 content hash and encoding, split, cut the windows, fit the conditions and the decoding defaults. That is about
@@ -35,13 +35,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import safe_io
-from .atomic import atomic_write
-from .errors import SeqStudioError
+from .. import safe_io
+from ..atomic import atomic_write
+from ..cache import cache_dir
+from ..errors import SeqStudioError
+from ..shards import MappedRows, RowFormat, Shard
+from .encode import CACHE_VERSION
+from .fitted import Fitted
+from .splitting import SplitFiles
+from .windows import WindowSet
 
 log = logging.getLogger("seqstudio")
 
-VERSION = 1
+VERSION = 2  # 2: the run's ``Fitted`` value (``fitted``) instead of the codec state and its slots
 FOLDER = "prepared"
 # Training options that cannot change what the data preparation makes (the others are in the key, so an
 # option added later is safe by default: it only makes the key stricter).
@@ -55,8 +61,6 @@ CACHE_MESSAGES = ("encoding cache",)
 
 
 def folder() -> Path:
-    from .data import cache_dir
-
     return cache_dir() / FOLDER
 
 
@@ -144,17 +148,15 @@ def captured_messages():
 
 class Snapshot:
     """The stored preparation of one run's data: ``for_run`` computes the key (None when no snapshot applies),
-    ``load`` returns ``(files, sets)`` or None, ``save`` stores them (never an error: it only saves time)."""
+    ``load`` returns ``(fitted, files, sets)`` or None, ``save`` stores them (never an error: it only saves
+    time)."""
 
     def __init__(self, key: str):
         self.key = key
         self.index = folder() / f"{key}.json"
 
     @classmethod
-    def for_run(cls, spec, domain, codec, splits) -> "Snapshot | None":
-        from . import data
-        from .rundir import codec_state
-
+    def for_run(cls, spec, domain, codec, fitted: Fitted | None, splits) -> "Snapshot | None":
         if os.environ.get("SEQSTUDIO_NO_PREPARED"):  # benchmarks of the ordinary path
             return None
         digest = fingerprint(spec.data_path)
@@ -162,16 +164,16 @@ class Snapshot:
             return None
         backend = spec.backend_class
         try:
-            given = codec_state(codec) if codec.is_fitted else None
+            given = fitted.to_state() if fitted is not None else codec.state_dict() if codec.is_fitted else None
         except Exception:  # a codec whose state cannot be written: no snapshot
             return None
         described = {
-            "version": VERSION, "cache": data.CACHE_VERSION, "seqstudio": sys.modules["seqstudio"].__version__,
+            "version": VERSION, "cache": CACHE_VERSION, "seqstudio": sys.modules["seqstudio"].__version__,
             "root": os.path.realpath(spec.data_path), "data_path": str(spec.data_path), "fingerprint": digest,
             "domain": [spec.domain, type(domain).__module__, type(domain).__qualname__,
                        getattr(domain, "attributes_version", None),
                        getattr(sys.modules.get(type(domain).__module__.split(".")[0]), "__version__", None)],
-            "codec": [codec.name, vars(codec.config), given, _decided(codec)],
+            "codec": [codec.name, vars(codec.config), given, fitted is not None],
             "train": {k: v for k, v in vars(spec.train).items() if k not in NOT_DATA_OPTIONS},
             "backend": [getattr(backend, "name", None), bool(getattr(backend, "accepts_conditions", False)),
                         bool(getattr(backend, "accepts_text", False))],
@@ -185,12 +187,8 @@ class Snapshot:
 
     # -- reading ----------------------------------------------------------------------------------------------------
     def load(self, codec):
-        """``(files, sets)`` from the snapshot, with ``codec`` given the state it had (and the messages replayed);
-        None when there is no usable snapshot."""
-        from .data import SplitFiles, WindowSet, cache_dir
-        from .rundir import restore_codec_state
-        from .shards import MappedRows, RowFormat
-
+        """``(fitted, files, sets)`` from the snapshot, with ``codec`` given the state it had (and the messages
+        replayed); None when there is no usable snapshot."""
         try:
             meta = json.loads(self.index.read_text())
             if meta.get("version") != VERSION or meta.get("key") != self.key:
@@ -206,9 +204,8 @@ class Snapshot:
         except (OSError, ValueError, KeyError, TypeError):
             return None
         try:  # on a copy first: a state the codec refuses must leave the caller's codec as it was
-            trial = copy.deepcopy(codec)
-            restore_codec_state(trial, meta["codec_state"])
-            _undecide(trial, meta["decided"])
+            fitted = Fitted.from_state(meta["fitted"])
+            trial = fitted.apply(copy.deepcopy(codec))
             fmt = RowFormat(trial.spec, meta["real_dtype"])
             if any(fmt.row_bytes != row_bytes or fmt.describe() != layout for _, _, row_bytes, layout in sources):
                 return None
@@ -227,22 +224,17 @@ class Snapshot:
             messages = [(int(level), str(message)) for level, message in meta.get("messages", [])]
         except Exception:  # anything at all (a plugin codec's own error included): the ordinary path decides
             return None
-        restore_codec_state(codec, meta["codec_state"])  # as it went on the copy
-        _undecide(codec, meta["decided"])
+        fitted.apply(codec)  # as it went on the copy
         for path in (self.index, folder() / meta["arrays"]):  # last used (``cache clear --older-than``)
             with contextlib.suppress(OSError):
                 os.utime(path)
         for level, message in messages:
             log.log(level, "%s", message)
-        return files, sets
+        return fitted, files, sets
 
     # -- writing ----------------------------------------------------------------------------------------------------
-    def save(self, codec, files, sets, messages: list[tuple[int, str]], real_dtype: str) -> bool:
+    def save(self, fitted: Fitted, files, sets, messages: list[tuple[int, str]], real_dtype: str) -> bool:
         """Store the preparation when every window lies in a verified shard; True when stored."""
-        from .data import cache_dir
-        from .rundir import codec_state
-        from .shards import Shard
-
         root = cache_dir()
         ids, sources, arrays, described = {}, [], {}, {}
         try:
@@ -263,7 +255,7 @@ class Snapshot:
                 if getattr(windows, "texts", None) is not None:
                     arrays[f"{split}.texts"] = windows.texts.numpy()
             meta = {"version": VERSION, "key": self.key, "sources": sources, "sets": described,
-                    "codec_state": codec_state(codec), "decided": _decided(codec), "real_dtype": real_dtype,
+                    "fitted": fitted.to_state(), "real_dtype": real_dtype,
                     "files": {split: [os.fspath(p) for p in paths] for split, paths in files.items()},
                     "by_folder": bool(getattr(files, "by_folder", False)),
                     "messages": [(level, m) for level, m in messages if not m.startswith(CACHE_MESSAGES)]}
@@ -293,18 +285,3 @@ def _source_record(shard, root: Path) -> dict:
 
 def _stamp(st: os.stat_result) -> str:
     return f"{st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino}"
-
-
-def _decided(codec) -> list[bool]:
-    from . import conditions, text_condition
-
-    return [conditions.decided(codec), text_condition.decided(codec)]
-
-
-def _undecide(codec, decided) -> None:
-    """Leave a slot unset that the ordinary path would have left unset (``restore_codec_state`` sets both)."""
-    from . import conditions, text_condition
-
-    for module, was in zip((conditions, text_condition), decided):
-        if not was and module.decided(codec):
-            delattr(codec, module._SLOT.attr)
