@@ -197,3 +197,24 @@ def test_the_fill_options_are_checked_before_anything_runs(voices_run, tmp_path)
     result = CliRunner().invoke(main, ["generate", str(voices_run), "--harmonize", str(melody), "--voice", "oboe",
                                        "-o", str(tmp_path / "out")])
     assert "no voice 'oboe'" in _one_error_line(result)
+
+
+def test_ancestral_sampling_draws_each_hidden_position_once():
+    cls = registry.load_backend("coconet")
+    codec = VoiceCodec()
+    torch.manual_seed(0)
+    config = cls.tiny_config()
+    config.sampler = "ancestral"
+    model = cls(codec.spec, config).eval()
+    g = torch.Generator().manual_seed(0)
+    x = torch.zeros(2, 12, codec.spec.storage_width)
+    x[..., 0::2] = torch.randint(1, 50, (2, 12, 4)).float()
+    known = torch.rand(2, 12, 8, generator=g) < 0.5
+    passes = []
+    original = model.params
+    model.params = lambda *args, **kwargs: passes.append(1) or original(*args, **kwargs)
+    out = model.infill(x, known, SamplingOptions(), generator=g)
+    assert len(passes) == int((~known).reshape(2, -1).sum(1).max())  # one pass per hidden position
+    assert torch.equal(out[known], x[known])
+    with pytest.raises(seqstudio.ConfigError, match="backend.sampler"):
+        cls.Config(sampler="beam")

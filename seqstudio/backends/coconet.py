@@ -18,11 +18,12 @@ Network: a stack of non-causal dilated 1-D convolutions over time (residual, pre
 ``1 + (kernel - 1) * sum(dilations)`` steps around it (77 at the defaults). Coconet convolves over time x pitch;
 over time only, the network does not assume the parts are pitches.
 
-Sampling (``infill``): every hidden position is first drawn given the known ones alone, then ``gibbs_steps``
-rounds of blocked Gibbs: a random block of the hidden positions (a share annealed linearly from ``gibbs_max`` to
-``gibbs_min`` over the first ``gibbs_anneal`` of the rounds, Coconet's schedule) is hidden again and redrawn given
-everything else. Known positions are never touched. ``sample`` is ``infill`` with the prime known and the rest
-hidden.
+Sampling (``infill``, ``sampler: gibbs``): every hidden position is first drawn given the known ones alone, then
+``gibbs_steps`` rounds of blocked Gibbs: a random block of the hidden positions (a share annealed linearly from
+``gibbs_max`` to ``gibbs_min`` over the first ``gibbs_anneal`` of the rounds, Coconet's schedule) is hidden again
+and redrawn given everything else. ``sampler: ancestral`` draws each hidden position once instead, one network
+pass each, in a random order (exact for the orderless NADE; Gibbs from nothing drifts towards held notes,
+BENCHMARKS.md). Known positions are never touched. ``sample`` is ``infill`` with the prime known and the rest hidden.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ from .autoregressive import expand_prime
 from .base import Backend, SamplingOptions, check_in_range, check_positive
 
 
+SAMPLERS = ("gibbs", "ancestral")
+
+
 @dataclasses.dataclass
 class CoconetConfig:
     hidden_size: int = 128  # channels of every convolution
@@ -47,6 +51,7 @@ class CoconetConfig:
     dilation_cycle: int = 5  # dilations 1, 2, 4, ... 2^(cycle-1), then again
     dropout: float = 0.1
     mixtures: int = 5  # Gaussian-mixture components for real-valued parts
+    sampler: str = "gibbs"  # gibbs | ancestral (one hidden position per pass, in a random order: exact, slower)
     gibbs_steps: int = 96  # blocked Gibbs rounds after the first draw (Coconet: more is better, costlier)
     gibbs_max: float = 0.9  # share of the hidden positions redrawn in the first round
     gibbs_min: float = 0.05  # ... and from the end of the annealing on
@@ -57,6 +62,8 @@ class CoconetConfig:
         check_in_range(self, "dropout", 0.0, 1.0)
         if self.kernel_size % 2 == 0:
             raise ConfigError(f"backend.kernel_size must be odd, got {self.kernel_size}")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"backend.sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         if self.gibbs_steps < 0:
             raise ConfigError(f"backend.gibbs_steps must be >= 0, got {self.gibbs_steps}")
         if not 0.0 < self.gibbs_min <= self.gibbs_max <= 1.0:
@@ -152,9 +159,9 @@ class Coconet(Backend):
         return loss, stats
 
     # -- infilling --------------------------------------------------------------------------------------------
-    def _redraw(self, x, block, options, generator):
-        """``x`` with the ``block`` positions drawn given every other position."""
-        params = self.params(x, ~block)
+    def _redraw(self, x, block, options, generator, visible=None):
+        """``x`` with the ``block`` positions drawn given the ``visible`` ones (default: every other position)."""
+        params = self.params(x, ~block if visible is None else visible)
         if options.temperature <= 0:
             draw = self.head.mode(params)
         else:
@@ -168,6 +175,8 @@ class Coconet(Backend):
         free = ~known
         if not bool(free.any()):
             return x
+        if self.config.sampler == "ancestral":
+            return self._ancestral(x, known, options, generator)
         x = self._redraw(x, free, options, generator)
         c = self.config
         for i in range(c.gibbs_steps):
@@ -177,6 +186,20 @@ class Coconet(Backend):
                 x = self._redraw(x, block, options, generator)
         return x
 
+    def _ancestral(self, x, known, options, generator):
+        """Every hidden position drawn once, one per network pass, in a random order per sequence, each given the
+        known positions and those drawn before it: a draw from the orderless NADE itself (no chain to drift)."""
+        n, T, P = known.shape
+        order, counts = _random_order(known, generator)
+        seen = known.reshape(n, -1).clone()
+        for k in range(int(counts.max())):
+            position = order[:, k : k + 1]
+            active = (k < counts).unsqueeze(1)
+            block = torch.zeros_like(seen).scatter_(1, position, active)
+            x = self._redraw(x, block.view(n, T, P), options, generator, visible=seen.view(n, T, P))
+            seen |= block
+        return x
+
     @torch.no_grad()
     def infill_nll(self, x, known, generator=None) -> torch.Tensor:
         """``-log p(x_hidden | x_known)`` per sequence ``[n]`` in nats, exact for one random order of the hidden
@@ -184,10 +207,7 @@ class Coconet(Backend):
         x = x.to(self.device, torch.float32)
         known = known.to(self.device).bool()
         n, T, P = known.shape
-        u = torch.rand(n, T * P, device=self.device, generator=generator)
-        u = torch.where(known.reshape(n, -1), torch.full_like(u, 2.0), u)
-        order = u.argsort(dim=1)
-        counts = (~known).reshape(n, -1).sum(1)
+        order, counts = _random_order(known, generator)
         seen = known.reshape(n, -1).clone()
         nll = torch.zeros(n, device=self.device)
         for k in range(int(counts.max()) if n else 0):
@@ -208,3 +228,11 @@ class Coconet(Backend):
             x[:, :t0] = prime
             known[:, :t0] = True
         return self.infill(x, known, options, generator)
+
+
+def _random_order(known: torch.Tensor, generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sequence, its hidden (step, part) positions (flat indices) in a random order, first; and their counts."""
+    n = known.shape[0]
+    u = torch.rand(n, known[0].numel(), device=known.device, generator=generator)
+    u = torch.where(known.reshape(n, -1), torch.full_like(u, 2.0), u)
+    return u.argsort(dim=1), (~known).reshape(n, -1).sum(1)
