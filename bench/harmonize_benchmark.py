@@ -184,16 +184,20 @@ def main(argv=None) -> None:
     p.add_argument("--figure", type=Path)
     p.add_argument("--gibbs-steps", type=int, help="blocked Gibbs rounds (default: the run's backend.gibbs_steps)")
     p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--sampler", choices=("gibbs", "ancestral"), help="default: the run's backend.sampler")
     args = p.parse_args(argv)
     run = api.load(args.run)
     if args.gibbs_steps is not None:
         run.backend.config.gibbs_steps = args.gibbs_steps
+    if args.sampler:
+        run.backend.config.sampler = args.sampler
     use_threads(1)
     if not run.codec.voices:
         sys.exit("the run's codec has no voices: train with --codec voices")
     pieces = held_out(run, args.data, args.pieces)
     started = time.process_time()
     result = {"run": str(args.run), "pieces": len(pieces), "gibbs_steps": run.backend.config.gibbs_steps,
+              "sampler": run.backend.config.sampler,
               "temperature": args.temperature}
     h = harmonisations(run, pieces, args.seed, args.temperature)
     ours = h.pop("samples")
