@@ -9,7 +9,8 @@ from .lazy import lazy_names
 
 __version__ = "0.1.0"
 
-__all__ = ["train", "load", "generate", "interpolate", "harmonize", "infill", "evaluate", "write_samples", "encode_file", "decode_tensor",
+__all__ = ["train", "load", "generate", "interpolate", "harmonize", "infill", "evaluate", "write_samples",
+           "encode_file", "decode_tensor",
            "SeqStudioError", "ConfigError", "DataError", "PluginError", "RunDirError",
            "FeatureSpec", "Binary", "Categorical", "Real"]
 
