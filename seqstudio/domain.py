@@ -10,7 +10,7 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .errors import SeqStudioError
+from .errors import ConfigError, SeqStudioError
 from .spec import FeatureSpec
 
 if TYPE_CHECKING:  # encoding workers load domains and codecs without torch (``seqstudio.encoding``)
@@ -171,6 +171,43 @@ class Codec:
         """Every change ``augment_with_change`` can report (hashable values the codec's domain understands);
         the run's conditions add the values a label takes under them to its vocabulary. Default: none."""
         return ()
+
+    # -- where a mask goes (seqstudio.infill) -------------------------------------------------------------------------
+    # Infilling masks positions of the codec's tensor: (step, spec part) pairs. The codec says which positions a
+    # bar or a voice is, so backends fill masked positions and never learn what a bar or a voice is.
+    voices: ClassVar[tuple[str, ...]] = ()  # names of the codec's voices, top first (none: no voices)
+
+    @property
+    def steps_per_bar(self) -> int:
+        """Grid steps in one bar, or 0 when the codec's steps are not in musical time (tokens, pen points)."""
+        return 0
+
+    def bar_steps(self, first: int, last: int, length: int) -> tuple[int, int]:
+        """Steps ``[start, stop)`` of bars ``first..last`` (1-based, inclusive) of an encoded piece of ``length``
+        steps; ``ConfigError`` (one line) for bars outside the piece, or a codec without bars."""
+        per_bar = self.steps_per_bar
+        if per_bar <= 0:
+            raise ConfigError(f"codec {self.name!r} has no bars to fill; --bars needs a codec on a musical grid "
+                              f"(midi: voices or pianoroll)")
+        bars = -(-length // per_bar)
+        if not 1 <= first <= last:
+            raise ConfigError(f"--bars {first}-{last}: give FIRST-LAST with 1 <= FIRST <= LAST")
+        if last > bars:
+            raise ConfigError(f"--bars {first}-{last} is outside the piece, which has {bars} bar(s)")
+        return (first - 1) * per_bar, min(last * per_bar, length)
+
+    def voice_parts(self, voice: str) -> list[int]:
+        """Indices of the spec parts that hold ``voice`` (one of ``voices``); ``ConfigError`` otherwise."""
+        if not self.voices:
+            raise ConfigError(f"codec {self.name!r} has no voices; harmonising needs a codec with voices "
+                              f"(midi: train with --codec voices)")
+        raise ConfigError(f"codec {self.name!r} has no voice {voice!r} (voices: {', '.join(self.voices)})")
+
+    def encode_line(self, sample: Any, voice: str) -> torch.Tensor:
+        """A one-line sample (a melody) encoded into ``voice``'s parts of a ``[T, storage_width]`` tensor (the other
+        parts hold anything: they are to be filled); ``DataError`` (one line) when the sample is not one line."""
+        self.voice_parts(voice)
+        raise NotImplementedError
 
     def windows(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Cut an encoded piece into training windows (MusicVAE-style fixed-length excerpts).

@@ -92,6 +92,11 @@ class OutputHead(nn.Module):
         """Log-likelihood of storage-layout targets ``x``, summed over parts: shape ``params.shape[:-1]``."""
         return sum(part.log_prob(p, t.float()) for part, p, t in self._split(params, x))
 
+    def part_log_probs(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Log-likelihood of storage-layout targets ``x`` part by part: ``[*params.shape[:-1], len(spec.parts)]``
+        (an infilling model scores only the masked (step, part) positions)."""
+        return torch.stack([part.log_prob(p, t.float()) for part, p, t in self._split(params, x)], dim=-1)
+
     def sample(self, params, temperature: float = 1.0, generator: torch.Generator | None = None,
                bias: float = 0.0, top_k: int = 0, top_p: float = 1.0):
         """Draw storage-layout values; ``temperature`` -> 0 approaches the most likely value. ``bias``: Graves'
