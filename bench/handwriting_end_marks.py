@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from seqstudio import api, text_generate
+from seqstudio import api
+from seqstudio.api import text_lines as text_generate
 from seqstudio_strokes import hershey
 from seqstudio_strokes.content import content_score
 from seqstudio_strokes.domain import StrokesDomain

@@ -9,11 +9,13 @@ from .lazy import lazy_names
 
 __version__ = "0.1.0"
 
-__all__ = ["train", "load", "generate", "interpolate", "evaluate", "write_samples", "encode_file", "decode_tensor",
+__all__ = ["train", "load", "generate", "interpolate", "harmonize", "infill", "evaluate", "write_samples",
+           "encode_file", "decode_tensor",
            "SeqStudioError", "ConfigError", "DataError", "PluginError", "RunDirError",
            "FeatureSpec", "Binary", "Categorical", "Real"]
 
 _LAZY = {"train": "api", "load": "api", "generate": "api", "interpolate": "api", "evaluate": "api",
+         "harmonize": "filling", "infill": "filling",
          "write_samples": "api", "encode_file": "api", "decode_tensor": "api",
          "FeatureSpec": "spec", "Binary": "spec", "Categorical": "spec", "Real": "spec"}
 

@@ -12,7 +12,7 @@ what tells the asked condition from the others. At 0 and 1 only one of the two r
 plain sampling (of "unknown", or of the asked condition) with no extra row: the same draws as unguided sampling,
 bit for bit. (The guided loop agrees with them to float rounding only: a batch of 2n rows may round a matrix
 product differently from a batch of n, so real-valued draws can differ in the last bits.) Mixtures guide their component
-weights and means and keep the conditional scales (``heads.MixturePart.guide`` says why).
+weights and means and keep the conditional scales (``part_heads.MixturePart.guide`` says why).
 
 The draw of each step feeds both rows, so they stay one sequence. Latent and noise draws of a guided step
 (a VRNN's z_t, a seq-VAE's z, a GAN's noise) go through ``sampling_noise``, which draws them once for the

@@ -127,8 +127,8 @@ def _recorded_codec(recipe: Recipe, domain) -> dict[str, Any]:
 
 def _recorded_attributes(recipe: Recipe) -> dict[str, str]:
     """The recipe's ``attributes:`` section (``{name: regex}`` on each file's path inside the built folder;
-    ``seqstudio.conditions.folder_attributes``), checked now; written into the folder's ``seqstudio.yaml``."""
-    from .conditions import compile_path_rules
+    ``seqstudio.folder_attributes``), checked now; written into the folder's ``seqstudio.yaml``."""
+    from .folder_attributes import compile_path_rules
 
     rules = recipe.options.get("attributes") or {}
     try:

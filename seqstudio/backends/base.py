@@ -17,7 +17,7 @@ May override:
     ``tiny_config``     the smallest sensible configuration, used by the test matrix (timm style)
 
 May declare (class attributes): ``has_likelihood``, ``can_interpolate``, ``evaluate_options``,
-``ddp_find_unused_parameters``, ``accepts_conditions``.
+``ddp_find_unused_parameters``, ``accepts_conditions``, ``can_infill`` (with ``infill``).
 
 Conditions (``seqstudio.conditions``): a family that declares ``accepts_conditions`` takes
 ``__init__(spec, config, conditions=None)`` and passes ``conditions`` on to ``Backend.__init__``, which builds
@@ -144,6 +144,10 @@ class Backend(nn.Module):
     # ``AutoregressiveBackend`` does through its step; a family with a sampler of its own declares it when it
     # does. ``generate`` refuses a guidance scale other than 1 to the others, in one line.
     guides: ClassVar[bool] = False
+    # True when ``infill`` is implemented: the family fills masked (step, part) positions of a tensor given all the
+    # others, before and after (``seqstudio.infill``: harmonising a melody, regenerating bars). The others are
+    # refused ``generate --harmonize / --infill`` in one line that names what to train instead.
+    can_infill: ClassVar[bool] = False
 
     def __init__(self, spec: FeatureSpec, config, conditions=None, text=None):
         super().__init__()
@@ -257,6 +261,21 @@ class Backend(nn.Module):
         """``n`` sequences in storage layout, ``[n, T0 + options.length, spec.storage_width]``: the prime (if any,
         unchanged) followed by ``options.length`` generated steps."""
         raise NotImplementedError
+
+    @torch.no_grad()
+    def infill(self, x: torch.Tensor, known: torch.Tensor, options: SamplingOptions = SamplingOptions(),
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """``x`` (``[n, T, storage_width]``) with the positions where ``known`` (bool ``[n, T, len(spec.parts)]``)
+        is False drawn given all the known ones; known positions come back unchanged. Only for families that
+        declare ``can_infill``."""
+        raise ConfigError(f"backend {self.name!r} cannot fill masked positions")
+
+    @torch.no_grad()
+    def infill_nll(self, x: torch.Tensor, known: torch.Tensor, generator: torch.Generator | None = None
+                   ) -> torch.Tensor:
+        """``-log p(x at the unknown positions | the known ones)`` per sequence ``[n]``, in nats (families that
+        declare ``can_infill``)."""
+        raise ConfigError(f"backend {self.name!r} cannot fill masked positions")
 
     @torch.no_grad()
     def interpolate(self, a: torch.Tensor, b: torch.Tensor, points: int, options: SamplingOptions = SamplingOptions(),

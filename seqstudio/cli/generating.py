@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
+from ..config import TEXT_BIAS
 from ..model_commands import RUN  # a model's name or an exported folder works as a RUN
-from .shell import TEXT_BIAS, only_regular_files, setup_logging
+from .shell import only_regular_files, setup_logging
 
 
 # -- generate ----------------------------------------------------------------------------------------------------------
@@ -58,9 +59,16 @@ from .shell import TEXT_BIAS, only_regular_files, setup_logging
 @click.option("--style-text", help="What the --style line says.")
 @click.option("--height-mm", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="With --text: height of each line's plotter SVG, in millimetres.")
+@click.option("--harmonize", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              callback=only_regular_files, help="Keep this melody (one line) note for note as the top voice and "
+              "write the others around it (a run that can fill in: --backend coconet --codec voices).")
+@click.option("--voice", help="With --harmonize: the voice the melody is (default: the top one; e.g. bass).")
+@click.option("--infill", "infill_file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              callback=only_regular_files, help="Regenerate --bars of this file given what comes before and after.")
+@click.option("--bars", metavar="FIRST-LAST", help="With --infill: the bars to regenerate, e.g. 5-8 (from 1).")
 def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolate, steps, checkpoint, device,
              bias, top_k, top_p, guidance, no_pictures, audio, soundfont, report, quiet, conditions, texts, style,
-             style_text, height_mm):
+             style_text, height_mm, harmonize, voice, infill_file, bars):
     """Generate new files from a trained RUN_DIR into --out."""
     from .. import api
 
@@ -70,7 +78,13 @@ def generate(run_dir, num, out_dir, temperature, length, seed, prime, interpolat
     from ..backends.base import SamplingOptions
 
     SamplingOptions(top_k=top_k, top_p=top_p, guidance=guidance)  # bad values: refused before any output folder
+    from .filling import check_fill_options, generate_filled
+
+    check_fill_options(harmonize, voice, infill_file, bars, prime, interpolate, texts)
     run = api.load(run_dir, device=device, which=checkpoint)
+    if harmonize or infill_file:  # seqstudio.filling: around given notes, not after a prime
+        return generate_filled(run, out_dir, num, seed, temperature, top_k, top_p, not no_pictures, audio, soundfont,
+                               quiet, harmonize=harmonize, voice=voice, infill_file=infill_file, bars=bars)
     from ..guidance import check_guidance
 
     check_guidance(guidance, api.conditions_of(run), run.backend.text_spec is not None, run.backend)

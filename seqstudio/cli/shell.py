@@ -84,10 +84,6 @@ def setup_logging(quiet: bool = False) -> None:
     log.propagate = False
 
 
-# `generate --text`'s default sampling bias: on hershey-script the recogniser reads 27% of the letters wrong at
-# bias 2 against 42% at bias 0 (BENCHMARKS.md, issue 27).
-TEXT_BIAS = 2.0
-
 # Progress bars refresh at most this often (seconds) when stderr is not a terminal (a log file, CI, nohup):
 # every refresh there is another line in the log.
 LOG_REFRESH_SECONDS = 5

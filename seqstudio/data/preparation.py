@@ -16,6 +16,7 @@ from .. import text_condition as text_mod
 from ..domain import Codec, Domain
 from ..encoding import REAL_DTYPE, SPLITS
 from ..errors import DataError
+from ..folder_attributes import add_folder_attributes
 from ..gc_pause import gc_paused_call
 from .encode import encode_files
 from .fitted import Fitted
@@ -76,8 +77,8 @@ def prepare_fresh(spec, domain: Domain, codec: Codec, given: Fitted | None, spli
     wanted = sorted({f for s in splits for f in files[s]} | set(collections), key=lambda p: p.parts)
     encoded = encode_files(wanted, spec.domain, codec, workers=t.workers, progress=progress,
                            fractions=fractions, hashes=files.hashes)
-    conditions_mod.add_folder_attributes(encoded, spec.data_path,  # conditions: attributes of the file names
-                                         folder_info(spec.data_path).get("attributes"))
+    add_folder_attributes(encoded, spec.data_path,  # conditions: attributes of the file names
+                          folder_info(spec.data_path).get("attributes"))
     shares = {}
     for split in splits:  # train first: it may take a readable file from valid or test (``pieces_for_split``)
         shares[split] = pieces_for_split(encoded, files, split)

@@ -55,7 +55,7 @@ def _note_arrays(sample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return pitch[order], start[order] / resolution, (end[order] - start[order]) / resolution
 
 
-def _notes_in_quarters(sample) -> list[tuple[int, float, float]]:
+def notes_in_quarters(sample) -> list[tuple[int, float, float]]:
     """``_note_arrays`` as ``(pitch, start, duration)`` tuples."""
     pitch, start, duration = _note_arrays(sample)
     return [(int(p), float(s), float(d)) for p, s, d in zip(pitch, start, duration)]
@@ -111,7 +111,7 @@ def estimate_key_music21(sample) -> str | None:
     """The same analysis by music21 itself (slow): what ``estimate_key`` is checked against in the tests."""
     from music21 import note, stream
 
-    notes = _notes_in_quarters(sample)[:MAX_ANALYSED_NOTES]
+    notes = notes_in_quarters(sample)[:MAX_ANALYSED_NOTES]
     if not notes:
         return None
     part = stream.Stream()

@@ -22,6 +22,7 @@ from .events import EventCodec
 from .fastread import checked_pretty_midi
 from .notes import NoteCodec
 from .pianoroll import PianoRollCodec
+from .voices import VoiceCodec
 
 MIDI_EXTENSIONS = (".mid", ".midi")
 NOTATION_EXTENSIONS = (".mxl", ".musicxml", ".xml", ".abc", ".krn")
@@ -36,7 +37,7 @@ class MidiDomain(Domain):
     description = "MIDI, MusicXML, ABC and Humdrum files as piano rolls or performance events"
     extensions = MIDI_EXTENSIONS + NOTATION_EXTENSIONS
     output_extension = ".mid"
-    codecs = {"pianoroll": PianoRollCodec, "events": EventCodec, "notes": NoteCodec}
+    codecs = {"pianoroll": PianoRollCodec, "events": EventCodec, "notes": NoteCodec, "voices": VoiceCodec}
     # What `seqstudio train FOLDER` uses when nothing is named: the pair the sample judge ranked best on the Bach
     # chorales at equal CPU time (BENCHMARKS.md, "Issue 25: a representation that can hold a chorale"): note
     # tokens, where a piano roll's independent keys gave 16th-note blips and random chord thickness.

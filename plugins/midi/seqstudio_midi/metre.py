@@ -33,7 +33,7 @@ import torch.nn as nn
 
 from seqstudio.feature_classifier import FeatureClassifier
 
-from .attributes import _notes_in_quarters
+from .attributes import notes_in_quarters
 
 GRID = 4  # grid steps per quarter note: sixteenths
 MAX_LAG = 48
@@ -78,7 +78,7 @@ def _folded(train: np.ndarray, length: int) -> np.ndarray:
 def features(sample) -> np.ndarray:
     """What the classifier sees of a ``PrettyMIDI`` or a ``fastread.NoteScore`` (see the module docstring):
     ``N_FEATURES`` numbers, all zero for a piece without notes."""
-    notes = _notes_in_quarters(sample)
+    notes = notes_in_quarters(sample)
     if not notes:
         return np.zeros(N_FEATURES, dtype=np.float32)
     starts = np.array([s for _, s, _ in notes])

@@ -21,7 +21,7 @@ from seqstudio.atomic import atomic_write
 
 from . import formats
 from .ink import Ink
-from .render import SVG_HEADER, _bounds, _drawable, _path_data, _write_text
+from .render import SVG_HEADER, drawing_bounds, drawable_strokes, svg_path_data, write_text_file
 
 DEFAULT_HEIGHT_MM = 10.0
 
@@ -29,8 +29,8 @@ DEFAULT_HEIGHT_MM = 10.0
 def write_plotter_svg(ink: Ink, path: str | Path, height_mm: float = DEFAULT_HEIGHT_MM,
                       stroke_mm: float = 0.4) -> None:
     """One line as a plotter SVG: ``height_mm`` tall, one stroke-only ``<path>`` per pen stroke."""
-    strokes = _drawable(ink)
-    x0, y0, x1, y1 = _bounds(strokes)
+    strokes = drawable_strokes(ink)
+    x0, y0, x1, y1 = drawing_bounds(strokes)
     h = max(y1 - y0, 1e-6)
     units_per_mm = h / float(height_mm)
     pad = 1.0 * units_per_mm  # 1 mm margin
@@ -42,17 +42,17 @@ def write_plotter_svg(ink: Ink, path: str | Path, height_mm: float = DEFAULT_HEI
     if ink.label:
         lines.append(f"<title>{escape(ink.label)}</title>\n")
     lines.extend(f'<path fill="none" stroke="black" stroke-width="{width:.4g}" stroke-linecap="round" '
-                 f'stroke-linejoin="round" d="{_path_data(s)}"/>\n' for s in strokes)
+                 f'stroke-linejoin="round" d="{svg_path_data(s)}"/>\n' for s in strokes)
     lines.append("</svg>\n")
-    _write_text(path, "".join(lines))
+    write_text_file(path, "".join(lines))
 
 
 def _normalised(ink: Ink) -> list[np.ndarray]:
     """Strokes moved to start at x = 0 and scaled to height 1 (for a sheet of lines)."""
-    strokes = _drawable(ink)
+    strokes = drawable_strokes(ink)
     if not strokes:
         return []
-    x0, y0, x1, y1 = _bounds(strokes)
+    x0, y0, x1, y1 = drawing_bounds(strokes)
     h = max(y1 - y0, 1e-9)
     return [(s - (x0, y0)) / h for s in strokes]
 
@@ -73,9 +73,9 @@ def write_lines_sheet(inks: list[Ink], path: str | Path, titles: list[str] | Non
     for i, r in enumerate(rows):
         off = np.array([0.0, i * (1 + gap)])
         pieces.extend(f'<path fill="none" stroke="black" stroke-width="0.04" stroke-linecap="round" '
-                      f'stroke-linejoin="round" d="{_path_data(s + off)}"/>\n' for s in r)
+                      f'stroke-linejoin="round" d="{svg_path_data(s + off)}"/>\n' for s in r)
     pieces.append("</svg>\n")
-    _write_text(path.with_suffix(".svg"), "".join(pieces))
+    write_text_file(path.with_suffix(".svg"), "".join(pieces))
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -22,13 +22,13 @@ SVG_HEADER = '<?xml version="1.0" encoding="UTF-8"?>\n'
 STYLE = "fill:none;stroke:#000000;stroke-linecap:round;stroke-linejoin:round"
 
 
-def _drawable(ink: Ink) -> list[np.ndarray]:
+def drawable_strokes(ink: Ink) -> list[np.ndarray]:
     """The strokes with non-finite points removed (a diverged model can emit NaN)."""
     strokes = [s[np.isfinite(s).all(axis=1)] for s in ink.strokes]
     return [s for s in strokes if len(s)]
 
 
-def _bounds(strokes: list[np.ndarray]) -> tuple[float, float, float, float]:
+def drawing_bounds(strokes: list[np.ndarray]) -> tuple[float, float, float, float]:
     if not strokes:
         return 0.0, 0.0, 1.0, 1.0
     points = np.concatenate(strokes)
@@ -36,7 +36,7 @@ def _bounds(strokes: list[np.ndarray]) -> tuple[float, float, float, float]:
     return float(x0), float(y0), float(x1), float(y1)
 
 
-def _path_data(stroke: np.ndarray) -> str:
+def svg_path_data(stroke: np.ndarray) -> str:
     """``M x,y L x,y ...`` with two decimals; a one-point stroke is written ``M p L p`` (a round-capped dot,
     which ``read_svg`` reads back as one point)."""
     coords = [f"{x:.2f},{y:.2f}" for x, y in stroke]
@@ -45,7 +45,7 @@ def _path_data(stroke: np.ndarray) -> str:
     return "M " + coords[0] + " L " + " ".join(coords[1:])
 
 
-def _write_text(path: str | Path, text: str) -> None:
+def write_text_file(path: str | Path, text: str) -> None:
     atomic_write(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
@@ -59,8 +59,8 @@ def write_svg(ink: Ink, path: str | Path, stroke_width: float | None = None, mar
     fraction of the larger side; ``size`` is the displayed pixel size of the larger side. A non-empty label
     is stored as the SVG ``<title>``, which ``read_svg`` uses as the label.
     """
-    strokes = _drawable(ink)
-    x0, y0, x1, y1 = _bounds(strokes)
+    strokes = drawable_strokes(ink)
+    x0, y0, x1, y1 = drawing_bounds(strokes)
     extent = max(x1 - x0, y1 - y0) or 1.0
     width = extent * 0.02 if stroke_width is None else float(stroke_width)
     pad = extent * margin + width / 2
@@ -72,9 +72,9 @@ def write_svg(ink: Ink, path: str | Path, stroke_width: float | None = None, mar
     if ink.label:
         lines.append(f"<title>{escape(ink.label)}</title>\n")
     lines.append(f'<g style="{STYLE};stroke-width:{width:.3g}">\n')
-    lines.extend(f'<path d="{_path_data(stroke)}"/>\n' for stroke in strokes)
+    lines.extend(f'<path d="{svg_path_data(stroke)}"/>\n' for stroke in strokes)
     lines.append("</g>\n</svg>\n")
-    _write_text(path, "".join(lines))
+    write_text_file(path, "".join(lines))
 
 
 def _grid(count: int, columns: int) -> tuple[int, int]:
@@ -86,7 +86,7 @@ def _grid(count: int, columns: int) -> tuple[int, int]:
 
 def _fit(strokes: list[np.ndarray], box: float, pad: float) -> list[np.ndarray]:
     """Scale and centre strokes uniformly into a ``box`` x ``box`` square with ``pad`` on every side."""
-    x0, y0, x1, y1 = _bounds(strokes)
+    x0, y0, x1, y1 = drawing_bounds(strokes)
     extent = max(x1 - x0, y1 - y0)
     scale = (box - 2 * pad) / extent if extent > 0 else 1.0
     centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
@@ -109,8 +109,8 @@ def write_svg_sheet(inks: list[Ink], path: str | Path, columns: int = 4, labels:
     texts = []
     for index, ink in enumerate(inks):
         left, top = (index % columns) * cell, (index // columns) * (cell + band)
-        for stroke in _fit(_drawable(ink), cell, pad=cell * 0.08):
-            lines.append(f'<path d="{_path_data(stroke + (left, top))}"/>\n')
+        for stroke in _fit(drawable_strokes(ink), cell, pad=cell * 0.08):
+            lines.append(f'<path d="{svg_path_data(stroke + (left, top))}"/>\n')
         if labels and ink.label:
             texts.append(f'<text x="{left + cell / 2:.2f}" y="{top + cell + band * 0.7:.2f}">'
                          f"{escape(ink.label)}</text>\n")
@@ -120,14 +120,14 @@ def write_svg_sheet(inks: list[Ink], path: str | Path, columns: int = 4, labels:
         lines.extend(texts)
         lines.append("</g>\n")
     lines.append("</svg>\n")
-    _write_text(path, "".join(lines))
+    write_text_file(path, "".join(lines))
 
 
 def _draw(ax, ink: Ink, labels: bool) -> None:
     """One drawing on one matplotlib axes: a LineCollection for strokes, dots for one-point strokes."""
     from matplotlib.collections import LineCollection
 
-    strokes = _drawable(ink)
+    strokes = drawable_strokes(ink)
     ax.set_axis_off()
     if labels and ink.label:
         ax.set_title(ink.label, fontsize=9)
@@ -141,7 +141,7 @@ def _draw(ax, ink: Ink, labels: bool) -> None:
     if dots:
         d = np.concatenate(dots)
         ax.plot(d[:, 0], d[:, 1], "o", color="black", markersize=2)
-    x0, y0, x1, y1 = _bounds(strokes)
+    x0, y0, x1, y1 = drawing_bounds(strokes)
     pad = max(x1 - x0, y1 - y0, 1e-6) * 0.05
     ax.set_xlim(x0 - pad, x1 + pad)
     ax.set_ylim(y1 + pad, y0 - pad)  # y points down, as in every Ink

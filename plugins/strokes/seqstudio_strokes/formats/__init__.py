@@ -7,7 +7,7 @@ user must be able to find and fix (or delete) the bad one from one line. Parser 
 The drawing writers (SVG, SVG sheet, PNG) live in ``render.py``; this package only reads and stores data.
 One module per job; everything public is re-exported here:
 
-- ``_common``: the ``DataError`` net (``_reader``), byte reading, point validation, safe XML parsing.
+- ``common``: the ``DataError`` net (``format_reader``), byte reading, point validation, safe XML parsing.
 - ``npz``: ``read_npz`` / ``write_npz`` (sketch-rnn / QuickDraw ``.npz``) and the restricted unpickler.
 - ``quickdraw``: ``read_ndjson`` (QuickDraw ``.ndjson``).
 - ``iam``: ``read_iam_xml``, ``sniff_iam_xml`` and the IAM-OnDB ascii transcription lookup.

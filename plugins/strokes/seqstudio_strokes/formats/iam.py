@@ -13,7 +13,7 @@ from seqstudio import safe_io
 from seqstudio.errors import DataError
 
 from ..ink import Ink
-from ._common import _attr, _local, _nonempty, _parse_xml, _points, _reader, log
+from .common import xml_attribute, local_tag, nonempty_ink, parse_xml, checked_points, format_reader, log
 
 SNIFF_BYTES = 1 << 20  # how far into a file the sniffer looks for <StrokeSet> (past any prolog)
 
@@ -87,7 +87,7 @@ def _iam_xml_label(path: Path, root: ET.Element) -> str | None:
     Form-level files hold several lines: the ``-NN`` suffix picks one when the name has it, else they are
     joined with newlines.
     """
-    texts = [_attr(e, "text") for e in root.iter() if _local(e.tag) == "TextLine"]
+    texts = [xml_attribute(e, "text") for e in root.iter() if local_tag(e.tag) == "TextLine"]
     texts = [t for t in texts if t is not None]
     if not texts:
         return None
@@ -97,7 +97,7 @@ def _iam_xml_label(path: Path, root: ET.Element) -> str | None:
     return "\n".join(texts)
 
 
-@_reader
+@format_reader
 def read_iam_xml(path: str | Path) -> Ink:
     """Read an IAM-OnDB strokes file: ``<StrokeSet><Stroke><Point x= y= time=/>...``.
 
@@ -107,18 +107,18 @@ def read_iam_xml(path: str | Path) -> Ink:
     ``ascii`` tree), else ``""``.
     """
     path = Path(path)
-    root = _parse_xml(path)
-    stroke_sets = [e for e in root.iter() if _local(e.tag) == "StrokeSet"]
+    root = parse_xml(path)
+    stroke_sets = [e for e in root.iter() if local_tag(e.tag) == "StrokeSet"]
     if not stroke_sets:
-        raise DataError(f"{path}: not an IAM-OnDB strokes file (root <{_local(root.tag)}> has no <StrokeSet>)")
+        raise DataError(f"{path}: not an IAM-OnDB strokes file (root <{local_tag(root.tag)}> has no <StrokeSet>)")
     strokes = []
     for stroke_set in stroke_sets:
-        for stroke in (e for e in stroke_set if _local(e.tag) == "Stroke"):
+        for stroke in (e for e in stroke_set if local_tag(e.tag) == "Stroke"):
             n = len(strokes) + 1
-            pairs = [(_attr(p, "x"), _attr(p, "y")) for p in stroke if _local(p.tag) == "Point"]
+            pairs = [(xml_attribute(p, "x"), xml_attribute(p, "y")) for p in stroke if local_tag(p.tag) == "Point"]
             if any(x is None or y is None for x, y in pairs):
                 raise DataError(f"{path}: stroke {n}: a <Point> lacks its x or y attribute")
-            strokes.append(_points(path, pairs, f"stroke {n}") if pairs else np.zeros((0, 2), np.float32))
+            strokes.append(checked_points(path, pairs, f"stroke {n}") if pairs else np.zeros((0, 2), np.float32))
     label = _iam_xml_label(path, root)
     ink = Ink(strokes, label=_iam_ascii_label(path) if label is None else label)
-    return _nonempty(path, ink)
+    return nonempty_ink(path, ink)

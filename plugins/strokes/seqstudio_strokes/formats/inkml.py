@@ -12,7 +12,7 @@ import numpy as np
 from seqstudio.errors import DataError
 
 from ..ink import Ink
-from ._common import _attr, _local, _nonempty, _parse_xml, _points, _reader
+from .common import xml_attribute, local_tag, nonempty_ink, parse_xml, checked_points, format_reader
 
 _LABEL_ANNOTATIONS = ("truth", "label", "transcription", "text")
 _INKML_TOKEN = re.compile(r"!?\s*(?:[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[TF?*])")
@@ -20,8 +20,8 @@ _INKML_TOKEN = re.compile(r"!?\s*(?:[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[T
 
 def _inkml_xy_columns(root: ET.Element) -> tuple[int, int]:
     """Which channels hold X and Y: from the first ``<traceFormat>`` naming both, else the first two."""
-    for trace_format in (e for e in root.iter() if _local(e.tag) == "traceFormat"):
-        names = [_attr(c, "name") for c in trace_format.iter() if _local(c.tag) == "channel"]
+    for trace_format in (e for e in root.iter() if local_tag(e.tag) == "traceFormat"):
+        names = [xml_attribute(c, "name") for c in trace_format.iter() if local_tag(c.tag) == "channel"]
         if "X" in names and "Y" in names:
             return names.index("X"), names.index("Y")
     return 0, 1
@@ -33,7 +33,7 @@ def _inkml_traces(root: ET.Element) -> Iterator[tuple[int, ET.Element]]:
     count = 0
     while stack:
         element = stack.pop()
-        name = _local(element.tag)
+        name = local_tag(element.tag)
         if name == "definitions":
             continue
         if name == "trace":
@@ -68,18 +68,18 @@ def _inkml_trace(path: Path, number: int, text: str, xy: tuple[int, int]) -> np.
         except ValueError:
             raise DataError(f"{path}: {where}: point {p}: X/Y values {tokens[xy[0]]!r} {tokens[xy[1]]!r} "
                             "are not numbers") from None
-    return _points(path, rows, where) if rows else np.zeros((0, 2), np.float32)
+    return checked_points(path, rows, where) if rows else np.zeros((0, 2), np.float32)
 
 
 def _inkml_label(root: ET.Element) -> str:
     """The whole drawing's transcription: a top-level ``<annotation type="truth">`` (CROHME) or similar."""
     for child in root:
-        if _local(child.tag) == "annotation" and (child.get("type") or "").lower() in _LABEL_ANNOTATIONS:
+        if local_tag(child.tag) == "annotation" and (child.get("type") or "").lower() in _LABEL_ANNOTATIONS:
             return (child.text or "").strip()
     return ""
 
 
-@_reader
+@format_reader
 def read_inkml(path: str | Path) -> Ink:
     """Read W3C InkML: each ``<trace>`` is a stroke, points comma-separated, channels space-separated.
 
@@ -88,9 +88,9 @@ def read_inkml(path: str | Path) -> Ink:
     the pen tablets it comes from). Works with or without the ``http://www.w3.org/2003/InkML`` namespace.
     """
     path = Path(path)
-    root = _parse_xml(path)
-    if _local(root.tag) != "ink":
-        raise DataError(f"{path}: root element is <{_local(root.tag)}>, expected InkML <ink>")
+    root = parse_xml(path)
+    if local_tag(root.tag) != "ink":
+        raise DataError(f"{path}: root element is <{local_tag(root.tag)}>, expected InkML <ink>")
     xy = _inkml_xy_columns(root)
     strokes = [_inkml_trace(path, n, trace.text or "", xy) for n, trace in _inkml_traces(root)]
-    return _nonempty(path, Ink(strokes, label=_inkml_label(root)))
+    return nonempty_ink(path, Ink(strokes, label=_inkml_label(root)))

@@ -15,7 +15,7 @@ from seqstudio.atomic import atomic_write
 from seqstudio.errors import DataError
 
 from ..ink import Ink, from_stroke3, to_stroke3
-from ._common import MAX_POINTS, _reader, _short, coordinate_problem, log
+from .common import MAX_POINTS, format_reader, short_reason, coordinate_problem, log
 
 NPZ_SPLITS = ("train", "valid", "test")
 MAX_NPZ_BYTES = 2 << 30  # what an .npz may expand to (QuickDraw's largest category files are ~100 MB)
@@ -94,7 +94,7 @@ def _drawing_problem(data: np.ndarray) -> str | None:
     return coordinate_problem(data[:, :2]) or coordinate_problem(positions)
 
 
-@_reader
+@format_reader
 def read_npz(path: str | Path) -> dict[str, list[Ink]]:
     """Read a sketch-rnn / QuickDraw ``.npz``: splits ``train``/``valid``/``test`` of stroke-3 drawings.
 
@@ -132,7 +132,7 @@ def read_npz(path: str | Path) -> dict[str, list[Ink]]:
                 with archive.open(members[split]) as member:
                     array = _load_npy(member)
             except (pickle.UnpicklingError, ValueError, EOFError) as exc:
-                raise DataError(f"{path}: cannot load {split!r} ({_short(exc)})") from None
+                raise DataError(f"{path}: cannot load {split!r} ({short_reason(exc)})") from None
             inks = []
             for index, drawing in enumerate(_npz_drawings(path, split, array)):
                 data = _stroke3(path, split, index, drawing)

@@ -11,7 +11,7 @@ import numpy as np
 from seqstudio.errors import DataError
 
 from ..ink import Ink
-from ._common import MAX_POINTS, _read_bytes, _reader, _short, coordinate_problem, log
+from .common import MAX_POINTS, read_bytes_limited, format_reader, short_reason, coordinate_problem, log
 
 MAX_NDJSON_BYTES = 1 << 30  # one .ndjson file (QuickDraw's simplified category files are up to ~400 MB)
 
@@ -48,7 +48,7 @@ def _quickdraw_ink(record: Any) -> Ink:
     return ink
 
 
-@_reader
+@format_reader
 def read_ndjson(path: str | Path) -> list[Ink]:
     """Read QuickDraw raw or simplified ``.ndjson``: one JSON object per line with a ``drawing`` field.
 
@@ -61,7 +61,7 @@ def read_ndjson(path: str | Path) -> list[Ink]:
     download should not cost the whole file; a file with *no* readable drawing raises ``DataError``.
     """
     path = Path(path)
-    data = _read_bytes(path, MAX_NDJSON_BYTES)
+    data = read_bytes_limited(path, MAX_NDJSON_BYTES)
     inks: list[Ink] = []
     bad = 0
     first_bad = ""
@@ -73,7 +73,7 @@ def read_ndjson(path: str | Path) -> list[Ink]:
         except (ValueError, RecursionError) as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
             bad += 1
             if not first_bad:
-                first_bad = f"line {number}: {_short(exc, 100)}"
+                first_bad = f"line {number}: {short_reason(exc, 100)}"
     if not inks:
         detail = f" ({bad} bad line(s); first: {first_bad})" if bad else ""
         raise DataError(f"{path}: no QuickDraw drawings{detail}")

@@ -13,7 +13,7 @@ import numpy as np
 from seqstudio.errors import DataError
 
 from ..ink import Ink
-from ._common import MAX_POINTS, _check_size, _local, _parse_xml, _points, _reader, _short
+from .common import MAX_POINTS, checked_size, local_tag, parse_xml, checked_points, format_reader, short_reason
 
 _KANJIVG_NAME = re.compile(r"^(?P<code>[0-9a-fA-F]{5})(?:-[A-Za-z0-9]+)?$")
 _SVG_SKIP = {"defs", "clipPath", "mask", "symbol", "marker", "pattern", "metadata", "title", "desc", "text",
@@ -152,7 +152,7 @@ def _svg_elements(root: ET.Element) -> Iterator[tuple[ET.Element, str, np.ndarra
     stack = [(root, np.eye(3))]
     while stack:
         element, parent = stack.pop()
-        name = _local(element.tag)
+        name = local_tag(element.tag)
         if name in _SVG_SKIP:
             continue
         matrix = parent @ _transform(element.get("transform"))
@@ -173,7 +173,7 @@ def _svg_label(path: Path, root: ET.Element) -> str:
         if not 0xD800 <= code <= 0xDFFF:
             return chr(code)
     for child in root:
-        if _local(child.tag) == "title":
+        if local_tag(child.tag) == "title":
             return (child.text or "").strip()
     return ""
 
@@ -188,16 +188,16 @@ def read_svg(path: str | Path, step: float = 1.0) -> Ink:
     ``transform`` attributes are applied; the root ``viewBox`` is not (coordinates stay in user units).
     Text (KanjiVG's stroke numbers), ``<defs>`` and other non-rendered containers are skipped.
     """
-    if not step > 0:  # a caller's mistake, not the file's: checked outside _reader so it stays a ValueError
+    if not step > 0:  # a caller's mistake, not the file's: checked outside format_reader so it stays a ValueError
         raise ValueError(f"step must be positive, got {step}")
     return _read_svg(Path(path), step)
 
 
-@_reader
+@format_reader
 def _read_svg(path: Path, step: float) -> Ink:
-    root = _parse_xml(path)
-    if _local(root.tag) != "svg":
-        raise DataError(f"{path}: root element is <{_local(root.tag)}>, expected <svg>")
+    root = parse_xml(path)
+    if local_tag(root.tag) != "svg":
+        raise DataError(f"{path}: root element is <{local_tag(root.tag)}>, expected <svg>")
     strokes = []
     total = 0
     for index, (element, name, matrix) in enumerate(_svg_elements(root), start=1):
@@ -207,11 +207,11 @@ def _read_svg(path: Path, step: float) -> Ink:
         except _TooManyPoints as exc:
             raise DataError(f"{path}: {what}: {exc}") from None
         except Exception as exc:  # svg.path raises its own InvalidPathError, and IndexError on some input
-            raise DataError(f"{path}: {what}: cannot parse ({_short(exc, 120)})") from None
-        strokes.extend(_points(path, _apply(matrix, p), what) for p in pieces)
+            raise DataError(f"{path}: {what}: cannot parse ({short_reason(exc, 120)})") from None
+        strokes.extend(checked_points(path, _apply(matrix, p), what) for p in pieces)
         total += sum(len(p) for p in pieces)
         if total > MAX_POINTS:
             raise DataError(f"{path}: more than {MAX_POINTS:,} points, the most one drawing may have")
     if not strokes:
         raise DataError(f"{path}: no strokes (no <path>, <polyline>, <polygon> or <line> with points)")
-    return _check_size(path, Ink(strokes, label=_svg_label(path, root)))
+    return checked_size(path, Ink(strokes, label=_svg_label(path, root)))

@@ -1,7 +1,7 @@
 """Shared helpers of the stroke-file readers: the ``DataError`` net, byte reading, point validation, safe XML.
 
 Every reader turns *any* problem with a file into a ``DataError`` whose message starts with the file's path
-and says what is wrong; ``_reader`` is the net under the checks each reader makes itself.
+and says what is wrong; ``format_reader`` is the net under the checks each reader makes itself.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ MAX_COORD = 1e8  # largest |x| or |y| of a point: far past any tablet or canvas,
 MAX_POINTS = 200_000  # points in one drawing (an IAM-OnDB line has about 1,000-2,000)
 
 
-def _reader(func: Callable[..., Any]) -> Callable[..., Any]:
+def format_reader(func: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a reader so that whatever a parser raises on a bad file becomes a ``DataError`` naming the file.
 
     The readers raise precise ``DataError``s for the problems they check; this is the net under them for
@@ -43,17 +43,17 @@ def _reader(func: Callable[..., Any]) -> Callable[..., Any]:
         except OSError as exc:
             raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
         except Exception as exc:
-            raise DataError(f"{path}: cannot read ({type(exc).__name__}: {_short(exc)})") from None
+            raise DataError(f"{path}: cannot read ({type(exc).__name__}: {short_reason(exc)})") from None
 
     return wrapper
 
 
-def _short(exc: BaseException, limit: int = 200) -> str:
+def short_reason(exc: BaseException, limit: int = 200) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _read_bytes(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+def read_bytes_limited(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of a regular file of at most ``max_bytes`` (a FIFO, device or ``/proc`` file is refused)."""
     data = safe_io.read_bytes_limited(path, max_bytes, "pen-strokes file")
     if not data.strip():
@@ -61,12 +61,12 @@ def _read_bytes(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     return data
 
 
-def _points(path: Path, values: Any, where: str) -> np.ndarray:
+def checked_points(path: Path, values: Any, where: str) -> np.ndarray:
     """Coordinates as a finite ``(N, 2)`` float32 array, or a ``DataError`` saying where they are broken."""
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise DataError(f"{path}: {where}: non-numeric coordinates ({_short(exc, 80)})") from None
+        raise DataError(f"{path}: {where}: non-numeric coordinates ({short_reason(exc, 80)})") from None
     if arr.ndim != 2 or arr.shape[1] != 2:
         raise DataError(f"{path}: {where}: expected x, y pairs, got an array of shape {arr.shape}")
     reason = coordinate_problem(arr)
@@ -88,24 +88,24 @@ def coordinate_problem(values: np.ndarray) -> str | None:
     return None
 
 
-def _check_size(path: Path, ink: Ink) -> Ink:
+def checked_size(path: Path, ink: Ink) -> Ink:
     if ink.num_points > MAX_POINTS:
         raise DataError(f"{path}: the drawing has {ink.num_points:,} points, more than the {MAX_POINTS:,} one "
                         f"drawing may have")
     return ink
 
 
-def _nonempty(path: Path, ink: Ink) -> Ink:
+def nonempty_ink(path: Path, ink: Ink) -> Ink:
     if ink.num_points == 0:
         raise DataError(f"{path}: the drawing has no points")
-    return _check_size(path, ink)
+    return checked_size(path, ink)
 
 
 def _forbid_entities(*_args: Any) -> None:
     raise DataError("entity declarations are not allowed")
 
 
-def _parse_xml(path: Path, data: bytes | None = None) -> ET.Element:
+def parse_xml(path: Path, data: bytes | None = None) -> ET.Element:
     """Parse an XML file, refusing entity declarations (billion-laughs/quadratic-blowup bombs).
 
     ElementTree never fetches external entities, and expat >= 2.4 limits amplification, but no stroke
@@ -113,7 +113,7 @@ def _parse_xml(path: Path, data: bytes | None = None) -> ET.Element:
     installed; it also yields the line/column of malformed XML for the message. ``<!ATTLIST>``
     declarations (KanjiVG's DOCTYPE) are harmless and allowed.
     """
-    data = _read_bytes(path) if data is None else data
+    data = read_bytes_limited(path) if data is None else data
     guard = expat.ParserCreate()
     guard.EntityDeclHandler = _forbid_entities
     try:
@@ -129,16 +129,16 @@ def _parse_xml(path: Path, data: bytes | None = None) -> ET.Element:
         raise DataError(f"{path}: not well-formed XML ({exc})") from None
 
 
-def _local(tag: Any) -> str:
+def local_tag(tag: Any) -> str:
     """Element name without its ``{namespace}``: formats are read the same with or without namespaces."""
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
-def _attr(element: ET.Element, name: str) -> str | None:
+def xml_attribute(element: ET.Element, name: str) -> str | None:
     """Attribute by local name, namespaced or not."""
     if name in element.attrib:
         return element.attrib[name]
     for key, value in element.attrib.items():
-        if _local(key) == name:
+        if local_tag(key) == name:
             return value
     return None
