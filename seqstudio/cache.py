@@ -4,7 +4,9 @@ The cache (``data.cache_dir()``: ``$SEQSTUDIO_CACHE``, default ``~/.cache/seqstu
 key (16 hex digits) with shards (``shards``: ``shard-*.bin`` + ``shard-*.json``, ``shard-*.ok`` checksum stamps
 and ``shard-*.win-*.npz`` window indexes) and, from older versions, one ``.pt`` per file; ``hashes/`` remembers
 the content hashes of data folders' files, ``prepared/`` the stored preparations of warm starts (``data.snapshot``:
-``KEY.json`` + ``KEY-DIGEST.npz``). Clearing removes only files of those names in
+``KEY.json`` + ``KEY-DIGEST.npz``), ``models/`` the run directories made from installed or exported models
+(``export.materialize``: ``NAME-KEY`` folders, remade from the model's folder whenever they are missing). Clearing
+removes only files of those names in
 folders of that name, never anything else a user may keep there (``SEQSTUDIO_CACHE`` pointed at a home folder
 by mistake must not cost them a file). A shard's last use is its index's access time, which ``data`` sets each
 time a run opens it.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -30,6 +33,12 @@ PREPARED = re.compile(r"^[0-9a-f]{32}(\.json|-[0-9a-f]{16}\.npz)$")  # data.snap
 LEGACY = re.compile(r"^[0-9a-f]{64}\.pt$")  # CACHE_VERSION 2: one torch file per source file
 TEMPORARY = re.compile(r"^\.(shard-|[0-9a-f]{64}\.pt).*\.tmp$")  # atomic_write's temporaries
 TEMPORARY_GRACE_S = 3600  # a younger temporary may be a concurrent run's write in progress
+MODEL_FOLDER = re.compile(r"^[A-Za-z0-9._-]+-[0-9a-f]{16}$")  # export.materialize's NAME-KEY
+MODEL_STAMP = ".materialized"  # export.MATERIALIZED: the folder was written completely
+# What materialize writes into a model's run directory, and so all that clearing it removes (a user's own files
+# there, e.g. samples written into it, are kept, and so is the folder then).
+MODEL_FILES = ("config.yaml", "codec.json", "spec.json", "best.pt", "MODEL.md", "exported.json",
+               "recogniser/recogniser.json", "recogniser/recogniser.pt")
 
 
 def _folders(root: Path) -> list[Path]:
@@ -81,8 +90,54 @@ def info(root: Path) -> dict:
         datasets.append(entry)
     prepared = _prepared_files(root)
     prepared_bytes = sum(_size(p) for p in prepared)
-    return {"path": str(root), "bytes": sum(d["bytes"] for d in datasets) + prepared_bytes, "datasets": datasets,
-            "prepared": {"runs": sum(1 for p in prepared if p.suffix == ".json"), "bytes": prepared_bytes}}
+    models = _model_folders(root)
+    model_bytes = sum(_size(folder / name) for folder in models for name in (*MODEL_FILES, MODEL_STAMP))
+    return {"path": str(root), "bytes": sum(d["bytes"] for d in datasets) + prepared_bytes + model_bytes,
+            "datasets": datasets,
+            "prepared": {"runs": sum(1 for p in prepared if p.suffix == ".json"), "bytes": prepared_bytes},
+            "models": {"folders": [folder.name for folder in models], "bytes": model_bytes}}
+
+
+def _model_folders(root: Path) -> list[Path]:
+    """The run directories made from models (``export.materialize``), nothing else ``models/`` may hold."""
+    folder = root / "models"
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    return sorted(p for p in folder.iterdir() if MODEL_FOLDER.match(p.name) and p.is_dir() and not p.is_symlink()
+                  and (p / MODEL_STAMP).is_file())
+
+
+def _clear_models(root: Path, older_than: float | None, now: float) -> int:
+    """Remove the files materialize wrote (those of models unused for ``older_than`` seconds, when given), the
+    folders left empty, and stale half-written stages; returns the bytes removed. A model's last use is its
+    weights' access or change time."""
+    removed = 0
+    for folder in _model_folders(root):
+        weights = folder / "best.pt"
+        if older_than is not None and weights.is_file() and now - _last_used(weights) < older_than:
+            continue
+        (folder / MODEL_STAMP).unlink()  # first: a half-cleared folder is never taken for a whole one
+        for name in MODEL_FILES:
+            path = folder / name
+            if path.is_file() and not path.is_symlink():
+                removed += _size(path)
+                path.unlink()
+        for empty in (folder / "recogniser", folder):
+            try:
+                os.rmdir(empty)
+            except OSError:
+                pass
+    models = root / "models"
+    if models.is_dir() and not models.is_symlink():
+        for stage in models.iterdir():  # materialize's temporaries, left by a process killed while writing
+            if stage.name.startswith(".stage-") and stage.is_dir() and not stage.is_symlink() \
+                    and now - stage.stat().st_mtime >= TEMPORARY_GRACE_S:
+                shutil.rmtree(stage, ignore_errors=True)
+        try:
+            os.rmdir(models)
+        except OSError:
+            pass
+    return removed
 
 
 def _prepared_files(root: Path) -> list[Path]:
@@ -107,6 +162,7 @@ def clear(root: Path, older_than: float | None = None) -> dict:
     entries and stale temporaries; then the codec folders left empty. Returns counts and bytes removed."""
     now = time.time()
     removed = {"shards": 0, "old_entries": 0, "bytes": 0}
+    removed["bytes"] += _clear_models(root, older_than, now)
     for folder in _folders(root):
         for index in sorted(folder.glob(f"{SHARD_PREFIX}*.json")):
             if older_than is not None and now - _last_used(index) < older_than:

@@ -262,3 +262,23 @@ def test_write_makes_a_line_with_the_shipped_handwriting_model(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = run_cli("write", "hello", "-o", tmp_path / "x.txt")
     assert result.exit_code != 0 and "write makes .svg or .png files" in result.output
+
+
+def test_cache_info_counts_unpacked_models_and_clear_removes_only_what_unpacking_wrote(exported, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQSTUDIO_CACHE", str(tmp_path / "cache"))
+    shown = invoke("info", exported).output  # unpacks the folder into the cache's models/, named as the model
+    assert shown.startswith(f"model (a model, unpacked into {tmp_path / 'cache' / 'models'}")
+    report = json.loads(invoke("cache", "info", "--json").output)
+    (unpacked,) = report["models"]["folders"]
+    assert unpacked.startswith("model-") and report["models"]["bytes"] > 0
+    folder = tmp_path / "cache" / "models" / unpacked
+    (folder / "notes.txt").write_text("mine")  # a user's file in there, and one beside the folders
+    (folder.parent / "keep.txt").write_text("mine too")
+    assert "1 model(s) unpacked" in invoke("cache", "info").output
+    invoke("cache", "clear", "--older-than", "30d")  # just used: kept
+    assert (folder / "best.pt").is_file()
+    invoke("cache", "clear")
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+    assert (folder.parent / "keep.txt").read_text() == "mine too"
+    assert json.loads(invoke("cache", "info", "--json").output)["models"]["folders"] == []
+    assert "midi / pianoroll / seqvae" in invoke("info", exported).output  # unpacked again when next used

@@ -105,6 +105,9 @@ def cache_info(as_json):
     if report["prepared"]["runs"]:
         click.echo(f"  prepared  {report['prepared']['runs']} stored preparation(s) of warm starts  "
                    f"{size(report['prepared']['bytes'])}")
+    if report["models"]["folders"]:
+        click.echo(f"  models    {len(report['models']['folders'])} model(s) unpacked into run directories  "
+                   f"{size(report['models']['bytes'])}  {', '.join(report['models']['folders'])}")
     for d in report["datasets"]:
         used = time.strftime("%Y-%m-%d %H:%M", time.localtime(d["last_used"])) if d["last_used"] else "-"
         old = f", {d['old_entries']} old-format entries" if d["old_entries"] else ""
@@ -115,7 +118,8 @@ def cache_info(as_json):
 @cache.command("clear")
 @click.option("--older-than", metavar="AGE", help="Only what no run has used for AGE (e.g. 30d, 12h, 90m).")
 def cache_clear(older_than):
-    """Remove the encoding cache (only its own files); the next run encodes its files again."""
+    """Remove the encoding cache (only its own files) and the run directories unpacked from models; the next run
+    encodes its files again, and a model is unpacked again when next used."""
     from .. import cache as cache_mod
     from ..cache import cache_dir
 

@@ -38,7 +38,8 @@ def info(run_dir, as_json):
     if as_json:
         click.echo(json.dumps(result))
         return
-    click.echo(f"{result['run_dir']}: {result['domain']} / {result['codec']} / {result['backend']}")
+    where = f"{result['model']} (a model, unpacked into {result['run_dir']})" if result["model"] else result["run_dir"]
+    click.echo(f"{where}: {result['domain']} / {result['codec']} / {result['backend']}")
     if result.get("text"):  # text: a sequence condition (generate --text)
         t = result["text"]
         click.echo(f"text: {t['attribute']}, {len(t['alphabet'])} characters {t['alphabet']!r} "

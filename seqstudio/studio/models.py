@@ -87,7 +87,8 @@ class StudioModel:
     def describe(self) -> dict[str, Any]:
         """The page's view of the run: names and menus only (the run's folder name, never its full path)."""
         conditions = self.info.get("conditions") or {}
-        return {"index": self.index, "name": self.path.resolve().name, "domain": self.info["domain"],
+        name = self.info.get("model") or self.path.resolve().name  # an installed model by its own name
+        return {"index": self.index, "name": name, "domain": self.info["domain"],
                 "backend": self.info["backend"], "codec": self.info["codec"],
                 "mode": "hand" if self.alphabet else "samples",
                 "defaults": {"bias": self.default_bias},
