@@ -282,3 +282,17 @@ def test_cache_info_counts_unpacked_models_and_clear_removes_only_what_unpacking
     assert (folder.parent / "keep.txt").read_text() == "mine too"
     assert json.loads(invoke("cache", "info", "--json").output)["models"]["folders"] == []
     assert "midi / pianoroll / seqvae" in invoke("info", exported).output  # unpacked again when next used
+
+
+def test_evaluating_a_model_whose_training_folder_is_elsewhere_names_the_recipe_to_build(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQSTUDIO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    folder = models.installed()["kanjivg"].path
+    config = json.loads((folder / "config.json").read_text())
+    moved = tmp_path / "kanjivg"
+    shutil.copytree(folder, moved)
+    config["run"]["data"]["path"] = str(tmp_path / "gone")
+    (moved / "config.json").write_text(json.dumps(config))
+    result = run_cli("evaluate", moved, "--split", "test")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{tmp_path / 'gone'} is not on this machine: `seqstudio data build kanjivg DIR`" in result.output

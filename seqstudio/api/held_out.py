@@ -10,6 +10,7 @@ import torch
 
 from .. import data
 from ..errors import ConfigError, DataError
+from ..export import exported_from
 from ..rundir import Run
 from .runs import run_threads
 
@@ -21,6 +22,8 @@ def held_out_windows(run: Run, data_dir, split: str, progress: bool):
     if split not in data.SPLITS:
         raise ConfigError(f"unknown split {split!r}; valid: {', '.join(data.SPLITS)}")
     run_threads(run)
+    if data_dir is None:
+        check_training_folder(run)
     spec = run.spec.with_data_path(data_dir) if data_dir is not None else run.spec
     prepared = data.prepare(spec, fitted=run.fitted, splits=(split,), progress=progress, domain=run.domain)
     files, windows = prepared.files, prepared.windows[split]
@@ -28,6 +31,18 @@ def held_out_windows(run: Run, data_dir, split: str, progress: bool):
         raise DataError(f"the {split} split of {spec.data['path']} holds no usable {run.domain.name} files "
                         f"({len(files[split])} files)")
     return spec, files, windows
+
+
+def check_training_folder(run: Run) -> None:
+    """A run judged on its own training folder needs that folder here: an installed model's was on the machine
+    that trained it, so say how to build the same data (its recipe) and pass it."""
+    where = Path(run.spec.data.get("path", ""))
+    if where.is_dir():
+        return
+    recipe = exported_from(run.path).get("recipe")
+    build = (f"`seqstudio data build {recipe} DIR`, then give DIR after the run" if recipe
+             else "give a folder of held-out files after the run")
+    raise DataError(f"the run's training data folder {where} is not on this machine: {build}")
 
 
 def distinct_windows(windows) -> list[int]:
