@@ -331,6 +331,12 @@ def _write_run(stage: Path, folder: Path, found: dict) -> None:
     (stage / MATERIALIZED).write_text("")
 
 
+def model_name(run_dir: Path) -> str | None:
+    """The name of the model folder a run directory was unpacked from (what ``info`` and the studio show), else None."""
+    origin = exported_from(run_dir).get("from")
+    return Path(origin).name if isinstance(origin, str) else None
+
+
 def exported_from(run_dir: Path) -> dict:
     """For a materialized run: the folder it came from, its dtype and recipe (empty for any other run)."""
     where = Path(run_dir) / "exported.json"

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import runcheck
 from .errors import RunDirError
-from .export import exported_from
+from .export import model_name
 
 CONDITIONS_KEY = "_conditions"  # conditions.STATE_KEY
 TEXT_KEY = "_text"  # text_condition.STATE_KEY
@@ -63,8 +63,7 @@ def summary(run_dir: str | Path) -> dict[str, Any]:
     decoding = state.get(DECODING_KEY) or {}
     if not isinstance(decoding, dict):
         raise RunDirError(f"{where}: the decoding defaults are not a mapping")
-    origin = exported_from(path).get("from")  # a model's folder, unpacked into this run directory
-    return {"run_dir": str(run_dir), "model": Path(origin).name if isinstance(origin, str) else None,
+    return {"run_dir": str(run_dir), "model": model_name(path),
             "domain": names[0], "codec": names[1], "backend": names[2],
             "conditions": _conditions(state.get(CONDITIONS_KEY), where), "text": _text(state.get(TEXT_KEY), where),
             "decoding": decoding}

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from ..export import exported_from
+from ..export import model_name
 from ..rundir import Run, load_fitted, load_run, load_spec
 
 log = logging.getLogger("seqstudio")
@@ -88,8 +88,7 @@ def run_info(run_dir: str | Path) -> dict[str, Any]:
                 "attributes": {a.name: dict(zip(a.values, a.counts)) for a in cs.attributes},
                 "notes": {k: dict(v) for k, v in cs.notes}}
     ts = fitted.text  # text: the sequence condition, if any
-    origin = exported_from(Path(run_dir)).get("from")  # a model's folder, unpacked into this run directory
-    return {"run_dir": str(run_dir), "model": Path(origin).name if isinstance(origin, str) else None,
+    return {"run_dir": str(run_dir), "model": model_name(Path(run_dir)),
             "domain": spec.domain, "codec": spec.codec_name, "backend": spec.backend_name,
             "conditions": cond, "text": ts.to_dict() if ts is not None else None,
             "decoding": codec.decoding_state()}  # what generated samples get (a MIDI run's tempo, program)
